@@ -1,0 +1,313 @@
+"""Typed configuration: nested dataclasses, YAML presets, dotted overrides, validation.
+
+A config has three parts: ``model`` (architecture, saved with every exported model so a
+checkpoint rebuilds with no extra flags), ``data`` (which dataset and how it is filtered) and
+``train`` (optimisation, losses, logging). Presets live in ``configs/*.yaml`` inside the package;
+``load_config("shapes32")`` reads one, ``load_config("my.yaml")`` reads a file, and
+``apply_overrides(cfg, ["train.steps=100"])`` sets dotted keys with type checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file, preset name or override is invalid; the message names the key."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the generator and both discriminators (DESIGN.md section 1).
+
+    Channel lists set depth as well as width: the crop encoder has ``len(crop_encoder_channels)
+    - 1`` stride-2 convolutions, the object encoder and decoder ``len(object_encoder_channels) -
+    1`` down / up steps, and each discriminator ``len(*_disc_channels)`` residual blocks.
+    """
+
+    image_size: int = 64
+    crop_size: int = 32
+    z_dim: int = 64
+    embedding_dim: int = 64
+    num_classes: int = 184
+    crop_encoder_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+    object_encoder_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
+    fuser_hidden: list[int] = field(default_factory=lambda: [128, 64, 64])
+    fuser_kernel: int = 5
+    decoder_res_blocks: int = 6
+    decoder_channels: list[int] = field(default_factory=lambda: [256, 256, 128, 64])
+    image_disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+    object_disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+
+    def validate(self) -> None:
+        _require(self.image_size >= 8, "model.image_size", "must be at least 8")
+        _require(self.crop_size >= 4, "model.crop_size", "must be at least 4")
+        _require(self.z_dim >= 1, "model.z_dim", "must be positive")
+        _require(self.embedding_dim >= 1, "model.embedding_dim", "must be positive")
+        _require(self.num_classes >= 1, "model.num_classes", "must be positive")
+        _require(self.fuser_kernel % 2 == 1, "model.fuser_kernel", "must be odd")
+        for name in (
+            "crop_encoder_channels",
+            "object_encoder_channels",
+            "fuser_hidden",
+            "decoder_channels",
+            "image_disc_channels",
+            "object_disc_channels",
+        ):
+            values = getattr(self, name)
+            _require(
+                len(values) >= 1 and all(v >= 1 for v in values),
+                f"model.{name}",
+                "must be a non-empty list of positive channel counts",
+            )
+        downs = len(self.object_encoder_channels) - 1
+        ups = len(self.decoder_channels) - 1
+        _require(
+            downs == ups,
+            "model.decoder_channels",
+            f"has {ups} upsampling steps but the object encoder downsamples {downs} times",
+        )
+        if self.layout_feature_size() * 2**ups != self.image_size:
+            raise ConfigError(
+                f"model.image_size={self.image_size} is not reproduced by {downs} stride-2 steps "
+                f"of the object encoder and {ups} upsampling steps of the decoder; use a "
+                f"multiple of {2**downs}"
+            )
+
+    def layout_feature_size(self) -> int:
+        """Spatial size of the object encoder output (8 for 64x64 images: 66->33->16->8)."""
+        size = self.image_size + 2  # the 1x1 conv with padding=1 of the original
+        for _ in range(len(self.object_encoder_channels) - 1):
+            size = (size + 2 - 4) // 2 + 1
+        return size
+
+
+@dataclass
+class DataConfig:
+    """Which dataset to train on. ``shapes`` is built in and needs no files."""
+
+    name: str = "shapes"
+    root: str | None = None
+    num_images: int = 20000
+    seed: int = 0
+    min_objects: int = 3
+    max_objects: int = 8
+    num_workers: int = 0
+
+    def validate(self) -> None:
+        _require(
+            self.name in DATASET_NAMES,
+            "data.name",
+            f"must be one of {', '.join(DATASET_NAMES)} (got {self.name!r})",
+        )
+        _require(self.num_images >= 1, "data.num_images", "must be positive")
+        _require(self.min_objects >= 1, "data.min_objects", "must be at least 1")
+        _require(
+            self.max_objects >= self.min_objects,
+            "data.max_objects",
+            "must be >= data.min_objects",
+        )
+        _require(self.num_workers >= 0, "data.num_workers", "must be >= 0")
+
+
+DATASET_NAMES = ("shapes", "coco", "vg", "coco-format")
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (the paper's values as defaults) and the adversarial loss form."""
+
+    gan: str = "bce"
+    img_rec: float = 1.0
+    z_rec: float = 10.0
+    kl: float = 0.01
+    img_adv: float = 1.0
+    obj_adv: float = 1.0
+    obj_cls: float = 1.0
+
+    def validate(self) -> None:
+        _require(self.gan in ("bce", "hinge"), "train.loss.gan", "must be 'bce' or 'hinge'")
+        for f in dataclasses.fields(self):
+            if f.name != "gan":
+                _require(getattr(self, f.name) >= 0, f"train.loss.{f.name}", "must be >= 0")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, logging and checkpointing."""
+
+    batch_size: int = 8
+    steps: int = 300_000
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    seed: int = 0
+    device: str = "auto"
+    loss: LossConfig = field(default_factory=LossConfig)
+    reuse_generator_forward: bool = False
+    log_every: int = 10
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    num_sample_layouts: int = 8
+
+    def validate(self) -> None:
+        _require(self.batch_size >= 2, "train.batch_size", "must be at least 2 (BatchNorm)")
+        _require(self.steps >= 0, "train.steps", "must be >= 0")
+        _require(self.lr > 0, "train.lr", "must be positive")
+        _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1", "betas in [0, 1)")
+        for name in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+            _require(getattr(self, name) >= 1, f"train.{name}", "must be >= 1")
+        _require(self.num_sample_layouts >= 1, "train.num_sample_layouts", "must be >= 1")
+        self.loss.validate()
+
+
+@dataclass
+class Config:
+    """A complete experiment: ``name`` labels run folders."""
+
+    name: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> Config:
+        self.model.validate()
+        self.data.validate()
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} {message}")
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; valid keys here: {', '.join(sorted(names))}"
+        )
+    kwargs = {k: _coerce(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, key + ".")
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``layout2im/configs``."""
+    folder = resources.files("layout2im") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(name_or_path: str | Path) -> Config:
+    """Load a preset by name (``shapes32``) or a YAML file path; unset keys take defaults."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        text = path.read_text()
+    else:
+        preset = resources.files("layout2im") / "configs" / f"{name_or_path}.yaml"
+        if not preset.is_file():
+            raise ConfigError(
+                f"unknown preset {str(name_or_path)!r}; presets: {', '.join(preset_names())} "
+                "(or give a path to a .yaml file)"
+            )
+        text = preset.read_text()
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {name_or_path} is not valid YAML: {exc}") from None
+    return from_dict(Config, data).validate()
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) and re-validate."""
+    data = config.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"unknown config key {key!r}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(
+                f"unknown config key {key!r}; valid keys here: {', '.join(sorted(node))}"
+            )
+        node[parts[-1]] = value
+    return from_dict(Config, data).validate()
+
+
+def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """Rebuild a :class:`ModelConfig` saved with :func:`dataclasses.asdict`."""
+    cfg = from_dict(ModelConfig, data, "model.")
+    cfg.validate()
+    return cfg

@@ -1,0 +1,52 @@
+"""Batching: dataset items -> padded tensors, and a resumable infinite sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Sampler
+
+from ..layout import LayoutBatch
+
+
+def collate_layouts(items: list[dict]) -> dict[str, torch.Tensor]:
+    """Stack dataset items (``image`` (3,H,W), ``labels`` (O_i,), ``boxes`` (O_i,4)) into
+    ``images`` (B,3,H,W), ``labels`` (B,O), ``boxes`` (B,O,4) and ``mask`` (B,O), padded to the
+    largest O_i with real objects first; ``index`` (B,) holds the dataset indices."""
+    layout = LayoutBatch.from_lists([it["labels"] for it in items], [it["boxes"] for it in items])
+    return {
+        "images": torch.stack([it["image"] for it in items]),
+        "labels": layout.labels,
+        "boxes": layout.boxes,
+        "mask": layout.mask,
+        "index": torch.tensor([int(it.get("index", -1)) for it in items], dtype=torch.long),
+    }
+
+
+def batch_layout(batch: dict[str, torch.Tensor]) -> LayoutBatch:
+    return LayoutBatch(batch["labels"], batch["boxes"], batch["mask"])
+
+
+class ResumableSampler(Sampler[int]):
+    """Endless indices: epoch e is ``randperm(length)`` seeded by ``(seed, e)``.
+
+    ``start`` skips that many indices from the beginning of the stream, so a run resumed at step
+    s with batch size b continues with exactly the samples it would have seen (``start=s*b``).
+    """
+
+    def __init__(self, length: int, seed: int = 0, start: int = 0):
+        if length < 1:
+            raise ValueError("cannot sample from an empty dataset")
+        self.length = length
+        self.seed = seed
+        self.start = start
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, offset = divmod(self.start, self.length)
+        while True:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            perm = torch.randperm(self.length, generator=g).tolist()
+            yield from perm[offset:]
+            offset = 0
+            epoch += 1

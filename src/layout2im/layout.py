@@ -1,0 +1,288 @@
+"""Layouts: the user-facing JSON format and the padded tensor batch the model reads.
+
+Box format everywhere: normalised ``[x0, y0, x1, y1]`` with ``0 <= x0 < x1 <= 1`` and
+``0 <= y0 < y1 <= 1``, origin at the top-left corner of the image.
+
+Layout JSON (what ``layout2im generate --layout`` reads)::
+
+    {"objects": [
+        {"category": "circle", "box": [0.1, 0.2, 0.5, 0.9], "seed": 7},
+        {"category": "square", "box": [0.5, 0.1, 0.9, 0.6], "z": [0.1, ...]}
+    ]}
+
+Per object, ``seed`` (an integer) fixes its latent code ``z ~ N(0, I)`` and ``z`` (``z_dim``
+floats) gives it directly; with neither, the code comes from the call's seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .vocab import Vocabulary
+
+
+class LayoutError(ValueError):
+    """A layout is invalid. The message names the object index and the field."""
+
+
+@dataclass
+class LayoutObject:
+    """One object: a category name, a normalised xyxy box and an optional latent control."""
+
+    category: str
+    box: tuple[float, float, float, float]
+    seed: int | None = None
+    z: list[float] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"category": self.category, "box": list(self.box)}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.z is not None:
+            out["z"] = list(self.z)
+        return out
+
+
+@dataclass
+class Layout:
+    """A list of objects to place in one image."""
+
+    objects: list[LayoutObject] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"objects": [o.to_json() for o in self.objects]}
+
+    def labels(self, vocab: Vocabulary) -> torch.Tensor:
+        """Category rows, LongTensor (O,)."""
+        return torch.tensor([vocab.index(o.category) for o in self.objects], dtype=torch.long)
+
+    def boxes(self) -> torch.Tensor:
+        """Boxes, FloatTensor (O, 4), normalised xyxy."""
+        return torch.tensor([o.box for o in self.objects], dtype=torch.float32).reshape(-1, 4)
+
+
+_OBJECT_FIELDS = {"category", "box", "seed", "z"}
+
+
+def parse_layout(
+    data: Any,
+    vocab: Vocabulary,
+    z_dim: int | None = None,
+    max_objects: int | None = None,
+) -> Layout:
+    """Validate a layout given as parsed JSON (a dict), a :class:`Layout`, or a list of objects.
+
+    Raises :class:`LayoutError` naming the first problem: ``objects[2].box: x1 (0.3) must be
+    greater than x0 (0.5)``.
+    """
+    if isinstance(data, Layout):
+        data = data.to_json()
+    if isinstance(data, list):
+        data = {"objects": data}
+    if not isinstance(data, dict):
+        raise LayoutError(
+            f'a layout must be a JSON object with an "objects" list, got {_kind(data)}'
+        )
+    unknown = sorted(set(data) - {"objects"})
+    if unknown:
+        raise LayoutError(f'unknown top-level field {unknown[0]!r}; a layout has only "objects"')
+    objects = data.get("objects")
+    if not isinstance(objects, list):
+        raise LayoutError('"objects" must be a list of objects')
+    if not objects:
+        raise LayoutError('"objects" is empty: a layout needs at least one object')
+    if max_objects is not None and len(objects) > max_objects:
+        raise LayoutError(
+            f'"objects" has {len(objects)} objects; this model takes at most {max_objects}'
+        )
+    return Layout([_parse_object(i, o, vocab, z_dim) for i, o in enumerate(objects)])
+
+
+def _parse_object(i: int, obj: Any, vocab: Vocabulary, z_dim: int | None) -> LayoutObject:
+    where = f"objects[{i}]"
+    if not isinstance(obj, dict):
+        raise LayoutError(f"{where} must be an object with category and box, got {_kind(obj)}")
+    unknown = sorted(set(obj) - _OBJECT_FIELDS)
+    if unknown:
+        raise LayoutError(
+            f"{where}.{unknown[0]}: unknown field; "
+            f"valid fields: {', '.join(sorted(_OBJECT_FIELDS))}"
+        )
+    for required in ("category", "box"):
+        if required not in obj:
+            raise LayoutError(f"{where}.{required}: missing")
+    category = obj["category"]
+    if not isinstance(category, str):
+        raise LayoutError(f"{where}.category: must be a string, got {_kind(category)}")
+    if category not in vocab:
+        raise LayoutError(f"{where}.category: {vocab.unknown_message(category)}")
+    box = _parse_box(f"{where}.box", obj["box"])
+    seed = obj.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise LayoutError(f"{where}.seed: must be a non-negative integer, got {seed!r}")
+    if seed is not None and seed >= 2**63:
+        raise LayoutError(f"{where}.seed: must be below 2**63")
+    z = obj.get("z")
+    if z is not None:
+        z = _parse_z(f"{where}.z", z, z_dim)
+    if seed is not None and z is not None:
+        raise LayoutError(f"{where}: give either seed or z, not both")
+    return LayoutObject(category=category, box=box, seed=seed, z=z)
+
+
+def _parse_box(where: str, box: Any) -> tuple[float, float, float, float]:
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        raise LayoutError(f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {box!r}")
+    if not all(_is_number(v) for v in box):
+        raise LayoutError(f"{where}: must hold 4 finite numbers, got {box!r}")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    for name, v in zip(("x0", "y0", "x1", "y1"), (x0, y0, x1, y1), strict=True):
+        if not 0.0 <= v <= 1.0:
+            raise LayoutError(f"{where}: {name} ({v}) is outside [0, 1] (boxes are normalised)")
+    if x1 <= x0:
+        raise LayoutError(f"{where}: x1 ({x1}) must be greater than x0 ({x0})")
+    if y1 <= y0:
+        raise LayoutError(f"{where}: y1 ({y1}) must be greater than y0 ({y0})")
+    return (x0, y0, x1, y1)
+
+
+def _parse_z(where: str, z: Any, z_dim: int | None) -> list[float]:
+    if not isinstance(z, list) or not all(_is_number(v) for v in z):
+        raise LayoutError(f"{where}: must be a list of finite numbers")
+    if z_dim is not None and len(z) != z_dim:
+        raise LayoutError(f"{where}: has {len(z)} values; this model's z_dim is {z_dim}")
+    return [float(v) for v in z]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(v), repr(v))
+
+
+def load_layout_file(
+    path: str | Path, vocab: Vocabulary, z_dim: int | None = None, max_objects: int | None = None
+) -> Layout:
+    """Read and validate a layout JSON file; errors name the file and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise LayoutError(f"layout file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LayoutError(f"cannot read layout file {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LayoutError(
+            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    try:
+        return parse_layout(data, vocab, z_dim=z_dim, max_objects=max_objects)
+    except LayoutError as exc:
+        raise LayoutError(f"{path}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- tensors
+
+
+@dataclass
+class ObjectList:
+    """All objects of a batch, flattened in row-major order of the valid slots.
+
+    labels: LongTensor (N,); boxes: FloatTensor (N, 4) normalised xyxy;
+    obj_to_img: LongTensor (N,), the image each object belongs to.
+    """
+
+    labels: torch.Tensor
+    boxes: torch.Tensor
+    obj_to_img: torch.Tensor
+
+
+@dataclass
+class LayoutBatch:
+    """A batch of B layouts padded to O objects.
+
+    labels: LongTensor (B, O), category rows, 0 in padding slots.
+    boxes: FloatTensor (B, O, 4), normalised xyxy, 0 in padding slots.
+    mask: BoolTensor (B, O), True for real objects. Real objects are packed at the front of
+    each row, in the order the fuser reads them; every row has at least one object.
+    """
+
+    labels: torch.Tensor
+    boxes: torch.Tensor
+    mask: torch.Tensor
+
+    @classmethod
+    def from_lists(cls, labels: list[torch.Tensor], boxes: list[torch.Tensor]) -> LayoutBatch:
+        """Pad per-image ``labels`` (O_i,) and ``boxes`` (O_i, 4) into one batch."""
+        if len(labels) != len(boxes) or not labels:
+            raise ValueError("need the same, non-zero number of label and box tensors")
+        width = max(len(t) for t in labels)
+        if min(len(t) for t in labels) == 0:
+            raise ValueError("every layout needs at least one object")
+        B = len(labels)
+        out_labels = torch.zeros(B, width, dtype=torch.long)
+        out_boxes = torch.zeros(B, width, 4, dtype=torch.float32)
+        mask = torch.zeros(B, width, dtype=torch.bool)
+        for i, (lab, box) in enumerate(zip(labels, boxes, strict=True)):
+            n = len(lab)
+            out_labels[i, :n] = lab
+            out_boxes[i, :n] = box
+            mask[i, :n] = True
+        return cls(out_labels, out_boxes, mask)
+
+    @classmethod
+    def from_layouts(cls, layouts: list[Layout], vocab: Vocabulary) -> LayoutBatch:
+        return cls.from_lists(
+            [lay.labels(vocab) for lay in layouts], [lay.boxes() for lay in layouts]
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return self.labels.shape[0]
+
+    @property
+    def num_objects(self) -> int:
+        return int(self.mask.sum())
+
+    def to(self, device: torch.device | str) -> LayoutBatch:
+        return LayoutBatch(self.labels.to(device), self.boxes.to(device), self.mask.to(device))
+
+    def flat(self) -> ObjectList:
+        """The valid objects as an :class:`ObjectList` (row-major order)."""
+        B, O = self.labels.shape
+        obj_to_img = torch.arange(B, device=self.labels.device).unsqueeze(1).expand(B, O)
+        return ObjectList(self.labels[self.mask], self.boxes[self.mask], obj_to_img[self.mask])
+
+    def scatter(self, values: torch.Tensor) -> torch.Tensor:
+        """Place per-object ``values`` (N, ...) into padded slots: (B, O, ...), zeros elsewhere."""
+        B, O = self.labels.shape
+        out = values.new_zeros((B, O, *values.shape[1:]))
+        out[self.mask] = values
+        return out
+
+    def shuffled(
+        self, generator: torch.Generator | None = None
+    ) -> tuple[LayoutBatch, torch.Tensor]:
+        """Permute each row's real objects at random (padding stays at the end).
+
+        Returns the new batch and ``order`` (B, O): new slot j holds old slot ``order[i, j]``.
+        """
+        B, O = self.labels.shape
+        keys = torch.rand(B, O, generator=generator)
+        keys = keys.to(self.labels.device).masked_fill(~self.mask, 2.0)
+        order = keys.argsort(dim=1)
+        gather = order.unsqueeze(-1).expand(B, O, 4)
+        batch = LayoutBatch(
+            self.labels.gather(1, order), self.boxes.gather(1, gather), self.mask.gather(1, order)
+        )
+        return batch, order

@@ -1,0 +1,50 @@
+"""Object latent estimator: a real object crop -> the posterior q(z | crop, category).
+
+Conv 7x7 (stride 1) then stride-2 4x4 convolutions, each followed by class-conditional BatchNorm
+and ReLU, global average pooling, and two linear heads for ``mu`` and ``logvar``. With the
+paper's widths 64-128-256-512-1024 a 32x32 crop ends at 2x2 before pooling.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import ConditionalBatchNorm2d
+
+
+class ObjectLatentEstimator(nn.Module):
+    def __init__(self, channels: list[int], z_dim: int, num_classes: int):
+        super().__init__()
+        convs, norms = [], []
+        in_ch = 3
+        for i, out_ch in enumerate(channels):
+            if i == 0:
+                convs.append(nn.Conv2d(in_ch, out_ch, 7, stride=1, padding=3, bias=False))
+            else:
+                convs.append(nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False))
+            norms.append(ConditionalBatchNorm2d(out_ch, num_classes))
+            in_ch = out_ch
+        self.convs = nn.ModuleList(convs)
+        self.norms = nn.ModuleList(norms)
+        self.fc_mu = nn.Linear(in_ch, z_dim)
+        self.fc_logvar = nn.Linear(in_ch, z_dim)
+
+    def forward(
+        self, crops: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """crops: (N, 3, S, S) ImageNet-normalised; labels: (N,). Returns mu, logvar (N, z_dim)."""
+        x = crops
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            x = torch.relu(norm(conv(x), labels))
+        x = x.mean(dim=(2, 3))
+        return self.fc_mu(x), self.fc_logvar(x)
+
+
+def reparameterize(
+    mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """z = mu + eps * exp(logvar / 2), eps ~ N(0, I) drawn on the CPU from
+    ``generator`` (so a seed gives the same codes on every device). mu, logvar: (N, z_dim)."""
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+    return mu + eps.to(mu.device) * torch.exp(0.5 * logvar)

@@ -1,0 +1,129 @@
+"""The Layout2Im generator, read top to bottom like the paper.
+
+Training forward (one call, as the original's ``Generator.forward``):
+
+1. crop every ground-truth box from the real image (32x32) and estimate q(z | crop) -> z_rec;
+2. compose, encode and fuse the layout twice: with z_rec and with z_rand ~ N(0, I);
+3. decode both into images: img_rec and img_rand;
+4. crop img_rand's boxes and re-estimate their codes: the mean ``mu_rand`` is regressed onto
+   z_rand by the latent regression loss.
+
+Generation uses only steps 2-3 with codes from the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..layout import LayoutBatch
+from .composer import ObjectComposer
+from .crop_encoder import ObjectLatentEstimator, reparameterize
+from .decoder import ImageDecoder
+from .fuser import ObjectsFuser
+from .layers import crop_boxes
+from .object_encoder import ObjectEncoder
+
+
+@dataclass
+class GeneratorOutput:
+    """Everything the losses need. N objects in B images; crops are (N, 3, S, S)."""
+
+    crops_real: torch.Tensor
+    crops_rec: torch.Tensor
+    crops_rand: torch.Tensor
+    img_rec: torch.Tensor  # (B, 3, H, W)
+    img_rand: torch.Tensor  # (B, 3, H, W)
+    mu: torch.Tensor  # (N, z_dim), posterior mean of the real crops
+    logvar: torch.Tensor  # (N, z_dim)
+    z_rand: torch.Tensor  # (N, z_dim), the prior sample used for img_rand
+    mu_rand: torch.Tensor  # (N, z_dim), estimated mean of img_rand's crops
+
+    def detached(self) -> GeneratorOutput:
+        return GeneratorOutput(**{k: v.detach() for k, v in self.__dict__.items()})
+
+
+class Layout2ImGenerator(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        c = config
+        self.crop_encoder = ObjectLatentEstimator(c.crop_encoder_channels, c.z_dim, c.num_classes)
+        self.composer = ObjectComposer(c.num_classes, c.embedding_dim, c.image_size)
+        self.object_encoder = ObjectEncoder(
+            c.embedding_dim + c.z_dim, c.object_encoder_channels, c.num_classes
+        )
+        self.fuser = ObjectsFuser(c.object_encoder_channels[-1], c.fuser_hidden, c.fuser_kernel)
+        self.decoder = ImageDecoder(c.fuser_hidden[-1], c.decoder_res_blocks, c.decoder_channels)
+        # "batched": all images' ConvLSTM steps together (masked); "reference": image by image.
+        self.fuser_mode = "batched"
+
+    # -- the object latent estimator ---------------------------------------------------------
+
+    def encode_objects(
+        self, images: torch.Tensor, layout: LayoutBatch
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Crop each box of ``layout`` from ``images`` (B, 3, H, W) and estimate its code.
+
+        Returns crops (N, 3, S, S), mu and logvar (N, z_dim), objects in row-major order.
+        """
+        objects = layout.flat()
+        crops = crop_boxes(images, objects.boxes, objects.obj_to_img, self.config.crop_size)
+        mu, logvar = self.crop_encoder(crops, objects.labels)
+        return crops, mu, logvar
+
+    # -- composer, object encoder, fuser, decoder ---------------------------------------------
+
+    def layout_features(self, layout: LayoutBatch, z: torch.Tensor) -> torch.Tensor:
+        """Compose, encode and fuse the objects, then the decoder's residual blocks.
+
+        z: (N, z_dim), one code per real object in row-major order. Returns (B, C, h, w).
+        """
+        objects = layout.flat()
+        maps = self.composer(objects.labels, z, objects.boxes)
+        feats = self.object_encoder(maps, objects.labels)
+        if self.fuser_mode == "reference":
+            fused = self.fuser.forward_reference(feats, objects.obj_to_img, layout.batch_size)
+        else:
+            fused = self.fuser(feats, layout.mask)
+        return self.decoder.res_blocks(fused)
+
+    def decode(self, layout: LayoutBatch, z: torch.Tensor) -> torch.Tensor:
+        """Generate images (B, 3, H, W), ImageNet-normalised, from a layout and per-object codes
+        z (N, z_dim) in row-major order of ``layout.mask``."""
+        return self.decoder.up(self.layout_features(layout, z))
+
+    # -- the training forward ------------------------------------------------------------------
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        layout: LayoutBatch,
+        z_rand: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> GeneratorOutput:
+        """images: (B, 3, H, W) real, ImageNet-normalised; z_rand: (N, z_dim) prior samples.
+
+        ``generator`` draws the reparameterisation noise. The call order of BatchNorm layers
+        (and so the running statistics) follows the original code.
+        """
+        objects = layout.flat()
+        size = self.config.crop_size
+        crops_real, mu, logvar = self.encode_objects(images, layout)
+        z_rec = reparameterize(mu, logvar, generator)
+
+        h_rec = self.layout_features(layout, z_rec)
+        h_rand = self.layout_features(layout, z_rand)
+        img_rec = self.decoder.up(h_rec)
+        img_rand = self.decoder.up(h_rand)
+
+        crops_rand = crop_boxes(img_rand, objects.boxes, objects.obj_to_img, size)
+        mu_rand, _ = self.crop_encoder(crops_rand, objects.labels)
+        crops_rec = crop_boxes(img_rec, objects.boxes, objects.obj_to_img, size)
+        return GeneratorOutput(
+            crops_real, crops_rec, crops_rand, img_rec, img_rand, mu, logvar, z_rand, mu_rand
+        )

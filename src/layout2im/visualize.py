@@ -1,0 +1,93 @@
+"""Turning model outputs into pictures: de-normalisation, box drawing and grids.
+
+Images leave the model in ImageNet-normalised space (no tanh). :func:`to_uint8` maps them back
+with the ImageNet mean and std and clamps to [0, 255] (``rescale="clamp"``, our default), or
+rescales each image by its own min and max (``rescale="minmax"``, what the original code saved;
+it changes IS/FID, so evaluation protocols name the choice).
+"""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [0, 1] -> ImageNet-normalised."""
+    mean = images.new_tensor(IMAGENET_MEAN)[:, None, None]
+    std = images.new_tensor(IMAGENET_STD)[:, None, None]
+    return (images - mean) / std
+
+
+def to_uint8(images: torch.Tensor, rescale: str = "clamp") -> np.ndarray:
+    """ImageNet-normalised (B, 3, H, W) -> uint8 array (B, H, W, 3)."""
+    x = images.detach().float().cpu()
+    if rescale == "minmax":
+        lo = x.amin(dim=(1, 2, 3), keepdim=True)
+        hi = x.amax(dim=(1, 2, 3), keepdim=True)
+        x = (x - lo) / (hi - lo).clamp_min(1e-8)
+    elif rescale == "clamp":
+        mean = x.new_tensor(IMAGENET_MEAN)[:, None, None]
+        std = x.new_tensor(IMAGENET_STD)[:, None, None]
+        x = x * std + mean
+    else:
+        raise ValueError(f"rescale must be 'clamp' or 'minmax', got {rescale!r}")
+    x = (x.clamp(0, 1) * 255.0).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def to_pil(images: torch.Tensor, rescale: str = "clamp") -> list[Image.Image]:
+    return [Image.fromarray(a) for a in to_uint8(images, rescale)]
+
+
+def category_color(index: int) -> tuple[int, int, int]:
+    """A stable, distinct colour per category row."""
+    r, g, b = colorsys.hsv_to_rgb((index * 0.618034) % 1.0, 0.85, 0.95)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def draw_layout(
+    boxes: torch.Tensor | Sequence[Sequence[float]],
+    labels: Sequence[int],
+    names: Sequence[str],
+    size: int,
+    background: Image.Image | None = None,
+    scale: int = 1,
+) -> Image.Image:
+    """Draw normalised xyxy ``boxes`` (O, 4) with their category names, ``size*scale`` pixels
+    square, on ``background`` (resized) or on white."""
+    side = size * scale
+    if background is None:
+        canvas = Image.new("RGB", (side, side), (255, 255, 255))
+    else:
+        canvas = background.convert("RGB").resize((side, side), Image.NEAREST)
+    draw = ImageDraw.Draw(canvas)
+    for box, label, name in zip(boxes, labels, names, strict=True):
+        x0, y0, x1, y1 = (float(v) * side for v in box)
+        color = category_color(int(label))
+        draw.rectangle(
+            [x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=color, width=max(1, scale // 2)
+        )
+        if background is None or scale >= 3:
+            draw.text((x0 + 2, y0 + 1), name, fill=color)
+    return canvas
+
+
+def grid(rows: Sequence[Sequence[Image.Image]], pad: int = 2, fill=(255, 255, 255)) -> Image.Image:
+    """Tile equally sized images row by row with ``pad`` pixels between them."""
+    if not rows or not rows[0]:
+        raise ValueError("grid needs at least one image")
+    w, h = rows[0][0].size
+    ncols = max(len(r) for r in rows)
+    out = Image.new("RGB", (ncols * (w + pad) + pad, len(rows) * (h + pad) + pad), fill)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            out.paste(img.resize((w, h), Image.NEAREST), (pad + j * (w + pad), pad + i * (h + pad)))
+    return out

@@ -1,0 +1,81 @@
+"""Shared fixtures: tiny configs and models that run in milliseconds on a CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from layout2im.config import Config, DataConfig, ModelConfig, TrainConfig
+from layout2im.data.shapes import SHAPE_CATEGORIES
+from layout2im.layout import LayoutBatch
+from layout2im.vocab import Vocabulary
+
+torch.set_num_threads(1)
+
+
+def tiny_model_config(**overrides) -> ModelConfig:
+    """16x16 images, 8x8 crops, a few channels per layer: the whole architecture, tiny."""
+    values = dict(
+        image_size=16,
+        crop_size=8,
+        z_dim=4,
+        embedding_dim=4,
+        num_classes=len(SHAPE_CATEGORIES),
+        crop_encoder_channels=[4, 8, 8],
+        object_encoder_channels=[4, 8, 8],
+        fuser_hidden=[8, 4],
+        fuser_kernel=3,
+        decoder_res_blocks=1,
+        decoder_channels=[8, 8, 4],
+        image_disc_channels=[4, 8],
+        object_disc_channels=[4, 8],
+    )
+    values.update(overrides)
+    return ModelConfig(**values)
+
+
+def tiny_config(**train) -> Config:
+    t = dict(batch_size=4, steps=4, log_every=1, sample_every=2, checkpoint_every=2, num_sample_layouts=2)
+    t.update(train)
+    return Config(
+        name="tiny",
+        model=tiny_model_config(),
+        data=DataConfig(name="shapes", num_images=32, min_objects=2, max_objects=4),
+        train=TrainConfig(**t),
+    ).validate()
+
+
+@pytest.fixture
+def vocab() -> Vocabulary:
+    return Vocabulary(SHAPE_CATEGORIES)
+
+
+@pytest.fixture
+def layout_batch() -> LayoutBatch:
+    """Two layouts: three objects and one object (padding in row 1)."""
+    labels = [torch.tensor([0, 3, 5]), torch.tensor([2])]
+    boxes = [
+        torch.tensor([[0.1, 0.1, 0.5, 0.6], [0.4, 0.3, 0.9, 0.9], [0.0, 0.0, 1.0, 1.0]]),
+        torch.tensor([[0.2, 0.25, 0.7, 0.8]]),
+    ]
+    return LayoutBatch.from_lists(labels, boxes)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny model trained for a few steps (so BN statistics are real), saved with
+    save_pretrained."""
+    from layout2im.data import build_dataset
+    from layout2im.data.collate import batch_layout, collate_layouts
+    from layout2im.pipeline import Layout2ImPipeline
+    from layout2im.training.trainer import Trainer
+
+    config = tiny_config()
+    dataset, vocab = build_dataset(config.data, config.model.image_size)
+    trainer = Trainer(config, vocab)
+    for k in range(24):
+        batch = collate_layouts([dataset[(4 * k + i) % len(dataset)] for i in range(4)])
+        trainer.train_step(batch["images"], batch_layout(batch))
+    folder = tmp_path_factory.mktemp("model")
+    Layout2ImPipeline(trainer.generator, vocab, max_objects=8).save_pretrained(folder)
+    return folder

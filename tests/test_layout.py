@@ -1,0 +1,92 @@
+import json
+
+import pytest
+import torch
+
+from layout2im.layout import LayoutBatch, LayoutError, load_layout_file, parse_layout
+
+
+def _obj(**kw):
+    base = {"category": "circle", "box": [0.1, 0.1, 0.5, 0.5]}
+    base.update(kw)
+    return base
+
+
+def test_valid_layout(vocab):
+    layout = parse_layout({"objects": [_obj(seed=3), _obj(category="star", z=[0.0] * 4)]}, vocab, z_dim=4)
+    assert [o.category for o in layout.objects] == ["circle", "star"]
+    assert layout.objects[0].seed == 3 and layout.objects[1].z == [0.0] * 4
+    assert layout.labels(vocab).tolist() == [vocab.index("circle"), vocab.index("star")]
+    assert layout.boxes().shape == (2, 4)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"objects": []}, '"objects" is empty'),
+        ([], '"objects" is empty'),
+        ("text", "must be a JSON object"),
+        ({"items": []}, "unknown top-level field 'items'"),
+        ({"objects": [_obj(category="cirle")]}, "objects[0].category: unknown category 'cirle'; did you mean 'circle'"),
+        ({"objects": [_obj(category="zebra")]}, "valid categories: circle, square"),
+        ({"objects": [_obj(category=3)]}, "objects[0].category: must be a string"),
+        ({"objects": [_obj(), _obj(box=[0.5, 0.1, 0.3, 0.6])]}, "objects[1].box: x1 (0.3) must be greater than x0 (0.5)"),
+        ({"objects": [_obj(box=[0.1, 0.6, 0.3, 0.6])]}, "objects[0].box: y1 (0.6) must be greater than y0 (0.6)"),
+        ({"objects": [_obj(box=[-0.1, 0.1, 0.3, 0.6])]}, "objects[0].box: x0 (-0.1) is outside [0, 1]"),
+        ({"objects": [_obj(box=[0.1, 0.1, 1.3, 0.6])]}, "x1 (1.3) is outside [0, 1]"),
+        ({"objects": [_obj(box=[0.1, 0.1, 0.3])]}, "objects[0].box: must be a list of 4 numbers"),
+        ({"objects": [_obj(box=[0.1, "a", 0.3, 0.4])]}, "must hold 4 finite numbers"),
+        ({"objects": [_obj(box=[0.1, float("nan"), 0.3, 0.4])]}, "must hold 4 finite numbers"),
+        ({"objects": [{"box": [0, 0, 1, 1]}]}, "objects[0].category: missing"),
+        ({"objects": [{"category": "circle"}]}, "objects[0].box: missing"),
+        ({"objects": [_obj(colour="red")]}, "objects[0].colour: unknown field"),
+        ({"objects": [_obj(seed=-1)]}, "objects[0].seed: must be a non-negative integer"),
+        ({"objects": [_obj(seed=1.5)]}, "objects[0].seed: must be a non-negative integer"),
+        ({"objects": [_obj(z=[0.0] * 3)]}, "objects[0].z: has 3 values; this model's z_dim is 4"),
+        ({"objects": [_obj(z="abc")]}, "objects[0].z: must be a list of finite numbers"),
+        ({"objects": [_obj(z=[0.0] * 4, seed=1)]}, "objects[0]: give either seed or z"),
+        ({"objects": [_obj()] * 9}, "has 9 objects; this model takes at most 8"),
+        ({"objects": ["circle"]}, "objects[0] must be an object"),
+    ],
+)
+def test_bad_layouts_name_the_object_and_field(vocab, data, message):
+    with pytest.raises(LayoutError) as info:
+        parse_layout(data, vocab, z_dim=4, max_objects=8)
+    assert message in str(info.value)
+
+
+def test_layout_file_errors(tmp_path, vocab):
+    with pytest.raises(LayoutError, match="layout file not found"):
+        load_layout_file(tmp_path / "missing.json", vocab)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"objects": [')
+    with pytest.raises(LayoutError, match=r"bad.json: malformed JSON at line 1"):
+        load_layout_file(bad, vocab)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"objects": [_obj()]}))
+    assert len(load_layout_file(good, vocab).objects) == 1
+
+
+def test_layout_batch_padding_flat_and_scatter(layout_batch):
+    assert layout_batch.labels.shape == (2, 3)
+    assert layout_batch.mask.tolist() == [[True, True, True], [True, False, False]]
+    flat = layout_batch.flat()
+    assert flat.labels.tolist() == [0, 3, 5, 2]
+    assert flat.obj_to_img.tolist() == [0, 0, 0, 1]
+    values = torch.arange(4.0)
+    assert layout_batch.scatter(values).tolist() == [[0.0, 1.0, 2.0], [3.0, 0.0, 0.0]]
+
+
+def test_shuffle_permutes_real_objects_only(layout_batch):
+    g = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(20):
+        shuffled, order = layout_batch.shuffled(g)
+        assert shuffled.mask.tolist() == layout_batch.mask.tolist()
+        assert sorted(shuffled.labels[0].tolist()) == [0, 3, 5]
+        assert shuffled.labels[1].tolist() == [2, 0, 0]
+        for j in range(3):  # boxes travel with their labels
+            k = order[0, j]
+            assert torch.equal(shuffled.boxes[0, j], layout_batch.boxes[0, k])
+        seen.add(tuple(shuffled.labels[0].tolist()))
+    assert len(seen) > 1
