@@ -35,7 +35,9 @@ def tiny_model_config(**overrides) -> ModelConfig:
 
 
 def tiny_config(**train) -> Config:
-    t = dict(batch_size=4, steps=4, log_every=1, sample_every=2, checkpoint_every=2, num_sample_layouts=2)
+    t = dict(
+        batch_size=4, steps=4, log_every=1, sample_every=2, checkpoint_every=2, num_sample_layouts=2
+    )
     t.update(train)
     return Config(
         name="tiny",

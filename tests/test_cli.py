@@ -8,7 +8,12 @@ from PIL import Image
 from layout2im.cli import main
 from tests.conftest import tiny_config
 
-GOOD = {"objects": [{"category": "circle", "box": [0.1, 0.1, 0.6, 0.6]}, {"category": "star", "box": [0.5, 0.5, 1, 1]}]}
+GOOD = {
+    "objects": [
+        {"category": "circle", "box": [0.1, 0.1, 0.6, 0.6]},
+        {"category": "star", "box": [0.5, 0.5, 1, 1]},
+    ]
+}
 
 
 def _write(path, data):
@@ -22,7 +27,12 @@ def test_generate_writes_samples_and_grid_deterministically(tmp_path, tiny_model
     assert main([*args, "--seed", "1", "--out", str(tmp_path / "a")]) == 0
     assert "generated 3 image(s)" in capsys.readouterr().out
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["scene-grid.png", "scene-sample00.png", "scene-sample01.png", "scene-sample02.png"]
+    assert names == [
+        "scene-grid.png",
+        "scene-sample00.png",
+        "scene-sample01.png",
+        "scene-sample02.png",
+    ]
     assert Image.open(tmp_path / "a" / "scene-sample00.png").size == (16, 16)
     assert main([*args, "--seed", "1", "--out", str(tmp_path / "b")]) == 0
     assert main([*args, "--seed", "2", "--out", str(tmp_path / "c")]) == 0
@@ -40,16 +50,32 @@ def test_generate_writes_samples_and_grid_deterministically(tmp_path, tiny_model
     [
         ('{"objects": [', "malformed JSON at line 1"),
         ({"objects": []}, '"objects" is empty'),
-        ({"objects": [{"category": "sqare", "box": [0, 0, 1, 1]}]}, "objects[0].category: unknown category 'sqare'; did you mean 'square'"),
-        ({"objects": [{"category": "square", "box": [0, 0, 1.5, 1]}]}, "objects[0].box: x1 (1.5) is outside [0, 1]"),
-        ({"objects": [{"category": "square", "box": [0.6, 0, 0.5, 1]}]}, "objects[0].box: x1 (0.5) must be greater than x0 (0.6)"),
-        ({"objects": [{"category": "square", "box": [0, 0, 0.5, 0.5]}] * 9}, "has 9 objects; this model takes at most 8"),
+        (
+            {"objects": [{"category": "sqare", "box": [0, 0, 1, 1]}]},
+            "objects[0].category: unknown category 'sqare'; did you mean 'square'",
+        ),
+        (
+            {"objects": [{"category": "square", "box": [0, 0, 1.5, 1]}]},
+            "objects[0].box: x1 (1.5) is outside [0, 1]",
+        ),
+        (
+            {"objects": [{"category": "square", "box": [0.6, 0, 0.5, 1]}]},
+            "objects[0].box: x1 (0.5) must be greater than x0 (0.6)",
+        ),
+        (
+            {"objects": [{"category": "square", "box": [0, 0, 0.5, 0.5]}] * 9},
+            "has 9 objects; this model takes at most 8",
+        ),
     ],
 )
-def test_generate_bad_layouts_exit_2_and_write_nothing(tmp_path, tiny_model_dir, capsys, content, message):
+def test_generate_bad_layouts_exit_2_and_write_nothing(
+    tmp_path, tiny_model_dir, capsys, content, message
+):
     layout = _write(tmp_path / "bad.json", content)
     out = tmp_path / "out"
-    code = main(["generate", "--model", str(tiny_model_dir), "--layout", str(layout), "--out", str(out)])
+    code = main(
+        ["generate", "--model", str(tiny_model_dir), "--layout", str(layout), "--out", str(out)]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
@@ -59,12 +85,53 @@ def test_generate_bad_layouts_exit_2_and_write_nothing(tmp_path, tiny_model_dir,
 
 def test_generate_missing_files(tmp_path, tiny_model_dir, capsys):
     out = tmp_path / "out"
-    assert main(["generate", "--model", str(tiny_model_dir), "--layout", str(tmp_path / "x.json"), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(tiny_model_dir),
+                "--layout",
+                str(tmp_path / "x.json"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "layout file not found" in capsys.readouterr().err
     layout = _write(tmp_path / "ok.json", GOOD)
-    assert main(["generate", "--model", str(tmp_path / "nomodel"), "--layout", str(layout), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(tmp_path / "nomodel"),
+                "--layout",
+                str(layout),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "model folder not found" in capsys.readouterr().err
-    assert main(["generate", "--model", str(tiny_model_dir), "--layout", str(layout), "--samples", "0", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(tiny_model_dir),
+                "--layout",
+                str(layout),
+                "--samples",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "--samples must be between 1 and 256" in capsys.readouterr().err
     assert not out.exists()
 
@@ -73,7 +140,10 @@ def test_info_and_config_errors(capsys):
     assert main(["info", "--config", "shapes32"]) == 0
     assert "generator" in capsys.readouterr().out
     assert main(["info", "--config", "nope"]) == 2
-    assert "unknown preset 'nope'; presets: paper-coco64, paper-vg64, shapes32" in capsys.readouterr().err
+    assert (
+        "unknown preset 'nope'; presets: paper-coco64, paper-vg64, shapes32"
+        in capsys.readouterr().err
+    )
     assert main(["info", "--config", "shapes32", "--set", "model.z_dim=abc"]) == 2
     assert "model.z_dim must be an integer" in capsys.readouterr().err
     assert main(["info", "--config", "shapes32", "--set", "model.zdim=3"]) == 2
@@ -86,16 +156,48 @@ def test_train_command_with_a_yaml_config(tmp_path, capsys):
     config = tiny_config(steps=2).to_dict()
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["train", "--config", str(path), "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
+    assert (
+        main(["train", "--config", str(path), "--out", str(tmp_path / "runs"), "--no-progress"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "run folder:" in out
     assert (tmp_path / "runs" / "00000-tiny" / "model" / "model.safetensors").is_file()
-    assert main(["train", "--config", str(path), "--out", str(tmp_path / "runs"), "--set", "train.lr=0.1", "--resume", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(path),
+                "--out",
+                str(tmp_path / "runs"),
+                "--set",
+                "train.lr=0.1",
+                "--resume",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "belongs to a different config" in capsys.readouterr().err
 
 
 def test_export_shapes(tmp_path, capsys):
-    assert main(["data", "export-shapes", "--out", str(tmp_path / "coco"), "--images", "5", "--size", "32"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "export-shapes",
+                "--out",
+                str(tmp_path / "coco"),
+                "--images",
+                "5",
+                "--size",
+                "32",
+            ]
+        )
+        == 0
+    )
     data = json.loads((tmp_path / "coco" / "annotations" / "instances.json").read_text())
     assert len(data["images"]) == 5 and len(data["categories"]) >= 8
     assert main(["data", "export-shapes", "--out", str(tmp_path / "bad"), "--images", "0"]) == 2

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from layout2im.layout import LayoutBatch, LayoutError, load_layout_file, parse_layout
+from layout2im.layout import LayoutError, load_layout_file, parse_layout
 
 
 def _obj(**kw):
@@ -13,7 +13,9 @@ def _obj(**kw):
 
 
 def test_valid_layout(vocab):
-    layout = parse_layout({"objects": [_obj(seed=3), _obj(category="star", z=[0.0] * 4)]}, vocab, z_dim=4)
+    layout = parse_layout(
+        {"objects": [_obj(seed=3), _obj(category="star", z=[0.0] * 4)]}, vocab, z_dim=4
+    )
     assert [o.category for o in layout.objects] == ["circle", "star"]
     assert layout.objects[0].seed == 3 and layout.objects[1].z == [0.0] * 4
     assert layout.labels(vocab).tolist() == [vocab.index("circle"), vocab.index("star")]
@@ -27,12 +29,24 @@ def test_valid_layout(vocab):
         ([], '"objects" is empty'),
         ("text", "must be a JSON object"),
         ({"items": []}, "unknown top-level field 'items'"),
-        ({"objects": [_obj(category="cirle")]}, "objects[0].category: unknown category 'cirle'; did you mean 'circle'"),
+        (
+            {"objects": [_obj(category="cirle")]},
+            "objects[0].category: unknown category 'cirle'; did you mean 'circle'",
+        ),
         ({"objects": [_obj(category="zebra")]}, "valid categories: circle, square"),
         ({"objects": [_obj(category=3)]}, "objects[0].category: must be a string"),
-        ({"objects": [_obj(), _obj(box=[0.5, 0.1, 0.3, 0.6])]}, "objects[1].box: x1 (0.3) must be greater than x0 (0.5)"),
-        ({"objects": [_obj(box=[0.1, 0.6, 0.3, 0.6])]}, "objects[0].box: y1 (0.6) must be greater than y0 (0.6)"),
-        ({"objects": [_obj(box=[-0.1, 0.1, 0.3, 0.6])]}, "objects[0].box: x0 (-0.1) is outside [0, 1]"),
+        (
+            {"objects": [_obj(), _obj(box=[0.5, 0.1, 0.3, 0.6])]},
+            "objects[1].box: x1 (0.3) must be greater than x0 (0.5)",
+        ),
+        (
+            {"objects": [_obj(box=[0.1, 0.6, 0.3, 0.6])]},
+            "objects[0].box: y1 (0.6) must be greater than y0 (0.6)",
+        ),
+        (
+            {"objects": [_obj(box=[-0.1, 0.1, 0.3, 0.6])]},
+            "objects[0].box: x0 (-0.1) is outside [0, 1]",
+        ),
         ({"objects": [_obj(box=[0.1, 0.1, 1.3, 0.6])]}, "x1 (1.3) is outside [0, 1]"),
         ({"objects": [_obj(box=[0.1, 0.1, 0.3])]}, "objects[0].box: must be a list of 4 numbers"),
         ({"objects": [_obj(box=[0.1, "a", 0.3, 0.4])]}, "must hold 4 finite numbers"),

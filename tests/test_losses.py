@@ -20,8 +20,9 @@ def test_discriminator_loss_terms_on_known_logits():
     w = LossConfig()
     zero = torch.zeros(2)
     terms = discriminator_loss(
-        img_real=zero, img_rec=zero, img_rand=zero, obj_real=torch.zeros(3), obj_rec=torch.zeros(3),
-        obj_rand=torch.zeros(3), cls_real=torch.zeros(3, 4), labels=torch.tensor([0, 1, 2]), weights=w,
+        img_real=zero, img_rec=zero, img_rand=zero, obj_real=torch.zeros(3),
+        obj_rec=torch.zeros(3), obj_rand=torch.zeros(3), cls_real=torch.zeros(3, 4),
+        labels=torch.tensor([0, 1, 2]), weights=w,
     )  # fmt: skip
     ln2 = math.log(2.0)
     for key in ("d_img_real", "d_img_fake", "d_obj_real", "d_obj_fake"):

@@ -38,7 +38,11 @@ def test_round_trip_gives_identical_outputs(tmp_path, pipe):
 
 
 def test_same_seed_same_images_different_seed_different_images(pipe):
-    a, b, c = pipe(LAYOUT, num_samples=2, seed=5), pipe(LAYOUT, num_samples=2, seed=5), pipe(LAYOUT, num_samples=2, seed=6)
+    a, b, c = (
+        pipe(LAYOUT, num_samples=2, seed=5),
+        pipe(LAYOUT, num_samples=2, seed=5),
+        pipe(LAYOUT, num_samples=2, seed=6),
+    )
     assert all(np.array_equal(x, y) for x, y in zip(_pixels(a), _pixels(b), strict=True))
     assert torch.equal(a.latents, b.latents)
     assert not torch.equal(a.latents, c.latents)
@@ -76,7 +80,7 @@ def test_images_have_the_model_size(pipe):
 
 
 def test_bad_inputs(pipe):
-    with pytest.raises(LayoutError, match="objects\\[0\\].category"):
+    with pytest.raises(LayoutError, match=r"objects\[0\]\.category"):
         pipe({"objects": [{"category": "dog", "box": [0, 0, 1, 1]}]})
     with pytest.raises(ValueError, match="num_samples"):
         pipe(LAYOUT, num_samples=0)
@@ -89,7 +93,7 @@ def test_from_pretrained_errors(tmp_path, tiny_model_dir):
     folder.mkdir()
     for name in ("config.json", "vocab.json"):
         (folder / name).write_bytes((tiny_model_dir / name).read_bytes())
-    with pytest.raises(ModelLoadError, match="model.safetensors is missing"):
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors is missing"):
         Layout2ImPipeline.from_pretrained(folder)
     (folder / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ModelLoadError, match="unreadable"):
@@ -105,5 +109,5 @@ def test_from_pretrained_errors(tmp_path, tiny_model_dir):
         Layout2ImPipeline.from_pretrained(folder)
     meta["model"]["z_dim"] = "big"
     (folder / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelLoadError, match="model.z_dim must be an integer"):
+    with pytest.raises(ModelLoadError, match=r"model\.z_dim must be an integer"):
         Layout2ImPipeline.from_pretrained(folder)

@@ -139,7 +139,9 @@ class Layout2ImPipeline:
             missing, unexpected = generator.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # shape mismatches
             first = str(exc).strip().splitlines()[-1].strip()
-            raise ModelLoadError(f"{folder / WEIGHTS_FILE} does not match its config: {first}") from None
+            raise ModelLoadError(
+                f"{folder / WEIGHTS_FILE} does not match its config: {first}"
+            ) from None
         if missing or unexpected:
             raise ModelLoadError(
                 f"{folder / WEIGHTS_FILE} does not match its config: "

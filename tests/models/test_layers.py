@@ -19,13 +19,18 @@ def test_conditional_bn_initialisation():
 def test_conditional_bn_applies_per_class_scale_and_shift():
     cbn = ConditionalBatchNorm2d(num_features=2, num_classes=3)
     with torch.no_grad():
-        cbn.embed.weight.copy_(torch.tensor([[1.0, 1.0, 0.0, 0.0], [2.0, 3.0, 0.5, -1.0], [1, 1, 0, 0]]))
+        cbn.embed.weight.copy_(
+            torch.tensor([[1.0, 1.0, 0.0, 0.0], [2.0, 3.0, 0.5, -1.0], [1, 1, 0, 0]])
+        )
     x = torch.randn(4, 2, 3, 3)
     y = torch.tensor([0, 1, 1, 0])
     normed = F.batch_norm(x, None, None, training=True)
     out = cbn(x, y)
     torch.testing.assert_close(out[0], normed[0])
-    expected = normed[1] * torch.tensor([2.0, 3.0])[:, None, None] + torch.tensor([0.5, -1.0])[:, None, None]
+    expected = (
+        normed[1] * torch.tensor([2.0, 3.0])[:, None, None]
+        + torch.tensor([0.5, -1.0])[:, None, None]
+    )
     torch.testing.assert_close(out[1], expected)
 
 
@@ -113,5 +118,7 @@ def test_fuser_depends_on_object_order():
 
 @pytest.mark.parametrize("size", [3, 16])
 def test_crop_output_size(size):
-    crops = crop_boxes(torch.randn(2, 3, 8, 8), torch.tensor([[0.0, 0.0, 0.5, 0.5]]), torch.tensor([1]), size)
+    crops = crop_boxes(
+        torch.randn(2, 3, 8, 8), torch.tensor([[0.0, 0.0, 0.5, 0.5]]), torch.tensor([1]), size
+    )
     assert crops.shape == (1, 3, size, size)

@@ -30,7 +30,7 @@ class ObjectEncoder(nn.Module):
         self.norms = nn.ModuleList(norms)
 
     def forward(self, maps: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """maps: (N, C_in, H, W) from the composer; labels: (N,). Returns (N, channels[-1], h, w)."""
+        """maps: (N, C_in, H, W), composer output; labels: (N,). Returns (N, channels[-1], h, w)."""
         return self._layers(self.convs[0](maps), labels)
 
     def forward_from_vectors(
