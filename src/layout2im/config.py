@@ -153,6 +153,8 @@ class TrainConfig:
     device: str = "auto"
     loss: LossConfig = field(default_factory=LossConfig)
     reuse_generator_forward: bool = False
+    batch_discriminator_calls: bool = False
+    channels_last: bool = False
     log_every: int = 10
     sample_every: int = 1000
     checkpoint_every: int = 1000

@@ -133,3 +133,29 @@ def test_fast_and_reference_computations_agree(layout_batch, train):
     (grad_ref,) = torch.autograd.grad(reference.square().sum(), z)
     torch.testing.assert_close(reference, fast, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(grad_ref, grad_fast, rtol=1e-4, atol=1e-5)
+
+
+def test_training_forward_fast_and_reference_agree_in_outputs_gradients_and_bn_stats(layout_batch):
+    torch.manual_seed(0)
+    fast = Layout2ImGenerator(tiny_model_config()).train()
+    reference = Layout2ImGenerator(tiny_model_config()).train()
+    reference.load_state_dict(fast.state_dict())
+    reference.computation = "reference"
+    images = torch.randn(2, 3, 16, 16)
+    z = torch.randn(4, 4)
+    outs, grads = [], []
+    for g in (fast, reference):
+        out = g(images, layout_batch, z, generator=torch.Generator().manual_seed(1))
+        loss = out.img_rec.abs().mean() + out.img_rand.square().mean() + out.mu_rand.sum()
+        grads.append(torch.autograd.grad(loss, list(g.parameters())))
+        outs.append(out)
+    for name in ("img_rec", "img_rand", "crops_rec", "crops_rand", "mu", "logvar", "mu_rand"):
+        torch.testing.assert_close(
+            getattr(outs[0], name), getattr(outs[1], name), rtol=1e-5, atol=1e-5
+        )
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for (name, a), b in zip(
+        fast.state_dict().items(), reference.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)  # BN running statistics

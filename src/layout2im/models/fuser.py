@@ -5,7 +5,7 @@ image's final object. Objects are read in slot order (the data pipeline shuffles
 sample during training, as the original does).
 
 Two computations give the same result: :meth:`ObjectsFuser.forward` runs all images together,
-padded to the longest and masked so that padding steps leave the state unchanged;
+step by step over the images that still have objects (sorted by object count);
 :meth:`ObjectsFuser.forward_reference` runs image by image as the original code does.
 """
 
@@ -30,20 +30,24 @@ class ObjectsFuser(nn.Module):
         real objects packed at the front of each row. Returns (B, hidden[-1], h, w)."""
         B, O = mask.shape
         _, C, H, W = feats.shape
+        counts = mask.sum(dim=1)
+        # Sort images by object count (descending): at step t the images that still have an
+        # object are a prefix of the batch, so each step runs on exactly those, unpadded.
+        order = torch.argsort(counts, descending=True, stable=True)
         seq = feats.new_zeros(B, O, C, H, W)
         seq[mask] = feats
-        step_mask = mask[:, :, None, None, None].to(feats.dtype)
-        for cell in self.cells:
-            h, c = cell.zero_state(B, H, W, feats)
-            outputs = []
-            for t in range(O):
-                h_new, c_new = cell(seq[:, t], (h, c))
-                keep = step_mask[:, t]
-                h = keep * h_new + (1 - keep) * h
-                c = keep * c_new + (1 - keep) * c
-                outputs.append(h)
-            seq = torch.stack(outputs, dim=1)
-        return h
+        seq = seq[order]
+        active = (counts[order][None, :] > torch.arange(O, device=mask.device)[:, None]).sum(1)
+        states = [cell.zero_state(B, H, W, feats) for cell in self.cells]
+        for t, n in enumerate(active.tolist()):
+            x = seq[:n, t]
+            for k, cell in enumerate(self.cells):
+                h, c = states[k]
+                h_new, c_new = cell(x, (h[:n], c[:n]))
+                states[k] = (torch.cat([h_new, h[n:]]), torch.cat([c_new, c[n:]]))
+                x = h_new
+        out = states[-1][0]
+        return out[torch.argsort(order)]
 
     def forward_reference(self, feats: torch.Tensor, obj_to_img: torch.Tensor, batch_size: int):
         """The original's computation, one image at a time.

@@ -81,24 +81,36 @@ class Layout2ImGenerator(nn.Module):
 
     # -- composer, object encoder, fuser, decoder ---------------------------------------------
 
+    def object_features(self, layout: LayoutBatch, z: torch.Tensor) -> torch.Tensor:
+        """Composer and object encoder. z: (N, z_dim), one code per real object in row-major
+        order. Returns per-object feature maps (N, C, h, w)."""
+        objects = layout.flat()
+        if self.computation == "reference":
+            maps = self.composer(objects.labels, z, objects.boxes)
+            return self.object_encoder(maps, objects.labels)
+        vectors = self.composer.object_vectors(objects.labels, z)
+        return self.object_encoder.forward_from_vectors(
+            vectors, objects.boxes, objects.labels, self.config.image_size
+        )
+
+    def fuse(self, layout: LayoutBatch, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The objects fuser on one or more sets of object features of the same layout.
+
+        The ConvLSTM has no batch statistics, so the fast computation runs all sets as one
+        batch; the reference runs each set image by image. Returns one (B, C, h, w) per set.
+        """
+        if self.computation == "reference":
+            obj_to_img = layout.flat().obj_to_img
+            return [self.fuser.forward_reference(f, obj_to_img, layout.batch_size) for f in feats]
+        mask = layout.mask.repeat(len(feats), 1)
+        return list(self.fuser(torch.cat(feats), mask).chunk(len(feats)))
+
     def layout_features(self, layout: LayoutBatch, z: torch.Tensor) -> torch.Tensor:
         """Compose, encode and fuse the objects, then the decoder's residual blocks.
 
         z: (N, z_dim), one code per real object in row-major order. Returns (B, C, h, w).
         """
-        objects = layout.flat()
-        if self.computation == "reference":
-            maps = self.composer(objects.labels, z, objects.boxes)
-            feats = self.object_encoder(maps, objects.labels)
-        else:
-            vectors = self.composer.object_vectors(objects.labels, z)
-            feats = self.object_encoder.forward_from_vectors(
-                vectors, objects.boxes, objects.labels, self.config.image_size
-            )
-        if self.computation == "reference":
-            fused = self.fuser.forward_reference(feats, objects.obj_to_img, layout.batch_size)
-        else:
-            fused = self.fuser(feats, layout.mask)
+        (fused,) = self.fuse(layout, [self.object_features(layout, z)])
         return self.decoder.res_blocks(fused)
 
     def decode(self, layout: LayoutBatch, z: torch.Tensor) -> torch.Tensor:
@@ -125,8 +137,11 @@ class Layout2ImGenerator(nn.Module):
         crops_real, mu, logvar = self.encode_objects(images, layout)
         z_rec = reparameterize(mu, logvar, generator)
 
-        h_rec = self.layout_features(layout, z_rec)
-        h_rand = self.layout_features(layout, z_rand)
+        feats_rec = self.object_features(layout, z_rec)
+        feats_rand = self.object_features(layout, z_rand)
+        fused_rec, fused_rand = self.fuse(layout, [feats_rec, feats_rand])
+        h_rec = self.decoder.res_blocks(fused_rec)
+        h_rand = self.decoder.res_blocks(fused_rand)
         img_rec = self.decoder.up(h_rec)
         img_rand = self.decoder.up(h_rand)
 

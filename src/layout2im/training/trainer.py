@@ -70,6 +70,9 @@ class Trainer:
         self.image_d = ImageDiscriminator(m.image_disc_channels).to(self.device)
         self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes).to(self.device)
         t = config.train
+        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+        for module in (self.generator, self.image_d, self.object_d):
+            module.to(memory_format=self.memory_format)
         betas = (t.beta1, t.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr, betas=betas)
         self.opt_d_img = torch.optim.Adam(self.image_d.parameters(), lr=t.lr, betas=betas)
@@ -85,7 +88,7 @@ class Trainer:
         self.generator.train()
         layout, _ = layout.shuffled(self.rng)  # objects in a random order, per sample
         layout = layout.to(self.device)
-        images = images.to(self.device)
+        images = images.to(self.device).contiguous(memory_format=self.memory_format)
         labels = layout.flat().labels
         z_rand = torch.randn(layout.num_objects, self.config.model.z_dim, generator=self.rng)
         z_rand = z_rand.to(self.device)
@@ -109,14 +112,31 @@ class Trainer:
         result.losses.update({f"G/{k}": v.item() for k, v in g_terms.items()})
         return result
 
+    def _image_d(self, *images: torch.Tensor) -> list[torch.Tensor]:
+        """Image D logits for each batch; one call on their concatenation when
+        ``train.batch_discriminator_calls`` (no norm layers, so the same logits, but one
+        spectral-norm power iteration instead of one per call)."""
+        if self.config.train.batch_discriminator_calls and len(images) > 1:
+            return list(self.image_d(torch.cat(images)).split([len(x) for x in images]))
+        return [self.image_d(x) for x in images]
+
+    def _object_d(self, *crops: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Object D (real/fake logits, class logits) for each batch of crops; see _image_d."""
+        if self.config.train.batch_discriminator_calls and len(crops) > 1:
+            sizes = [len(x) for x in crops]
+            src, cls = self.object_d(torch.cat(crops))
+            return list(zip(src.split(sizes), cls.split(sizes), strict=True))
+        return [self.object_d(x) for x in crops]
+
     def _discriminator_terms(self, images, fake: GeneratorOutput, labels):
-        obj_real, cls_real = self.object_d(fake.crops_real)
-        obj_rec, _ = self.object_d(fake.crops_rec)
-        obj_rand, _ = self.object_d(fake.crops_rand)
+        img_real, img_rec, img_rand = self._image_d(images, fake.img_rec, fake.img_rand)
+        (obj_real, cls_real), (obj_rec, _), (obj_rand, _) = self._object_d(
+            fake.crops_real, fake.crops_rec, fake.crops_rand
+        )
         return discriminator_loss(
-            img_real=self.image_d(images),
-            img_rec=self.image_d(fake.img_rec),
-            img_rand=self.image_d(fake.img_rand),
+            img_real=img_real,
+            img_rec=img_rec,
+            img_rand=img_rand,
             obj_real=obj_real,
             obj_rec=obj_rec,
             obj_rand=obj_rand,
@@ -126,8 +146,8 @@ class Trainer:
         )
 
     def _generator_terms(self, images, out: GeneratorOutput, labels):
-        obj_rec, cls_rec = self.object_d(out.crops_rec)
-        obj_rand, cls_rand = self.object_d(out.crops_rand)
+        d_img_rec, d_img_rand = self._image_d(out.img_rec, out.img_rand)
+        (obj_rec, cls_rec), (obj_rand, cls_rand) = self._object_d(out.crops_rec, out.crops_rand)
         return generator_loss(
             img_rec=out.img_rec,
             img_real=images,
@@ -135,8 +155,8 @@ class Trainer:
             z_rand=out.z_rand,
             mu=out.mu,
             logvar=out.logvar,
-            d_img_rec=self.image_d(out.img_rec),
-            d_img_rand=self.image_d(out.img_rand),
+            d_img_rec=d_img_rec,
+            d_img_rand=d_img_rand,
             d_obj_rec=obj_rec,
             d_obj_rand=obj_rand,
             cls_rec=cls_rec,
