@@ -25,7 +25,9 @@ class CLIError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("layout2im").setLevel(
         logging.INFO if getattr(args, "verbose", True) else logging.WARNING
@@ -50,6 +52,7 @@ def _is_expected(exc: Exception) -> bool:
     from .layout import LayoutError
     from .pipeline import ModelLoadError
     from .training.checkpoint import CheckpointError
+    from .training.distributed import DistributedError
     from .training.loop import RunError
 
     expected = (
@@ -60,6 +63,7 @@ def _is_expected(exc: Exception) -> bool:
         DatasetError,
         RunError,
         CheckpointError,
+        DistributedError,
     )
     return isinstance(exc, expected)
 
@@ -85,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue RUN_DIR, or the latest run of this config under --out",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        help="train with N processes on this machine (runs this command under torchrun)",
+    )
+    p.add_argument(
+        "--master-port", type=int, help="with --nproc: rendezvous port (default: a free one)"
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("generate", help="generate images for a layout JSON file")
@@ -145,15 +157,36 @@ def _load_config(args) -> Config:
 
 
 def cmd_train(args) -> int:
+    import os
+
+    from .training.distributed import launch_local
     from .training.loop import train
 
     config = _load_config(args)
+    if args.nproc is not None and "WORLD_SIZE" not in os.environ:
+        return launch_local(
+            args.nproc, _without(args.argv, "--nproc", "--master-port"), args.master_port
+        )
     run_dir = train(
         config, out_root=args.out, resume=args.resume, desc=args.desc, progress=not args.no_progress
     )
-    print(f"run folder: {run_dir}")
-    print(f"model:      {run_dir / 'model'}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"run folder: {run_dir}")
+        print(f"model:      {run_dir / 'model'}")
     return 0
+
+
+def _without(argv: list[str], *options: str) -> list[str]:
+    """``argv`` less the given options and their values (``--opt V`` or ``--opt=V``)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item in options:
+            skip = True
+        elif not any(item.startswith(opt + "=") for opt in options):
+            out.append(item)
+    return out
 
 
 def cmd_generate(args) -> int:

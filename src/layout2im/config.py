@@ -140,13 +140,24 @@ class LossConfig:
                 _require(getattr(self, f.name) >= 0, f"train.loss.{f.name}", "must be >= 0")
 
 
+LR_RULES = ("none", "linear", "sqrt")
+AMP_MODES = ("off", "bf16")
+
+
 @dataclass
 class TrainConfig:
-    """Optimisation, logging and checkpointing."""
+    """Optimisation, distribution, logging and checkpointing.
+
+    ``batch_size`` is the global batch: with N processes each takes ``batch_size / N``. The
+    learning rate used is ``lr`` scaled by ``lr_rule`` applied to ``batch_size / lr_base_batch``
+    (``none`` keeps ``lr``); both are printed when training starts.
+    """
 
     batch_size: int = 8
     steps: int = 300_000
     lr: float = 1e-4
+    lr_rule: str = "none"
+    lr_base_batch: int = 8
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
@@ -155,14 +166,25 @@ class TrainConfig:
     reuse_generator_forward: bool = False
     batch_discriminator_calls: bool = False
     channels_last: bool = False
+    amp: str = "off"
+    sync_batchnorm: bool = False
+    deterministic: bool = False
     log_every: int = 10
     sample_every: int = 1000
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     num_sample_layouts: int = 8
+    tensorboard: bool = True
+
+    def effective_lr(self) -> float:
+        ratio = self.batch_size / self.lr_base_batch
+        return self.lr * {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[self.lr_rule]
 
     def validate(self) -> None:
         _require(self.batch_size >= 2, "train.batch_size", "must be at least 2 (BatchNorm)")
+        _require(self.lr_rule in LR_RULES, "train.lr_rule", f"must be one of {', '.join(LR_RULES)}")
+        _require(self.lr_base_batch >= 1, "train.lr_base_batch", "must be positive")
+        _require(self.amp in AMP_MODES, "train.amp", f"must be one of {', '.join(AMP_MODES)}")
         _require(self.steps >= 0, "train.steps", "must be >= 0")
         _require(self.lr > 0, "train.lr", "must be positive")
         _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1", "betas in [0, 1)")

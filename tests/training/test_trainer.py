@@ -147,12 +147,14 @@ def test_batched_discriminator_calls_give_the_same_logits():
     trainer.image_d.eval()  # no power iteration: compare the computation only
     trainer.object_d.eval()
     a, b = torch.randn(3, 3, 16, 16), torch.randn(2, 3, 16, 16)
-    separate = trainer._image_d(a, b)
+    separate = trainer._image_d(trainer.image_d, a, b)
     crops = torch.randn(5, 3, 8, 8), torch.randn(4, 3, 8, 8)
-    separate_obj = trainer._object_d(*crops)
+    separate_obj = trainer._object_d(trainer.object_d, *crops)
     trainer.config.train.batch_discriminator_calls = True
-    for x, y in zip(separate, trainer._image_d(a, b), strict=True):
+    for x, y in zip(separate, trainer._image_d(trainer.image_d, a, b), strict=True):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
-    for (s1, c1), (s2, c2) in zip(separate_obj, trainer._object_d(*crops), strict=True):
+    for (s1, c1), (s2, c2) in zip(
+        separate_obj, trainer._object_d(trainer.object_d, *crops), strict=True
+    ):
         torch.testing.assert_close(s1, s2, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(c1, c2, rtol=1e-5, atol=1e-5)

@@ -29,24 +29,37 @@ def batch_layout(batch: dict[str, torch.Tensor]) -> LayoutBatch:
 
 
 class ResumableSampler(Sampler[int]):
-    """Endless indices: epoch e is ``randperm(length)`` seeded by ``(seed, e)``.
+    """Endless indices: epoch e is ``randperm(length)`` seeded by ``(seed, e)`` (a fresh
+    shuffle every epoch), shared out between ``world_size`` ranks.
 
-    ``start`` skips that many indices from the beginning of the stream, so a run resumed at step
-    s with batch size b continues with exactly the samples it would have seen (``start=s*b``).
+    The global stream is the epochs' permutations one after another; rank r takes the positions
+    p with ``p % world_size == r``, like ``DistributedSampler``. ``start`` skips that many
+    global positions, so a run resumed at step s with global batch b continues with exactly the
+    samples it would have seen (``start = s * b``).
     """
 
-    def __init__(self, length: int, seed: int = 0, start: int = 0):
+    def __init__(
+        self, length: int, seed: int = 0, start: int = 0, rank: int = 0, world_size: int = 1
+    ):
         if length < 1:
             raise ValueError("cannot sample from an empty dataset")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world size {world_size}")
         self.length = length
         self.seed = seed
         self.start = start
+        self.rank = rank
+        self.world_size = world_size
 
     def __iter__(self) -> Iterator[int]:
-        epoch, offset = divmod(self.start, self.length)
+        position = self.start
+        epoch, offset = divmod(position, self.length)
         while True:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             perm = torch.randperm(self.length, generator=g).tolist()
-            yield from perm[offset:]
+            for i in range(offset, self.length):
+                if position % self.world_size == self.rank:
+                    yield perm[i]
+                position += 1
             offset = 0
             epoch += 1

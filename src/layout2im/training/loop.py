@@ -1,10 +1,17 @@
-"""``train()``: a run folder, the data stream, the trainer, logs, samples, checkpoints, export."""
+"""``train()``: a run folder, the data stream, the trainer, logs, samples, checkpoints, export.
+
+Works as one process or as one rank of a torchrun launch (see :mod:`.distributed`): rank 0
+owns the run folder (config, log, stats, samples, checkpoints, exported model); every rank
+trains on its share of each global batch.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,9 +26,11 @@ from ..layout import LayoutBatch
 from ..pipeline import Layout2ImPipeline
 from ..visualize import draw_layout, grid, to_pil
 from ..vocab import Vocabulary
-from .checkpoint import load_latest_checkpoint, save_checkpoint
+from . import distributed as dist_env
+from .checkpoint import load_checkpoint, load_latest_checkpoint, save_checkpoint
+from .distributed import DistEnv, DistributedError
 from .run_dir import latest_run_dir, new_run_dir
-from .trainer import Trainer, resolve_device
+from .trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,14 @@ SAMPLE_SEED = 1234
 
 class RunError(RuntimeError):
     """A run folder cannot be created or resumed as asked."""
+
+
+@dataclass
+class TrainingRun:
+    """What a finished training leaves: its run folder and (in this process) the trainer."""
+
+    run_dir: Path
+    trainer: Trainer
 
 
 def train(
@@ -41,20 +58,84 @@ def train(
 ) -> Path:
     """Train ``config`` in a new run folder under ``out_root`` (or continue one) and export the
     final generator to ``<run>/model``. ``resume``: a run folder, or ``True`` for the latest run
-    of this config under ``out_root``. Returns the run folder."""
-    out_root = Path(out_root)
-    run_dir, state = _open_run(config, out_root, resume, desc)
-    file_handler = logging.FileHandler(run_dir / "log.txt")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger("layout2im").addHandler(file_handler)
+    of this config under ``out_root``. Returns the run folder (on every rank)."""
+    return run_training(config, out_root, resume, desc, progress).run_dir
+
+
+def run_training(
+    config: Config,
+    out_root: str | Path = "runs",
+    resume: str | Path | bool | None = None,
+    desc: str | None = None,
+    progress: bool = True,
+) -> TrainingRun:
+    """:func:`train`, also returning this process's trainer (models, optimisers, step)."""
+    env = dist_env.setup(config.train.device)
     try:
-        return _train_in(config, run_dir, state, progress)
+        return _train(config, Path(out_root), resume, desc, progress, env)
     finally:
-        logging.getLogger("layout2im").removeHandler(file_handler)
-        file_handler.close()
+        dist_env.teardown()
 
 
-def _open_run(config: Config, out_root: Path, resume, desc):
+def _train(config, out_root: Path, resume, desc, progress, env: DistEnv) -> TrainingRun:
+    if config.train.batch_size % env.world_size:
+        raise ConfigError(
+            f"train.batch_size={config.train.batch_size} (the global batch) is not divisible "
+            f"by the {env.world_size} processes"
+        )
+    # rank 0 resolves the run folder; the others follow it, or fail with its message
+    outcome: tuple[str, str | None, str | None] = ("", None, None)
+    if env.is_main:
+        try:
+            run_dir, ckpt = _open_run(config, out_root, resume, desc)
+            outcome = ("ok", str(run_dir), str(ckpt) if ckpt else None)
+        except (RunError, ConfigError, OSError) as exc:
+            outcome = ("error", f"{type(exc).__name__}", str(exc))
+            if not env.distributed:
+                raise
+    status, first, second = dist_env.broadcast_object(outcome, env)
+    if status == "error":
+        raise RunError(second)
+    run_dir, ckpt_path = Path(first), second
+
+    handler = None
+    package_log = logging.getLogger("layout2im")
+    saved_level = package_log.level
+    if env.is_main:
+        # log.txt gets INFO and above whatever the console shows
+        handler = logging.FileHandler(run_dir / "log.txt")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        package_log.addHandler(handler)
+        if package_log.getEffectiveLevel() > logging.INFO:
+            package_log.setLevel(logging.INFO)
+    else:
+        package_log.setLevel(logging.WARNING)
+    try:
+        state = load_checkpoint(Path(ckpt_path)) if ckpt_path else None
+        return _train_in(config, run_dir, state, progress, env)
+    except (RuntimeError, ConnectionError) as exc:
+        if env.distributed and _looks_like_lost_peer(exc):
+            raise DistributedError(
+                f"rank {env.rank}: lost contact with another process of this run (it probably "
+                f"died; see its output above): {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            ) from None
+        raise
+    finally:
+        package_log.setLevel(saved_level)
+        if handler is not None:
+            package_log.removeHandler(handler)
+            handler.close()
+
+
+def _looks_like_lost_peer(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    keys = ("connection", "peer", "gloo", "nccl", "timed out", "timeout", "broken pipe", "closed")
+    return any(k in text for k in keys)
+
+
+def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path | None]:
+    """The run folder and the checkpoint to continue from (None for a new run)."""
     if not resume:
         run_dir = new_run_dir(out_root, config.name, desc)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -62,6 +143,8 @@ def _open_run(config: Config, out_root: Path, resume, desc):
     run_dir = latest_run_dir(out_root, config.name) if resume is True else Path(resume)
     if run_dir is None or not run_dir.is_dir():
         raise RunError(f"nothing to resume: no run folder of {config.name!r} under {out_root}")
+    if not (run_dir / "config.yaml").is_file():
+        raise RunError(f"{run_dir} is not a run folder (config.yaml is missing)")
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     saved_config = from_dict(Config, saved).validate()
     mine, theirs = config.to_dict(), saved_config.to_dict()
@@ -74,7 +157,20 @@ def _open_run(config: Config, out_root: Path, resume, desc):
         raise RunError(f"{run_dir} has no checkpoint to resume from")
     state, path = found
     log.info("resuming %s from %s (step %d)", run_dir, path.name, state["step"])
-    return run_dir, state
+    _truncate_stats(run_dir / "stats.jsonl", int(state["step"]))
+    return run_dir, path
+
+
+def _truncate_stats(path: Path, step: int) -> None:
+    """Drop stats lines written after the checkpoint being resumed (a killed run's tail)."""
+    if not path.is_file():
+        return
+    keep = [
+        line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step
+    ]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
 
 
 def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
@@ -89,38 +185,56 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
     return ""
 
 
-def _train_in(config: Config, run_dir: Path, state: dict | None, progress: bool) -> Path:
-    device = resolve_device(config.train.device)
+def _train_in(
+    config: Config, run_dir: Path, state: dict | None, progress: bool, env: DistEnv
+) -> TrainingRun:
     dataset, vocab = build_dataset(config.data, config.model.image_size, split="train")
     if len(vocab) != config.model.num_classes:
         raise ConfigError(
             f"model.num_classes is {config.model.num_classes} but the {config.data.name} "
             f"vocabulary has {len(vocab)} rows; set --set model.num_classes={len(vocab)}"
         )
-    trainer = Trainer(config, vocab, device)
+    trainer = Trainer(config, vocab, env=env)
     if state is not None:
         if state.get("vocab") != vocab.names:
             raise RunError(f"{run_dir}: the checkpoint's vocabulary differs from the dataset's")
         trainer.load_state_dict(state)
-    samples = _fixed_samples(config, vocab)
     t = config.train
-    sampler = ResumableSampler(len(dataset), seed=t.seed, start=trainer.step * t.batch_size)
+    per_rank = t.batch_size // env.world_size
+    sampler = ResumableSampler(
+        len(dataset),
+        seed=t.seed,
+        start=trainer.step * t.batch_size,
+        rank=env.rank,
+        world_size=env.world_size,
+    )
     loader = DataLoader(
         dataset,
-        batch_size=t.batch_size,
+        batch_size=per_rank,
         sampler=sampler,
         collate_fn=collate_layouts,
         num_workers=config.data.num_workers,
         drop_last=True,
     )
     log.info(
-        "training %s on %s: %d images, %d categories, device %s, batch %d, steps %d -> %d",
-        config.name, config.data.name, len(dataset), len(vocab.categories), device,
-        t.batch_size, trainer.step, t.steps,
+        "training %s on %s: %d images, %d categories, steps %d -> %d",
+        config.name, config.data.name, len(dataset), len(vocab.categories), trainer.step, t.steps,
     )  # fmt: skip
-    stats_file = open(run_dir / "stats.jsonl", "a")  # noqa: SIM115 (closed in finally)
+    log.info(
+        "global batch %d = %d process(es) x %d on %s; lr %g (rule %s, base batch %d, "
+        "configured %g); amp %s; sync batchnorm %s",
+        t.batch_size, env.world_size, per_rank, env.device, t.effective_lr(), t.lr_rule,
+        t.lr_base_batch, t.lr, t.amp, t.sync_batchnorm and env.distributed,
+    )  # fmt: skip
+    samples = _fixed_samples(config, vocab) if env.is_main else None
+    writer = _tensorboard(run_dir) if env.is_main and t.tensorboard else None
+    stats_file = open(run_dir / "stats.jsonl", "a") if env.is_main else None  # noqa: SIM115
     bar = tqdm(
-        total=t.steps, initial=trainer.step, disable=not progress, unit="it", dynamic_ncols=True
+        total=t.steps,
+        initial=trainer.step,
+        disable=not (progress and env.is_main),
+        unit="it",
+        dynamic_ncols=True,
     )
     data_iter = iter(loader)
     tick, tick_step = time.perf_counter(), trainer.step
@@ -130,6 +244,19 @@ def _train_in(config: Config, run_dir: Path, state: dict | None, progress: bool)
             result = trainer.train_step(batch["images"], batch_layout(batch))
             step = trainer.step
             bar.update(1)
+            if step % t.checkpoint_every == 0 or step == t.steps:
+                for module in (trainer.generator, trainer.image_d, trainer.object_d):
+                    dist_env.broadcast_buffers(module, env)
+                rng_states = dist_env.gather_objects(trainer.rng_state(), env)
+                if env.is_main:
+                    save_checkpoint(
+                        trainer.state_dict(rng_states),
+                        run_dir / "checkpoints",
+                        step,
+                        t.keep_checkpoints,
+                    )
+            if not env.is_main:
+                continue
             if step % t.log_every == 0 or step == t.steps:
                 now = time.perf_counter()
                 its = (step - tick_step) / max(now - tick, 1e-9)
@@ -142,25 +269,39 @@ def _train_in(config: Config, run_dir: Path, state: dict | None, progress: bool)
                 }
                 stats_file.write(json.dumps(record) + "\n")
                 stats_file.flush()
+                if writer is not None:
+                    for key, value in record.items():
+                        if key != "step":
+                            writer.add_scalar(key, value, step)
                 bar.set_postfix(
                     D=f"{result.losses['D/total']:.3f}", G=f"{result.losses['G/total']:.3f}"
                 )
             if step % t.sample_every == 0 or step == t.steps:
                 save_sample_grid(trainer, samples, run_dir / "samples" / f"step-{step:08d}.png")
-            if step % t.checkpoint_every == 0 or step == t.steps:
-                save_checkpoint(
-                    trainer.state_dict(), run_dir / "checkpoints", step, t.keep_checkpoints
-                )
     finally:
         bar.close()
-        stats_file.close()
-    pipe = Layout2ImPipeline(
-        trainer.generator, vocab, max_objects=config.data.max_objects, device=device
-    )
-    pipe.save_pretrained(run_dir / "model")
-    trainer.generator.train()
-    log.info("exported the generator to %s", run_dir / "model")
-    return run_dir
+        if stats_file is not None:
+            stats_file.close()
+        if writer is not None:
+            writer.close()
+    if env.is_main:
+        pipe = Layout2ImPipeline(
+            trainer.generator, vocab, max_objects=config.data.max_objects, device=env.device
+        )
+        pipe.save_pretrained(run_dir / "model")
+        trainer.generator.train()
+        log.info("exported the generator to %s", run_dir / "model")
+    dist_env.barrier(env)
+    return TrainingRun(run_dir, trainer)
+
+
+def _tensorboard(run_dir: Path):
+    """A TensorBoard writer when the optional ``tensorboard`` package is installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 def _fixed_samples(config: Config, vocab: Vocabulary) -> dict:

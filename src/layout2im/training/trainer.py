@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config
 from ..layout import LayoutBatch
 from ..losses import discriminator_loss, generator_loss
 from ..models import GeneratorOutput, ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
 from ..vocab import Vocabulary
+from .distributed import DistEnv
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +59,56 @@ class Trainer:
 
     ``rng`` (a CPU ``torch.Generator``) draws object shuffles, prior codes and the
     reparameterisation noise, so a run is reproducible from its seed and resumable from its
-    checkpointed RNG state.
+    checkpointed RNG state. In a distributed run (``env.world_size > 1``) every rank starts from
+    the same weights, draws from its own ``rng`` (seeded by seed and rank) and the three
+    networks are wrapped in DistributedDataParallel, which averages their gradients.
     """
 
-    def __init__(self, config: Config, vocab: Vocabulary, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        config: Config,
+        vocab: Vocabulary,
+        device: torch.device | str = "cpu",
+        env: DistEnv | None = None,
+    ):
         self.config = config
         self.vocab = vocab
-        self.device = torch.device(device)
-        seed_everything(config.train.seed)
+        self.env = env or DistEnv(device=torch.device(device))
+        self.device = self.env.device if env is not None else torch.device(device)
+        t = config.train
+        if t.deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        seed_everything(t.seed)
         m = config.model
         self.generator = Layout2ImGenerator(m).to(self.device)
         self.image_d = ImageDiscriminator(m.image_disc_channels).to(self.device)
         self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes).to(self.device)
-        t = config.train
+        if t.sync_batchnorm and self.env.distributed:
+            self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         for module in (self.generator, self.image_d, self.object_d):
             module.to(memory_format=self.memory_format)
-        betas = (t.beta1, t.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr, betas=betas)
-        self.opt_d_img = torch.optim.Adam(self.image_d.parameters(), lr=t.lr, betas=betas)
-        self.opt_d_obj = torch.optim.Adam(self.object_d.parameters(), lr=t.lr, betas=betas)
-        self.rng = torch.Generator().manual_seed(t.seed)
+        lr, betas = t.effective_lr(), (t.beta1, t.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
+        self.opt_d_img = torch.optim.Adam(self.image_d.parameters(), lr=lr, betas=betas)
+        self.opt_d_obj = torch.optim.Adam(self.object_d.parameters(), lr=lr, betas=betas)
+        self.rng = torch.Generator().manual_seed(t.seed + 1_000_003 * self.env.rank)
         self.step = 0
+        # The modules whose gradients are synchronised: DDP wrappers in a distributed run.
+        self.g_train, self.d_img_train, self.d_obj_train = self._wrap()
+
+    def _wrap(self):
+        modules = (self.generator, self.image_d, self.object_d)
+        if not self.env.distributed:
+            return modules
+        ids = [self.device] if self.device.type == "cuda" else None
+        return tuple(DistributedDataParallel(m, device_ids=ids) for m in modules)
+
+    def autocast(self):
+        """bf16 autocast when ``train.amp == "bf16"``, else a no-op context."""
+        enabled = self.config.train.amp == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     # -- one iteration ------------------------------------------------------------------------
 
@@ -95,16 +125,20 @@ class Trainer:
         result = StepResult()
 
         # D step
-        with torch.set_grad_enabled(cfg.reuse_generator_forward):
-            out = self.generator(images, layout, z_rand, generator=self.rng)
-        d_terms = self._discriminator_terms(images, out.detached(), labels)
+        with torch.set_grad_enabled(cfg.reuse_generator_forward), self.autocast():
+            out = self.g_train(images, layout, z_rand, generator=self.rng)
+        with self.autocast():
+            d_terms = self._discriminator_terms(images, out.detached(), labels)
         result.d_applied = self._apply(d_terms["total"], [self.opt_d_img, self.opt_d_obj], "D")
 
-        # G step
+        # G step: the discriminators are frozen and called without their DDP wrappers (their
+        # gradients are not wanted, so there is nothing to synchronise)
         if not cfg.reuse_generator_forward:
-            out = self.generator(images, layout, z_rand, generator=self.rng)
-        with _frozen(self.image_d, self.object_d):
+            with self.autocast():
+                out = self.g_train(images, layout, z_rand, generator=self.rng)
+        with _frozen(self.image_d, self.object_d), self.autocast():
             g_terms = self._generator_terms(images, out, labels)
+        with _frozen(self.image_d, self.object_d):
             result.g_applied = self._apply(g_terms["total"], [self.opt_g], "G")
 
         self.step += 1
@@ -112,26 +146,33 @@ class Trainer:
         result.losses.update({f"G/{k}": v.item() for k, v in g_terms.items()})
         return result
 
-    def _image_d(self, *images: torch.Tensor) -> list[torch.Tensor]:
-        """Image D logits for each batch; one call on their concatenation when
-        ``train.batch_discriminator_calls`` (no norm layers, so the same logits, but one
-        spectral-norm power iteration instead of one per call)."""
-        if self.config.train.batch_discriminator_calls and len(images) > 1:
-            return list(self.image_d(torch.cat(images)).split([len(x) for x in images]))
-        return [self.image_d(x) for x in images]
+    def _batched(self) -> bool:
+        """One discriminator call per step and network: asked for, or needed by DDP (which
+        synchronises one forward per backward)."""
+        return self.config.train.batch_discriminator_calls or self.env.distributed
 
-    def _object_d(self, *crops: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _image_d(self, module, *images: torch.Tensor) -> list[torch.Tensor]:
+        """Image D logits for each batch; one call on their concatenation when batched (no
+        norm layers, so the same logits, but one spectral-norm power iteration instead of one
+        per call)."""
+        if self._batched() and len(images) > 1:
+            return list(module(torch.cat(images)).split([len(x) for x in images]))
+        return [module(x) for x in images]
+
+    def _object_d(self, module, *crops: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Object D (real/fake logits, class logits) for each batch of crops; see _image_d."""
-        if self.config.train.batch_discriminator_calls and len(crops) > 1:
+        if self._batched() and len(crops) > 1:
             sizes = [len(x) for x in crops]
-            src, cls = self.object_d(torch.cat(crops))
+            src, cls = module(torch.cat(crops))
             return list(zip(src.split(sizes), cls.split(sizes), strict=True))
-        return [self.object_d(x) for x in crops]
+        return [module(x) for x in crops]
 
     def _discriminator_terms(self, images, fake: GeneratorOutput, labels):
-        img_real, img_rec, img_rand = self._image_d(images, fake.img_rec, fake.img_rand)
+        img_real, img_rec, img_rand = self._image_d(
+            self.d_img_train, images, fake.img_rec, fake.img_rand
+        )
         (obj_real, cls_real), (obj_rec, _), (obj_rand, _) = self._object_d(
-            fake.crops_real, fake.crops_rec, fake.crops_rand
+            self.d_obj_train, fake.crops_real, fake.crops_rec, fake.crops_rand
         )
         return discriminator_loss(
             img_real=img_real,
@@ -146,8 +187,10 @@ class Trainer:
         )
 
     def _generator_terms(self, images, out: GeneratorOutput, labels):
-        d_img_rec, d_img_rand = self._image_d(out.img_rec, out.img_rand)
-        (obj_rec, cls_rec), (obj_rand, cls_rand) = self._object_d(out.crops_rec, out.crops_rand)
+        d_img_rec, d_img_rand = self._image_d(self.image_d, out.img_rec, out.img_rand)
+        (obj_rec, cls_rec), (obj_rand, cls_rand) = self._object_d(
+            self.object_d, out.crops_rec, out.crops_rand
+        )
         return generator_loss(
             img_rec=out.img_rec,
             img_real=images,
@@ -184,8 +227,24 @@ class Trainer:
 
     # -- state ----------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict:
-        """Everything needed to continue exactly: plain tensors and numbers only."""
+    def rng_state(self) -> dict:
+        """This rank's RNG states (the trainer's generator, torch's CPU and CUDA generators)."""
+        state = {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def set_rng_state(self, state: dict) -> None:
+        self.rng.set_state(state["trainer"])
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
+    def state_dict(self, rng_states: list[dict] | None = None) -> dict:
+        """Everything needed to continue exactly: plain tensors and numbers only.
+
+        ``rng_states``: every rank's :meth:`rng_state` in rank order (a distributed run gathers
+        them first); by default this process's only."""
         return {
             "step": self.step,
             "models": {
@@ -198,7 +257,7 @@ class Trainer:
                 "image_d": self.opt_d_img.state_dict(),
                 "object_d": self.opt_d_obj.state_dict(),
             },
-            "rng": {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()},
+            "rng": rng_states if rng_states is not None else [self.rng_state()],
             "config": self.config.to_dict(),
             "vocab": self.vocab.names,
         }
@@ -210,8 +269,18 @@ class Trainer:
         self.opt_g.load_state_dict(state["optimizers"]["generator"])
         self.opt_d_img.load_state_dict(state["optimizers"]["image_d"])
         self.opt_d_obj.load_state_dict(state["optimizers"]["object_d"])
-        self.rng.set_state(state["rng"]["trainer"])
-        torch.set_rng_state(state["rng"]["torch"])
+        states = state["rng"]
+        if len(states) == self.env.world_size:
+            self.set_rng_state(states[self.env.rank])
+        else:
+            log.warning(
+                "the checkpoint holds RNG states of %d processes, this run has %d: continuing with "
+                "fresh per-rank random streams (the run will not match an uninterrupted one)",
+                len(states), self.env.world_size,
+            )  # fmt: skip
+            self.rng.manual_seed(
+                self.config.train.seed + 1_000_003 * self.env.rank + int(state["step"])
+            )
         self.step = int(state["step"])
 
 
