@@ -434,3 +434,13 @@ def test_training_saves_the_dataset_vocabulary(coco_root, tmp_path):
     saved = Vocabulary.load(run_dir / "model" / "vocab.json")
     assert saved.names == open_split(config.data, "train").index.meta["vocab"]
     assert saved.name(183) == "other" and saved.index("banner") == 92
+
+
+def test_coco_format_val_file_must_share_the_categories(coco_root):
+    val_json = coco_root / "annotations" / "instances_val2017.json"
+    _rewrite(val_json, lambda d: d["categories"].append({"id": 7, "name": "train"}))
+    cfg = format_cfg(
+        coco_root, stuff_json=None, val_instances_json=str(val_json), val_image_dir="val2017"
+    )
+    with pytest.raises(DatasetError, match=r"categories differ .*first at id 7: 'train' vs None"):
+        build_dataset(cfg, 16, "val")

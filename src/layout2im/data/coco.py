@@ -149,6 +149,8 @@ def _annotation_problem(path: Path, index: int, ann: Any) -> str:
     bbox = ann["bbox"]
     if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_number, bbox)):
         return f"{where}: 'bbox' must be [x, y, width, height] numbers, got {bbox!r}"
+    if any(isinstance(v, int) and abs(v) > 2**1000 for v in bbox):
+        return f"{where}: 'bbox' has a number too large, got {bbox!r}"
     return f"{where}: 'iscrowd' must be 0 or 1, got {ann.get('iscrowd')!r}"
 
 

@@ -185,6 +185,8 @@ def _coco_format_split(cfg: DataConfig, split: str, rebuild: bool) -> SplitData:
         part = "train"
     name = f"coco-format-{source.instances.stem}"
     index, path, cached = _coco_index(cfg, root, source, name, part, rebuild)
+    if part == "val":
+        _check_same_vocabulary(cfg, root, index, source.instances)
     rows = np.arange(len(index))
     if part == "train":
         held_out = holdout_mask(index.image_ids, cfg.val_fraction)
@@ -202,6 +204,27 @@ def _coco_format_split(cfg: DataConfig, split: str, rebuild: bool) -> SplitData:
     if split == "samples":
         rows = rows[:SAMPLE_IMAGES]
     return SplitData("coco-format", split, index, rows, image_dir, path, cached)
+
+
+def _check_same_vocabulary(cfg: DataConfig, root: Path, val: LayoutIndex, val_json: Path) -> None:
+    """A model trained on the train JSON must read the val JSON's labels the same way."""
+    train = _coco_format_split(cfg, "train", rebuild=False).index
+    theirs, ours = val.meta["vocab"], train.meta["vocab"]
+    if theirs != ours:
+        diff = next(
+            (i for i in range(max(len(theirs), len(ours)))
+             if (theirs[i] if i < len(theirs) else None) != (ours[i] if i < len(ours) else None)),
+            None,
+        )  # fmt: skip
+        raise DatasetError(
+            f"{val_json}: its categories differ from data.instances_json's (first at id {diff}: "
+            f"{_at(theirs, diff)!r} vs {_at(ours, diff)!r}); both files need the same "
+            "category list so labels mean the same in training and evaluation"
+        )
+
+
+def _at(names: list, i: int | None):
+    return names[i] if i is not None and i < len(names) else None
 
 
 def _stuff(root: Path, value: str | None, key: str) -> Path | None:
