@@ -42,9 +42,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         if _is_expected(exc):
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {_worker_message(str(exc))}", file=sys.stderr)
             return EXIT_USAGE
         raise
+
+
+def _worker_message(message: str) -> str:
+    """The original message of an error re-raised from a DataLoader worker, whose text is
+    "Caught X in DataLoader worker process N. Original Traceback ...: module.X: message"."""
+    if message.startswith("Caught ") and "Original Traceback" in message:
+        last = message.rstrip().splitlines()[-1]
+        return last.split(": ", 1)[1] if ": " in last else last
+    return message
 
 
 def _is_expected(exc: Exception) -> bool:
@@ -134,6 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=64, help="image side in pixels")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (0 = training scenes)")
     p.set_defaults(func=cmd_export_shapes)
+
+    p = data.add_parser(
+        "inspect",
+        help="what the dataset filters kept and dropped, split sizes, objects per image",
+    )
+    _config_args(p)
+    p.add_argument(
+        "--check-images", action="store_true", help="decode every image and list unreadable ones"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_data_inspect)
+
+    p = data.add_parser(
+        "prepare-vg", help="preprocess Visual Genome (sg2im's rules) into a cached index"
+    )
+    p.add_argument("--config", default="paper-vg64", help="preset or YAML (default paper-vg64)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    p.add_argument("--root", help="the Visual Genome folder (sets data.root)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a cached index exists")
+    p.set_defaults(func=cmd_prepare_vg)
     return parser
 
 
@@ -144,10 +175,13 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
+    p.add_argument("--root", help="the dataset folder (sets data.root)")
 
 
 def _load_config(args) -> Config:
     overrides = list(args.set)
+    if getattr(args, "root", None):
+        overrides.append(f"data.root={json.dumps(args.root)}")
     if getattr(args, "steps", None) is not None:
         overrides.append(f"train.steps={args.steps}")
     return apply_overrides(load_config(args.config), overrides)
@@ -313,6 +347,37 @@ def cmd_export_shapes(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     print(f"wrote {args.images} images and {path}")
+    return 0
+
+
+def cmd_data_inspect(args) -> int:
+    from .data.inspect import format_report, inspect_dataset
+
+    config = _load_config(args)
+    report = inspect_dataset(config.data, check_images=args.check_images, progress=True)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def cmd_prepare_vg(args) -> int:
+    from .data.inspect import format_report, inspect_dataset
+    from .data.sources import vg_index
+
+    config = _load_config(args)
+    if config.data.name != "vg":
+        raise CLIError(
+            f"prepare-vg needs a Visual Genome config (data.name=vg), got {config.data.name!r}"
+        )
+    start = time.perf_counter()
+    index, path, cached = vg_index(config.data, rebuild=args.force)
+    elapsed = time.perf_counter() - start
+    print(format_report(inspect_dataset(config.data)))
+    print()
+    where = path if path is not None else "(not saved: no writable cache folder)"
+    how = "already prepared" if cached else f"prepared in {elapsed:.1f} s"
+    print(f"Visual Genome index {how}: {where}")
+    rows = len(index.meta["vocab"])
+    print(f"{len(index):,} images, {index.num_objects:,} objects, {rows} vocabulary rows")
     return 0
 
 

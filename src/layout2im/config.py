@@ -92,7 +92,14 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Which dataset to train on. ``shapes`` is built in and needs no files."""
+    """Which dataset to train on and how it is filtered (defaults: the paper's values).
+
+    ``shapes`` is built in and needs no files (``num_images``, ``seed``). ``coco`` (COCO-Stuff
+    2017), ``vg`` (Visual Genome) and ``coco-format`` (your own data) read files under
+    ``root``; relative paths in the keys below are relative to ``root``. ``min_objects`` /
+    ``max_objects`` bound the objects per image (the paper: 3..8 on COCO, 3..30 on VG).
+    See ``docs/datasets.md``.
+    """
 
     name: str = "shapes"
     root: str | None = None
@@ -101,6 +108,35 @@ class DataConfig:
     min_objects: int = 3
     max_objects: int = 8
     num_workers: int = 0
+    # where dataset indexes are cached: <root>/.layout2im-cache, or ~/.cache/layout2im when
+    # the root cannot be written (a relative path here is relative to the working directory)
+    cache_dir: str | None = None
+    on_bad_image: str = "error"  # a missing/unreadable image: "error" or "skip" (next image)
+    # COCO-Stuff / COCO-format filters
+    stuff_only: bool = True  # only images with stuff annotations (off without a stuff JSON)
+    min_box_area: float = 0.02  # drop boxes covering at most this fraction of the image
+    include_other: bool = False  # keep COCO-Stuff's 'other' category (id 183)
+    drop_crowd: bool = False  # drop iscrowd boxes (the paper keeps them)
+    # COCO-format files; images default to root; without val_instances_json the val split is
+    # val_fraction of the images (chosen by a hash of the image id), or none
+    instances_json: str | None = None
+    stuff_json: str | None = None
+    image_dir: str | None = None
+    val_instances_json: str | None = None
+    val_stuff_json: str | None = None
+    val_image_dir: str | None = None
+    val_fraction: float = 0.0
+    # Visual Genome: sg2im's preprocessing
+    vg_splits_json: str | None = None  # default: sg2im's split, shipped with the package
+    vg_object_aliases: str | None = "object_alias.txt"
+    vg_relationship_aliases: str | None = "relationship_alias.txt"
+    vg_min_image_side: int = 200
+    vg_min_category_count: int = 2000
+    vg_min_box_side: int = 32
+    vg_min_predicate_count: int = 500
+    vg_min_relationships: int = 1
+    vg_max_relationships: int = 30
+    vg_max_objects_used: int = 9  # objects per training item: in relationships first
 
     def validate(self) -> None:
         _require(
@@ -116,6 +152,27 @@ class DataConfig:
             "must be >= data.min_objects",
         )
         _require(self.num_workers >= 0, "data.num_workers", "must be >= 0")
+        _require(
+            self.on_bad_image in ("error", "skip"),
+            "data.on_bad_image",
+            f"must be 'error' or 'skip' (got {self.on_bad_image!r})",
+        )
+        _require(0 <= self.min_box_area < 1, "data.min_box_area", "must be in [0, 1)")
+        _require(0 <= self.val_fraction < 1, "data.val_fraction", "must be in [0, 1)")
+        for key in (
+            "vg_min_image_side",
+            "vg_min_category_count",
+            "vg_min_box_side",
+            "vg_min_predicate_count",
+            "vg_min_relationships",
+        ):
+            _require(getattr(self, key) >= 0, f"data.{key}", "must be >= 0")
+        _require(
+            self.vg_max_relationships >= self.vg_min_relationships,
+            "data.vg_max_relationships",
+            "must be >= data.vg_min_relationships",
+        )
+        _require(self.vg_max_objects_used >= 1, "data.vg_max_objects_used", "must be >= 1")
 
 
 DATASET_NAMES = ("shapes", "coco", "vg", "coco-format")

@@ -1,0 +1,9 @@
+"""The one error type of the data package."""
+
+from __future__ import annotations
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be built or read: missing files, malformed JSON, bad annotations,
+    unreadable images, unknown name. The message names the file and the offending key or
+    annotation id."""
