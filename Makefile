@@ -32,5 +32,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# speed of shapes32, fast vs the straightforward computation (writes benchmarks/results/)
+bench: $(STAMP)
+	$(PY) benchmarks/speed.py --config shapes32 --batch 8 --iters 30 --reference
+
 clean:
 	rm -rf $(VENV) outputs build *.egg-info src/*.egg-info
