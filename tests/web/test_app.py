@@ -154,6 +154,8 @@ def test_generate_bad_requests(client):
         "body",
         "malformed JSON",
     )
+    deep = b'{"layout": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    _assert_error(post("/api/generate", content=deep, headers=JSON_HEADERS), 400, "body")
     _assert_error(post("/api/generate", json=[1, 2]), 422, "body", "must be a JSON object")
     _assert_error(post("/api/generate", json={"seed": 1}), 422, "layout", "missing")
     _assert_error(post("/api/generate", json={"layout": "x"}), 422, "layout")

@@ -316,7 +316,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), None, headers=exc.headers)
+        field = "body" if exc.status_code == 400 else None  # e.g. JSON nested too deeply
+        return _error(exc.status_code, str(exc.detail), field, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -332,6 +332,12 @@
     if (drag.mode === "draw") {
       if (Math.abs(px - sx) < MIN_SIZE || Math.abs(py - sy) < MIN_SIZE) return;
       if (drag.key === null) {
+        const limit = state.info ? state.info.max_objects : Infinity;
+        if (state.objects.length >= limit) {
+          showError(`this model takes at most ${limit} objects: delete one first`);
+          drag = null;
+          return;
+        }
         const obj = addObject([0, 0, 1, 1]);
         drag.key = obj.key;
       }
