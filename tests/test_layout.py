@@ -104,3 +104,75 @@ def test_shuffle_permutes_real_objects_only(layout_batch):
             assert torch.equal(shuffled.boxes[0, j], layout_batch.boxes[0, k])
         seen.add(tuple(shuffled.labels[0].tolist()))
     assert len(seen) > 1
+
+
+_STYLE = {"image": "ref.png", "box": [0.1, 0.1, 0.9, 0.9]}
+
+
+@pytest.mark.parametrize(
+    "objects, message",
+    [
+        ([_obj(id=True)], "objects[0].id: must be a string or a non-negative integer"),
+        ([_obj(id=-2)], "objects[0].id: must be a string or a non-negative integer"),
+        ([_obj(id="")], "objects[0].id: must be 1 to 100 characters long"),
+        ([_obj(id="x" * 101)], "objects[0].id: must be 1 to 100 characters long"),
+        ([_obj(id="a"), _obj(id="a")], "objects[1].id: 'a' is already the id of objects[0]"),
+        ([_obj(id=1), _obj()], "objects[0].id: 1 is the index of objects[1], which has no id"),
+        ([_obj(), _obj(id=0)], "objects[1].id: 0 is the index of objects[0], which has no id"),
+        ([_obj(style="ref.png")], 'objects[0].style: must be an object {"image": ...'),
+        ([_obj(style={"box": [0, 0, 1, 1]})], "objects[0].style.image: missing"),
+        ([_obj(style={"image": "a.png"})], "objects[0].style.box: missing"),
+        ([_obj(style={**_STYLE, "colour": 1})], "objects[0].style.colour: unknown field"),
+        ([_obj(style={**_STYLE, "image": 5})], "objects[0].style.image: must be a file path"),
+        ([_obj(style={**_STYLE, "image": " "})], "objects[0].style.image: is empty"),
+        (
+            [_obj(style={**_STYLE, "box": [0.2, 0.5, 0.9, 0.4]})],
+            "objects[0].style.box: y1 (0.4) must be greater than y0 (0.5)",
+        ),
+        (
+            [_obj(style={**_STYLE, "box": [0, 0, 1, 1.5]})],
+            "objects[0].style.box: y1 (1.5) is outside [0, 1]",
+        ),
+        ([_obj(style=_STYLE, seed=3)], "objects[0].style: cannot be combined with seed"),
+        ([_obj(style=_STYLE, z=[0.0] * 4)], "objects[0].style: cannot be combined with z"),
+    ],
+)
+def test_bad_ids_and_styles_name_the_field(vocab, objects, message):
+    with pytest.raises(LayoutError) as info:
+        parse_layout({"objects": objects}, vocab, z_dim=4)
+    assert message in str(info.value)
+    assert info.value.field == message.split(":")[0].split(" ")[0]
+
+
+def test_ids_and_styles_parse_and_round_trip(vocab):
+    data = {
+        "objects": [
+            _obj(id="sun", style=_STYLE),
+            _obj(id=7, category="star"),
+            _obj(style={"image": b"\x89PNG...", "box": [0, 0, 1, 1]}),
+        ]
+    }
+    layout = parse_layout(data, vocab, z_dim=4)
+    assert layout.object_keys() == ["sun", 7, 2]
+    assert layout.objects[0].style.image == "ref.png"
+    assert layout.objects[0].style.box == (0.1, 0.1, 0.9, 0.9)
+    again = parse_layout(layout.to_json(), vocab, z_dim=4)  # bytes become a data: URL
+    assert again.objects[2].style.image.startswith("data:application/octet-stream;base64,")
+    assert again.object_keys() == layout.object_keys()
+    assert parse_layout(layout, vocab).objects[2].style.image == b"\x89PNG..."
+
+
+def test_servers_can_refuse_style_file_paths(vocab):
+    with pytest.raises(LayoutError, match=r"objects\[0\]\.style\.image: file paths are not"):
+        parse_layout({"objects": [_obj(style=_STYLE)]}, vocab, allow_style_files=False)
+    url = {"image": "data:image/png;base64,iVBORw0KGgo=", "box": [0, 0, 1, 1]}
+    parse_layout({"objects": [_obj(style=url)]}, vocab, allow_style_files=False)
+
+
+def test_style_paths_in_a_layout_file_are_relative_to_the_file(tmp_path, vocab):
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    path = folder / "scene.json"
+    path.write_text(json.dumps({"objects": [_obj(style=_STYLE)]}))
+    layout = load_layout_file(path, vocab)
+    assert layout.objects[0].style.image == str(folder / "ref.png")

@@ -5,8 +5,8 @@ latent code that can be resampled, locked or given directly.
 """
 
 from .config import Config, load_config
-from .layout import Layout, LayoutBatch, LayoutError, LayoutObject, parse_layout
-from .pipeline import GenerationResult, Layout2ImPipeline
+from .layout import Layout, LayoutBatch, LayoutError, LayoutObject, ObjectStyle, parse_layout
+from .pipeline import GenerationResult, Layout2ImPipeline, ModelLoadError, default_model
 from .vocab import Vocabulary
 
 __version__ = "0.1.0"
@@ -19,8 +19,11 @@ __all__ = [
     "LayoutBatch",
     "LayoutError",
     "LayoutObject",
+    "ModelLoadError",
+    "ObjectStyle",
     "Vocabulary",
     "__version__",
+    "default_model",
     "load_config",
     "parse_layout",
 ]

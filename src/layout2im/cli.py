@@ -125,6 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_generate)
 
+    p = sub.add_parser("serve", help="the interactive layout editor in the browser")
+    p.add_argument(
+        "--model",
+        help="a model folder or the name of a shipped model (default: the shipped default model)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)",
+    )
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("info", help="parameter counts and settings of a config")
     _config_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -265,6 +279,41 @@ def write_generation(result, pipe, out: Path, stem: str) -> list[Path]:
     grid_path = out / f"{stem}-grid.png"
     grid([[panel, *big], [panel, *boxed]]).save(grid_path)
     return [grid_path, *paths]
+
+
+def cmd_serve(args) -> int:
+    from .pipeline import Layout2ImPipeline, default_model
+
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
+    model = args.model if args.model is not None else default_model()
+    pipe = Layout2ImPipeline.from_pretrained(model, device=args.device)
+    try:
+        from .web.app import create_app
+        from .web.server import bind_socket, is_loopback, make_server
+    except ImportError as exc:
+        raise CLIError(
+            f"the editor needs fastapi, uvicorn and python-multipart ({exc}); "
+            "install them with: pip install fastapi uvicorn python-multipart"
+        ) from None
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    host, port = sock.getsockname()[:2]
+    app = create_app(pipe, model_name=Path(str(model)).name)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"layout2im editor: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)")
+    if not is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: anyone who can reach this machine can use the "
+            "editor; there is no authentication",
+            file=sys.stderr,
+        )
+    print("press Ctrl+C to stop")
+    with sock:
+        make_server(app).run(sockets=[sock])
+    return 0
 
 
 def cmd_info(args) -> int:

@@ -10,42 +10,111 @@ Layout JSON (what ``layout2im generate --layout`` reads)::
         {"category": "square", "box": [0.5, 0.1, 0.9, 0.6], "z": [0.1, ...]}
     ]}
 
-Per object, ``seed`` (an integer) fixes its latent code ``z ~ N(0, I)`` and ``z`` (``z_dim``
-floats) gives it directly; with neither, the code comes from the call's seed.
+Per object, optionally:
+
+- ``seed`` (an integer) fixes its latent code ``z ~ N(0, I)`` across samples and calls;
+- ``z`` (``z_dim`` floats) gives the code directly;
+- ``style``: ``{"image": ..., "box": [x0, y0, x1, y1]}`` takes the code from a reference image:
+  the object latent estimator encodes the crop ``box`` (normalised xyxy in the reference image)
+  and its posterior mean is the code. ``image`` is a file path (relative paths in a layout file
+  are relative to that file), a ``data:`` URL, or through the Python API raw bytes or a PIL
+  image; only PNG, JPEG, WebP, GIF and BMP are read (see :mod:`layout2im.images`);
+- ``id`` (a string of at most 100 characters or a non-negative integer): the object's identity
+  for drawing its code. With none of seed, z and style, object ``j`` of sample ``k`` gets the code
+  seeded by ``(call seed, k, id)``, where ``id`` defaults to the index ``j``. Giving every object
+  an ``id`` keeps each object's code when others are added, removed or reordered; ids (and the
+  indices standing in for missing ids) must be unique within a layout.
+
+At most one of ``seed``, ``z`` and ``style`` per object.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from .vocab import Vocabulary
+
+MAX_ID_LENGTH = 100
+
+_FIELD = re.compile(r"^(objects\[\d+\](?:\.[A-Za-z_]+)*)")
 
 
 class LayoutError(ValueError):
     """A layout is invalid. The message names the object index and the field."""
 
+    @property
+    def field(self) -> str | None:
+        """The field the message starts with, e.g. ``objects[2].style.box``, or None."""
+        text = str(self)
+        # Messages from load_layout_file start with the file name.
+        for part in (text, text.split(": ", 1)[-1]):
+            match = _FIELD.match(part)
+            if match:
+                return match.group(1)
+        return "objects" if text.startswith('"objects"') else None
+
+
+@dataclass
+class ObjectStyle:
+    """An object's look taken from a reference image.
+
+    image: a file path, a ``data:`` URL, raw encoded bytes or a PIL image.
+    box: the region of the reference image to encode, normalised xyxy.
+    """
+
+    image: str | bytes | Image.Image
+    box: tuple[float, float, float, float]
+
+    def to_json(self) -> dict[str, Any]:
+        image = self.image
+        if isinstance(image, Image.Image):
+            buf = io.BytesIO()
+            image.save(buf, format="PNG")
+            image = buf.getvalue()
+        if isinstance(image, bytes):
+            image = "data:application/octet-stream;base64," + base64.b64encode(image).decode()
+        return {"image": image, "box": list(self.box)}
+
 
 @dataclass
 class LayoutObject:
-    """One object: a category name, a normalised xyxy box and an optional latent control."""
+    """One object: a category name, a normalised xyxy box, an optional latent control (seed, z
+    or style) and an optional identity ``id`` (see the module docstring)."""
 
     category: str
     box: tuple[float, float, float, float]
     seed: int | None = None
     z: list[float] | None = None
+    style: ObjectStyle | None = None
+    id: str | int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"category": self.category, "box": list(self.box)}
+        out: dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = self.id
+        out.update(category=self.category, box=list(self.box))
         if self.seed is not None:
             out["seed"] = self.seed
         if self.z is not None:
             out["z"] = list(self.z)
+        if self.style is not None:
+            out["style"] = self.style.to_json()
+        return out
+
+    def fields(self) -> dict[str, Any]:
+        """Like :meth:`to_json` but the style stays an :class:`ObjectStyle` (nothing encoded)."""
+        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out["box"] = list(self.box)
         return out
 
 
@@ -58,6 +127,10 @@ class Layout:
     def to_json(self) -> dict[str, Any]:
         return {"objects": [o.to_json() for o in self.objects]}
 
+    def object_keys(self) -> list[str | int]:
+        """Each object's identity for drawing its code: its ``id``, else its index."""
+        return [o.id if o.id is not None else j for j, o in enumerate(self.objects)]
+
     def labels(self, vocab: Vocabulary) -> torch.Tensor:
         """Category rows, LongTensor (O,)."""
         return torch.tensor([vocab.index(o.category) for o in self.objects], dtype=torch.long)
@@ -67,7 +140,8 @@ class Layout:
         return torch.tensor([o.box for o in self.objects], dtype=torch.float32).reshape(-1, 4)
 
 
-_OBJECT_FIELDS = {"category", "box", "seed", "z"}
+_OBJECT_FIELDS = {"category", "box", "seed", "z", "style", "id"}
+_STYLE_FIELDS = {"image", "box"}
 
 
 def parse_layout(
@@ -75,14 +149,19 @@ def parse_layout(
     vocab: Vocabulary,
     z_dim: int | None = None,
     max_objects: int | None = None,
+    allow_style_files: bool = True,
 ) -> Layout:
     """Validate a layout given as parsed JSON (a dict), a :class:`Layout`, or a list of objects.
+
+    ``allow_style_files=False`` refuses file paths in ``style.image`` (a server must not read
+    its own files on a client's behalf); ``data:`` URLs, bytes and PIL images stay allowed.
+    The style image itself is only read when the code is computed (see the pipeline).
 
     Raises :class:`LayoutError` naming the first problem: ``objects[2].box: x1 (0.3) must be
     greater than x0 (0.5)``.
     """
     if isinstance(data, Layout):
-        data = data.to_json()
+        data = {"objects": data.objects}
     if isinstance(data, list):
         data = {"objects": data}
     if not isinstance(data, dict):
@@ -101,11 +180,37 @@ def parse_layout(
         raise LayoutError(
             f'"objects" has {len(objects)} objects; this model takes at most {max_objects}'
         )
-    return Layout([_parse_object(i, o, vocab, z_dim) for i, o in enumerate(objects)])
+    parsed = [_parse_object(i, o, vocab, z_dim, allow_style_files) for i, o in enumerate(objects)]
+    _check_unique_keys(parsed)
+    return Layout(parsed)
 
 
-def _parse_object(i: int, obj: Any, vocab: Vocabulary, z_dim: int | None) -> LayoutObject:
+def _check_unique_keys(objects: list[LayoutObject]) -> None:
+    owner: dict[tuple[type, str | int], int] = {}
+    for j, obj in enumerate(objects):
+        key = obj.id if obj.id is not None else j
+        first = owner.setdefault((type(key), key), j)
+        if first == j:
+            continue
+        if obj.id is not None and objects[first].id is not None:
+            raise LayoutError(f"objects[{j}].id: {obj.id!r} is already the id of objects[{first}]")
+        if obj.id is not None:
+            raise LayoutError(
+                f"objects[{j}].id: {obj.id!r} is the index of objects[{first}], which has no id "
+                "(an object without an id is identified by its index); give every object an id"
+            )
+        raise LayoutError(
+            f"objects[{first}].id: {key!r} is the index of objects[{j}], which has no id "
+            "(an object without an id is identified by its index); give every object an id"
+        )
+
+
+def _parse_object(
+    i: int, obj: Any, vocab: Vocabulary, z_dim: int | None, allow_style_files: bool = True
+) -> LayoutObject:
     where = f"objects[{i}]"
+    if isinstance(obj, LayoutObject):
+        obj = obj.fields()
     if not isinstance(obj, dict):
         raise LayoutError(f"{where} must be an object with category and box, got {_kind(obj)}")
     unknown = sorted(set(obj) - _OBJECT_FIELDS)
@@ -133,7 +238,66 @@ def _parse_object(i: int, obj: Any, vocab: Vocabulary, z_dim: int | None) -> Lay
         z = _parse_z(f"{where}.z", z, z_dim)
     if seed is not None and z is not None:
         raise LayoutError(f"{where}: give either seed or z, not both")
-    return LayoutObject(category=category, box=box, seed=seed, z=z)
+    style = obj.get("style")
+    if style is not None:
+        style = _parse_style(f"{where}.style", style, allow_style_files)
+        if seed is not None or z is not None:
+            given = "seed" if seed is not None else "z"
+            raise LayoutError(
+                f"{where}.style: cannot be combined with {given} (the style gives the code)"
+            )
+    obj_id = _parse_id(f"{where}.id", obj.get("id"))
+    return LayoutObject(category=category, box=box, seed=seed, z=z, style=style, id=obj_id)
+
+
+def _parse_style(where: str, style: Any, allow_files: bool) -> ObjectStyle:
+    if isinstance(style, ObjectStyle):
+        style = {"image": style.image, "box": style.box}
+    if not isinstance(style, dict):
+        raise LayoutError(
+            f'{where}: must be an object {{"image": ..., "box": [x0, y0, x1, y1]}}, '
+            f"got {_kind(style)}"
+        )
+    unknown = sorted(set(style) - _STYLE_FIELDS)
+    if unknown:
+        raise LayoutError(f"{where}.{unknown[0]}: unknown field; valid fields: box, image")
+    for required in ("image", "box"):
+        if required not in style:
+            raise LayoutError(f"{where}.{required}: missing")
+    image = style["image"]
+    if isinstance(image, (bytearray, memoryview)):
+        image = bytes(image)
+    if isinstance(image, str):
+        if not image.strip():
+            raise LayoutError(f"{where}.image: is empty")
+        if not allow_files and image[:5].lower() != "data:":
+            raise LayoutError(
+                f"{where}.image: file paths are not accepted here; send the image as a "
+                "data: URL (data:image/png;base64,...)"
+            )
+    elif isinstance(image, bytes):
+        if not image:
+            raise LayoutError(f"{where}.image: is empty")
+    elif not isinstance(image, Image.Image):
+        raise LayoutError(
+            f"{where}.image: must be a file path or a data: URL (or bytes or a PIL image "
+            f"from Python), got {_kind(image)}"
+        )
+    return ObjectStyle(image=image, box=_parse_box(f"{where}.box", style["box"]))
+
+
+def _parse_id(where: str, value: Any) -> str | int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value or len(value) > MAX_ID_LENGTH:
+            raise LayoutError(f"{where}: must be 1 to {MAX_ID_LENGTH} characters long")
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    raise LayoutError(
+        f"{where}: must be a string or a non-negative integer below 2**63, got {value!r}"
+    )
 
 
 def _parse_box(where: str, box: Any) -> tuple[float, float, float, float]:
@@ -185,10 +349,22 @@ def load_layout_file(
         raise LayoutError(
             f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    _resolve_style_paths(data, path.parent)
     try:
         return parse_layout(data, vocab, z_dim=z_dim, max_objects=max_objects)
     except LayoutError as exc:
         raise LayoutError(f"{path}: {exc}") from None
+
+
+def _resolve_style_paths(data: Any, folder: Path) -> None:
+    """Make relative ``style.image`` paths of a layout file relative to the file's folder."""
+    objects = data.get("objects") if isinstance(data, dict) else None
+    for obj in objects if isinstance(objects, list) else []:
+        style = obj.get("style") if isinstance(obj, dict) else None
+        image = style.get("image") if isinstance(style, dict) else None
+        relative = isinstance(image, str) and image.strip() and not Path(image).is_absolute()
+        if relative and image[:5].lower() != "data:":
+            style["image"] = str(folder / image)
 
 
 # ----------------------------------------------------------------------------- tensors

@@ -6,21 +6,28 @@ A pretrained model is a folder of three files (the diffusers convention)::
     model.safetensors   the generator's weights and BatchNorm statistics
     vocab.json          the category names by embedding row
 
->>> pipe = Layout2ImPipeline.from_pretrained("runs/00000-shapes32/model")  # doctest: +SKIP
->>> out = pipe({"objects": [{"category": "circle", "box": [0.1, 0.1, 0.6, 0.6]}]}, seed=0)
->>> out.images[0].save("circle.png")  # doctest: +SKIP
+:meth:`Layout2ImPipeline.from_pretrained` takes such a folder or the name of a model shipped
+inside the package (``layout2im/pretrained/<name>/``; :func:`shipped_models` lists them and
+:func:`default_model` gives the default). Only safetensors weights are ever read.
 
-Latent codes: object ``j`` of sample ``k`` gets ``z ~ N(0, I)`` drawn from a generator seeded by
-``(seed, k, j)``, so adding an object at the end leaves every other object's code unchanged; an
-object's own ``seed`` fixes its code across samples, and ``z`` gives it directly. The codes used
-are returned with the images, so any sample can be reproduced or edited.
+Latent codes: every object has an identity, its ``id`` if the layout gives one, else its index
+``j``. With no per-object control, object ``id`` of sample ``k`` gets ``z ~ N(0, I)`` drawn from
+a generator seeded by ``(seed, k, id)``, so adding, removing, moving or resizing an object
+leaves every other object's code unchanged (with ids; without ids, adding at the end does too).
+A ``torch.Generator`` passed instead of ``seed`` draws the call seed. An object's own ``seed``
+fixes its code across samples and calls, ``z`` gives it directly, and ``style`` takes it from a
+reference image: the object latent estimator's posterior mean for that crop. The codes used are
+returned with the images, so any sample can be reproduced or edited. The example in
+:meth:`Layout2ImPipeline.__call__` runs as a test.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +38,11 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from .config import ConfigError, ModelConfig, model_config_from_dict
-from .layout import Layout, LayoutBatch, parse_layout
+from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
+from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
 from .models import Layout2ImGenerator
-from .visualize import to_pil
+from .models.layers import crop_boxes
+from .visualize import normalize, to_pil
 from .vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -41,6 +50,11 @@ log = logging.getLogger(__name__)
 FORMAT = "layout2im"
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.json"
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+"""Models shipped inside the package: ``pretrained/<name>/`` holds one model folder each."""
+DEFAULT_MODEL = "shapes32"
+"""The name of the shipped default model (see :func:`default_model`)."""
 
 
 class ModelLoadError(RuntimeError):
@@ -50,16 +64,78 @@ class ModelLoadError(RuntimeError):
 @dataclass
 class GenerationResult:
     """images: ``num_samples`` PIL images; latents: FloatTensor (num_samples, O, z_dim), the
-    code used for every object; layout: the validated layout."""
+    code used for every object; layout: the validated layout; seed: the call seed the codes
+    were drawn from (drawn at random, or from the torch.Generator, when none was given)."""
 
     images: list[Image.Image]
     latents: torch.Tensor
     layout: Layout
+    seed: int | None = None
 
 
-def derived_seed(seed: int, sample: int, obj: int) -> int:
-    """A well-mixed 63-bit seed for object ``obj`` of sample ``sample`` of a call with ``seed``."""
-    state = np.random.SeedSequence([seed, sample, obj]).generate_state(2, np.uint32)
+def shipped_models() -> list[str]:
+    """Names of the models shipped inside the package (folders of ``layout2im/pretrained``)."""
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def default_model() -> Path:
+    """The folder of the shipped default model: ``pretrained/<DEFAULT_MODEL>``, or the only
+    shipped model when there is exactly one. Raises :class:`ModelLoadError` otherwise."""
+    names = shipped_models()
+    if DEFAULT_MODEL in names:
+        return PRETRAINED_DIR / DEFAULT_MODEL
+    if len(names) == 1:
+        return PRETRAINED_DIR / names[0]
+    if not names:
+        raise ModelLoadError(
+            "no model is shipped with this version of layout2im, so there is no default model; "
+            "pass --model DIR with a model folder (config.json, model.safetensors, vocab.json), "
+            "e.g. runs/00000-shapes32/model written by `layout2im train`"
+        )
+    raise ModelLoadError(
+        f"several models are shipped ({', '.join(names)}) and none is the default "
+        f"{DEFAULT_MODEL!r}; pass --model NAME_OR_DIR"
+    )
+
+
+def resolve_model(name_or_dir: str | Path) -> Path:
+    """The model folder for a folder path or a shipped model name (see :func:`shipped_models`).
+
+    A value without path separators that is not an existing folder is a shipped name."""
+    path = Path(name_or_dir)
+    if path.is_dir():
+        return path
+    text = os.fspath(name_or_dir)
+    separators = {"/", os.sep, *([os.altsep] if os.altsep else [])}
+    if text not in ("", ".", "..") and not any(sep in text for sep in separators):
+        if (PRETRAINED_DIR / text / CONFIG_FILE).is_file():
+            return PRETRAINED_DIR / text
+        names = shipped_models()
+        shipped = (
+            f"shipped models: {', '.join(names)}"
+            if names
+            else "this version of layout2im ships no models"
+        )
+        raise ModelLoadError(
+            f"{text!r} is neither a model folder nor the name of a shipped model ({shipped}); "
+            "pass a model folder (config.json, model.safetensors, vocab.json)"
+        )
+    raise ModelLoadError(f"model folder not found: {path}")
+
+
+def derived_seed(seed: int, sample: int, obj: int | str) -> int:
+    """A well-mixed 63-bit seed for object ``obj`` (an index or an ``id``) of sample ``sample``
+    of a call with ``seed``. String ids are hashed (sha256), so they never share an integer's
+    stream by accident; an integer id ``j`` gives the same codes as index ``j``."""
+    if isinstance(obj, str):
+        digest = hashlib.sha256(obj.encode("utf-8")).digest()
+        words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 32, 4)]
+        entropy = [seed, sample, 2**32 - 1, *words]  # the marker keeps ids apart from indices
+    else:
+        entropy = [seed, sample, obj]
+    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
     return (int(state[0]) << 31) ^ int(state[1])
 
 
@@ -85,6 +161,9 @@ class Layout2ImPipeline:
         self.vocab = vocab
         self.max_objects = max_objects
         self.device = torch.device(device)
+        # Limits for reference images given as ``style`` in layouts (see layout2im.images).
+        self.max_image_bytes = DEFAULT_MAX_BYTES
+        self.max_image_pixels = DEFAULT_MAX_PIXELS
 
     @property
     def config(self) -> ModelConfig:
@@ -110,12 +189,11 @@ class Layout2ImPipeline:
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, device: str | torch.device = "cpu"
+        cls, name_or_dir: str | Path, device: str | torch.device = "cpu"
     ) -> Layout2ImPipeline:
-        """Load a folder written by :meth:`save_pretrained`. Only safetensors weights are read."""
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise ModelLoadError(f"model folder not found: {folder}")
+        """Load a folder written by :meth:`save_pretrained`, or a shipped model by name
+        (see :func:`resolve_model`). Only safetensors weights are read."""
+        folder = resolve_model(name_or_dir)
         for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
             if not (folder / name).is_file():
                 raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing")
@@ -154,11 +232,68 @@ class Layout2ImPipeline:
 
     # -- generation -----------------------------------------------------------------------------
 
-    def parse(self, layout: Any) -> Layout:
-        """Validate a layout (dict, list of objects or :class:`Layout`) against this model."""
+    def parse(self, layout: Any, allow_style_files: bool = True) -> Layout:
+        """Validate a layout (dict, list of objects or :class:`Layout`) against this model;
+        see :func:`layout2im.layout.parse_layout`."""
         return parse_layout(
-            layout, self.vocab, z_dim=self.config.z_dim, max_objects=self.max_objects
+            layout,
+            self.vocab,
+            z_dim=self.config.z_dim,
+            max_objects=self.max_objects,
+            allow_style_files=allow_style_files,
         )
+
+    @torch.no_grad()
+    def encode_style(
+        self,
+        image: str | Path | bytes | Image.Image,
+        box: Any,
+        category: str,
+        max_bytes: int | None = None,
+        max_pixels: int | None = None,
+    ) -> torch.Tensor:
+        """The code (z_dim,) of the object of ``category`` inside ``box`` (normalised xyxy) of a
+        reference ``image`` (path, data: URL, encoded bytes or PIL image).
+
+        The image is resized to the model's image size (as training images are), the box is
+        cropped with the training crop (:func:`~layout2im.models.layers.crop_boxes`), and the
+        object latent estimator's posterior mean ``mu`` is the code. The image limits default to
+        ``self.max_image_bytes`` and ``self.max_image_pixels``. Raises
+        :class:`~layout2im.images.ImageError` for an unusable image and
+        :class:`~layout2im.layout.LayoutError` for a bad box or category.
+        """
+        box = _parse_box("box", box)
+        if category not in self.vocab:
+            raise LayoutError(f"category: {self.vocab.unknown_message(category)}")
+        picture = load_image(
+            image,
+            max_bytes=self.max_image_bytes if max_bytes is None else max_bytes,
+            max_pixels=self.max_image_pixels if max_pixels is None else max_pixels,
+        )
+        size = self.config.image_size
+        picture = picture.resize((size, size), Image.BICUBIC)
+        pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255.0)
+        x = normalize(pixels.permute(2, 0, 1))[None].to(self.device)
+        boxes = torch.tensor([box], dtype=torch.float32, device=self.device)
+        zero = torch.zeros(1, dtype=torch.long, device=self.device)
+        crop = crop_boxes(x, boxes, zero, self.config.crop_size)
+        label = torch.tensor([self.vocab.index(category)], device=self.device)
+        self.generator.eval()
+        mu, _ = self.generator.crop_encoder(crop, label)
+        return mu[0].float().cpu()
+
+    def style_codes(self, layout: Layout) -> dict[int, torch.Tensor]:
+        """Codes (z_dim,) of the objects of ``layout`` that have a ``style``, by index.
+        Errors name the object: ``objects[1].style.image: not an image; ...``."""
+        codes = {}
+        for j, obj in enumerate(layout.objects):
+            if obj.style is None:
+                continue
+            try:
+                codes[j] = self.encode_style(obj.style.image, obj.style.box, obj.category)
+            except ImageError as exc:
+                raise LayoutError(f"objects[{j}].style.image: {exc}") from None
+        return codes
 
     def latents(
         self,
@@ -166,24 +301,37 @@ class Layout2ImPipeline:
         num_samples: int = 1,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        style_codes: dict[int, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The codes (num_samples, O, z_dim) for ``layout``: per-object ``z`` or ``seed`` first,
-        else from ``generator`` (drawn in sample-major order) or from ``(seed, k, j)``."""
+        """The codes (num_samples, O, z_dim) for ``layout``: per-object ``z``, ``seed`` or
+        ``style`` first, else from ``(seed, k, id)`` (see the module docstring). With neither
+        ``seed`` nor ``generator``, the call seed is random; :meth:`__call__` returns it."""
+        seed = self._call_seed(seed, generator)
+        if style_codes is None:
+            style_codes = self.style_codes(layout)
         z_dim = self.config.z_dim
-        if generator is None and seed is None:
-            seed = int(torch.randint(0, 2**62, (1,)).item())
+        keys = layout.object_keys()
         out = torch.empty(num_samples, len(layout.objects), z_dim)
-        for k in range(num_samples):
-            for j, obj in enumerate(layout.objects):
-                if obj.z is not None:
-                    out[k, j] = torch.tensor(obj.z)
-                elif obj.seed is not None:
-                    out[k, j] = normal_from_seed(obj.seed, z_dim)
-                elif generator is not None:
-                    out[k, j] = torch.randn(z_dim, generator=generator)
-                else:
-                    out[k, j] = normal_from_seed(derived_seed(seed, k, j), z_dim)  # type: ignore[arg-type]
+        for j, obj in enumerate(layout.objects):
+            if obj.z is not None:
+                out[:, j] = torch.tensor(obj.z)
+            elif obj.seed is not None:
+                out[:, j] = normal_from_seed(obj.seed, z_dim)
+            elif j in style_codes:
+                out[:, j] = style_codes[j]
+            else:
+                for k in range(num_samples):
+                    out[k, j] = normal_from_seed(derived_seed(seed, k, keys[j]), z_dim)
         return out
+
+    @staticmethod
+    def _call_seed(seed: int | None, generator: torch.Generator | None) -> int:
+        if seed is not None:
+            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+                raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+            return seed
+        draw = torch.randint(0, 2**62, (1,), generator=generator)
+        return int(draw.item())
 
     @torch.no_grad()
     def generate_tensor(self, layout: Layout, latents: torch.Tensor) -> torch.Tensor:
@@ -203,10 +351,57 @@ class Layout2ImPipeline:
         generator: torch.Generator | None = None,
         rescale: str = "clamp",
     ) -> GenerationResult:
-        """Generate ``num_samples`` images of ``layout``; see the module docstring for codes."""
-        if not isinstance(num_samples, int) or num_samples < 1:
+        """Generate ``num_samples`` images of ``layout`` (a layout dict, a list of objects or a
+        :class:`~layout2im.layout.Layout`); ``seed`` (or a ``torch.Generator``) draws the codes of
+        objects without their own ``seed``, ``z`` or ``style``. Raises
+        :class:`~layout2im.layout.LayoutError` naming the object and field of any problem.
+
+        ``model_dir`` is a model folder (``layout2im train`` writes ``runs/<run>/model``):
+
+        >>> pipe = Layout2ImPipeline.from_pretrained(model_dir)
+        >>> scene = {"objects": [
+        ...     {"id": "sun", "category": "circle", "box": [0.1, 0.1, 0.5, 0.5]},
+        ...     {"id": "house", "category": "square", "box": [0.4, 0.4, 0.9, 0.9]},
+        ... ]}
+        >>> out = pipe(scene, num_samples=4, seed=0)
+        >>> len(out.images), out.images[0].size == (pipe.config.image_size,) * 2
+        (4, True)
+        >>> tuple(out.latents.shape) == (4, 2, pipe.config.z_dim)  # samples, objects, z_dim
+        True
+
+        Same seed, same images; move the house and the sun keeps its code (it has an id):
+
+        >>> again = pipe(scene, num_samples=4, seed=0)
+        >>> again.images[3].tobytes() == out.images[3].tobytes()
+        True
+        >>> scene["objects"][1]["box"] = [0.0, 0.5, 0.5, 1.0]
+        >>> moved = pipe(scene, num_samples=4, seed=0)
+        >>> torch.equal(moved.latents[:, 0], out.latents[:, 0])
+        True
+
+        Lock the sun of sample 2 in every sample while the house varies:
+
+        >>> scene["objects"][0]["z"] = out.latents[2, 0].tolist()
+        >>> locked = pipe(scene, num_samples=4, seed=1)
+        >>> all(torch.equal(locked.latents[k, 0], out.latents[2, 0]) for k in range(4))
+        True
+        >>> torch.equal(locked.latents[0, 1], locked.latents[1, 1])
+        False
+
+        Take the sun's look from a reference photo (a red square here):
+
+        >>> from PIL import Image
+        >>> red = Image.new("RGB", (40, 40), (255, 0, 0))
+        >>> del scene["objects"][0]["z"]
+        >>> scene["objects"][0]["style"] = {"image": red, "box": [0.0, 0.0, 1.0, 1.0]}
+        >>> styled = pipe(scene, seed=0)
+        >>> torch.allclose(styled.latents[0, 0], pipe.encode_style(red, [0, 0, 1, 1], "circle"))
+        True
+        """
+        if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
         parsed = self.parse(layout)
-        latents = self.latents(parsed, num_samples, seed, generator)
+        call_seed = self._call_seed(seed, generator)
+        latents = self.latents(parsed, num_samples, call_seed)
         images = self.generate_tensor(parsed, latents)
-        return GenerationResult(to_pil(images, rescale), latents, parsed)
+        return GenerationResult(to_pil(images, rescale), latents, parsed, call_seed)

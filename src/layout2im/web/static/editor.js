@@ -1,0 +1,893 @@
+// layout2im layout editor: boxes on a canvas -> POST /api/generate -> images.
+// Plain browser JavaScript, no build step, no dependencies. Model logic lives on the server.
+//
+// Every object has an identity `id` sent with the layout: the server draws an object's code
+// from (seed, sample, id), so editing one object never changes another's look. "Resample"
+// gives the object a new id (base id + a counter), "Lock" sends the code it has in the selected
+// variation as its `z`, and "Style…" sends the code the server encodes from a reference photo.
+"use strict";
+
+(() => {
+  const DEBOUNCE_MS = 120;
+  const MIN_SIZE = 0.02; // smallest box side, normalised
+  const HANDLE_PX = 7;
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const canvas = $("#canvas");
+  const ctx = canvas.getContext("2d");
+
+  const state = {
+    info: null,
+    categories: [],
+    objects: [], // {key, baseId, salt, category, box, z, seed, style, styleRef}
+    selected: null, // key of the selected object
+    nextKey: 1, // row keys (internal)
+    nextId: 1, // numbers for new object ids o1, o2, ...
+    seed: 0,
+    numSamples: 4,
+    sample: 0, // selected variation
+    result: null, // last /api/generate answer
+    resultKey: null, // the request it answered (JSON)
+    images: [], // HTMLImageElement per sample of `result`
+    generation: 0, // answers applied so far
+    lastCategory: null,
+  };
+
+  // -- utilities ---------------------------------------------------------------------------
+
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  const round4 = (v) => Math.round(v * 1e4) / 1e4;
+
+  function categoryColor(name) {
+    const i = Math.max(0, state.categories.indexOf(name));
+    const hue = ((i * 0.618034) % 1) * 360;
+    return `hsl(${hue.toFixed(0)}, 80%, 50%)`;
+  }
+
+  function sentId(obj) {
+    return obj.salt === 0 ? obj.baseId : `${obj.baseId}~${obj.salt}`;
+  }
+
+  function freshBaseId() {
+    const used = new Set(state.objects.map((o) => String(o.baseId)));
+    let id;
+    do {
+      id = `o${state.nextId++}`;
+    } while (used.has(id));
+    return id;
+  }
+
+  function find(key) {
+    return state.objects.find((o) => o.key === key) || null;
+  }
+
+  function isLocked(obj) {
+    return obj.z !== null || obj.seed !== null || obj.styleRef !== null;
+  }
+
+  function showError(message) {
+    $("#error").textContent = message || "";
+    document.body.dataset.error = message ? "1" : "";
+  }
+
+  async function api(path, options = {}) {
+    const response = await fetch(path, options);
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!response.ok) {
+      const message = body && body.error ? body.error : `HTTP ${response.status}`;
+      const error = new Error(message);
+      error.field = body ? body.field : null;
+      throw error;
+    }
+    return body;
+  }
+
+  function download(filename, href) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.download = filename;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+
+  // -- the layout sent to the server --------------------------------------------------------
+
+  function layoutJson() {
+    return {
+      objects: state.objects.map((o) => {
+        const out = { id: sentId(o), category: o.category, box: o.box.map(round4) };
+        if (o.z !== null) out.z = o.z;
+        else if (o.seed !== null) out.seed = o.seed;
+        else if (o.styleRef !== null) out.style = o.styleRef;
+        return out;
+      }),
+    };
+  }
+
+  // -- generation: debounced, one request in flight, the latest edit always wins -------------
+
+  let timer = null;
+  let inFlight = false;
+  let pending = false;
+
+  function scheduleGenerate(delay = DEBOUNCE_MS) {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      generate();
+    }, delay);
+  }
+
+  function requestPayload() {
+    return { layout: layoutJson(), num_samples: state.numSamples, seed: state.seed };
+  }
+
+  // True when the images on screen are those of the current layout and settings.
+  function settled() {
+    if (inFlight || timer !== null) return false;
+    if (state.objects.length === 0) return state.result === null;
+    return state.resultKey === JSON.stringify(requestPayload());
+  }
+
+  async function generate() {
+    if (inFlight) {
+      pending = true;
+      return;
+    }
+    if (state.objects.length === 0) {
+      state.result = null;
+      state.resultKey = null;
+      state.images = [];
+      renderVariations();
+      draw();
+      $("#timing").textContent = "";
+      showError("");
+      return;
+    }
+    inFlight = true;
+    pending = false;
+    document.body.dataset.busy = "1";
+    const payload = requestPayload();
+    const key = JSON.stringify(payload);
+    const started = performance.now();
+    try {
+      const result = await api("/api/generate", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: key,
+      });
+      const roundTrip = performance.now() - started;
+      await applyResult(result, key);
+      const t = result.timing;
+      $("#timing").textContent =
+        `${result.images.length} image${result.images.length === 1 ? "" : "s"} ` +
+        `generated in ${t.generate_ms.toFixed(1)} ms · ${roundTrip.toFixed(0)} ms round trip`;
+      document.body.dataset.generateMs = String(t.generate_ms);
+      document.body.dataset.roundTripMs = roundTrip.toFixed(1);
+      showError("");
+    } catch (error) {
+      showError(error.message);
+      highlightField(error.field);
+    } finally {
+      inFlight = false;
+      document.body.dataset.busy = "";
+      if (pending) generate();
+    }
+  }
+
+  function loadImage(src) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new Error("the server sent an unreadable image"));
+      img.src = src;
+    });
+  }
+
+  async function applyResult(result, key) {
+    const images = await Promise.all(
+      result.images.map((b64) => loadImage(`data:image/png;base64,${b64}`)),
+    );
+    state.result = result;
+    state.resultKey = key;
+    state.images = images;
+    state.sample = Math.min(state.sample, images.length - 1);
+    state.generation += 1;
+    renderVariations();
+    renderObjects();
+    draw();
+    document.body.dataset.generation = String(state.generation);
+  }
+
+  function highlightField(field) {
+    const match = /objects\[(\d+)\]/.exec(field || "");
+    if (!match) return;
+    const obj = state.objects[Number(match[1])];
+    if (obj) {
+      state.selected = obj.key;
+      renderObjects();
+      draw();
+    }
+  }
+
+  // -- drawing the canvas --------------------------------------------------------------------
+
+  function draw() {
+    const w = canvas.width;
+    const h = canvas.height;
+    ctx.clearRect(0, 0, w, h);
+    const img = state.images[state.sample];
+    if (img) {
+      ctx.imageSmoothingEnabled = img.naturalWidth >= 128;
+      ctx.drawImage(img, 0, 0, w, h);
+    } else {
+      ctx.fillStyle = "#f4f4f2";
+      ctx.fillRect(0, 0, w, h);
+      ctx.fillStyle = "#9a9a95";
+      ctx.font = "16px system-ui, sans-serif";
+      ctx.textAlign = "center";
+      ctx.fillText(state.objects.length ? "generating…" : "drag to draw a box", w / 2, h / 2);
+      ctx.textAlign = "start";
+    }
+    if (!$("#show-boxes").checked && drag === null) return;
+    for (const obj of state.objects) {
+      const [x0, y0, x1, y1] = obj.box.map((v, i) => v * (i % 2 === 0 ? w : h));
+      const selected = obj.key === state.selected;
+      const color = categoryColor(obj.category);
+      ctx.lineWidth = selected ? 3 : 2;
+      ctx.strokeStyle = "rgba(0,0,0,0.55)";
+      ctx.strokeRect(x0 + 1, y0 + 1, x1 - x0, y1 - y0);
+      ctx.strokeStyle = color;
+      ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+      const label = `${state.objects.indexOf(obj)}: ${obj.category}${isLocked(obj) ? " (locked)" : ""}`;
+      ctx.font = "13px system-ui, sans-serif";
+      const tw = ctx.measureText(label).width;
+      ctx.fillStyle = color;
+      ctx.fillRect(x0, Math.max(0, y0 - 18), tw + 8, 18);
+      ctx.fillStyle = "#fff";
+      ctx.fillText(label, x0 + 4, Math.max(0, y0 - 18) + 13);
+      if (selected) {
+        ctx.fillStyle = "#fff";
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 2;
+        for (const [hx, hy] of corners(obj.box)) {
+          ctx.fillRect(hx * w - HANDLE_PX, hy * h - HANDLE_PX, HANDLE_PX * 2, HANDLE_PX * 2);
+          ctx.strokeRect(hx * w - HANDLE_PX, hy * h - HANDLE_PX, HANDLE_PX * 2, HANDLE_PX * 2);
+        }
+      }
+    }
+  }
+
+  function corners(box) {
+    const [x0, y0, x1, y1] = box;
+    return [
+      [x0, y0],
+      [x1, y0],
+      [x0, y1],
+      [x1, y1],
+    ];
+  }
+
+  // -- mouse editing on the canvas -------------------------------------------------------------
+
+  let drag = null; // {mode: "draw"|"move"|"resize", key, start, box, corner}
+
+  function pointer(event) {
+    const rect = canvas.getBoundingClientRect();
+    return [
+      clamp((event.clientX - rect.left) / rect.width, 0, 1),
+      clamp((event.clientY - rect.top) / rect.height, 0, 1),
+    ];
+  }
+
+  function hitTest([x, y]) {
+    const rect = canvas.getBoundingClientRect();
+    const tol = (HANDLE_PX + 2) / rect.width;
+    const selected = find(state.selected);
+    if (selected) {
+      const c = corners(selected.box).findIndex(
+        ([cx, cy]) => Math.abs(cx - x) <= tol && Math.abs(cy - y) <= tol,
+      );
+      if (c >= 0) return { mode: "resize", obj: selected, corner: c };
+    }
+    for (let i = state.objects.length - 1; i >= 0; i--) {
+      const obj = state.objects[i];
+      const [x0, y0, x1, y1] = obj.box;
+      if (x >= x0 && x <= x1 && y >= y0 && y <= y1) return { mode: "move", obj };
+    }
+    return null;
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0) return;
+    canvas.focus();
+    canvas.setPointerCapture(event.pointerId);
+    const p = pointer(event);
+    const hit = hitTest(p);
+    if (hit) {
+      state.selected = hit.obj.key;
+      drag = { mode: hit.mode, key: hit.obj.key, start: p, box: [...hit.obj.box], corner: hit.corner };
+    } else {
+      drag = { mode: "draw", key: null, start: p, box: null };
+    }
+    renderObjects();
+    draw();
+  });
+
+  canvas.addEventListener("pointermove", (event) => {
+    const p = pointer(event);
+    if (drag === null) {
+      const hit = hitTest(p);
+      canvas.style.cursor = hit ? (hit.mode === "resize" ? "nwse-resize" : "move") : "crosshair";
+      return;
+    }
+    const [sx, sy] = drag.start;
+    const [px, py] = p;
+    if (drag.mode === "draw") {
+      if (Math.abs(px - sx) < MIN_SIZE || Math.abs(py - sy) < MIN_SIZE) return;
+      if (drag.key === null) {
+        const limit = state.info ? state.info.max_objects : Infinity;
+        if (state.objects.length >= limit) {
+          showError(`this model takes at most ${limit} objects: delete one first`);
+          drag = null;
+          return;
+        }
+        const obj = addObject([0, 0, 1, 1]);
+        drag.key = obj.key;
+      }
+      const obj = find(drag.key);
+      obj.box = [Math.min(sx, px), Math.min(sy, py), Math.max(sx, px), Math.max(sy, py)];
+    } else if (drag.mode === "move") {
+      const obj = find(drag.key);
+      const [x0, y0, x1, y1] = drag.box;
+      const dx = clamp(px - sx, -x0, 1 - x1);
+      const dy = clamp(py - sy, -y0, 1 - y1);
+      obj.box = [x0 + dx, y0 + dy, x1 + dx, y1 + dy];
+    } else if (drag.mode === "resize") {
+      const obj = find(drag.key);
+      let [x0, y0, x1, y1] = drag.box;
+      if (drag.corner === 0 || drag.corner === 2) x0 = Math.min(px, x1 - MIN_SIZE);
+      else x1 = Math.max(px, x0 + MIN_SIZE);
+      if (drag.corner === 0 || drag.corner === 1) y0 = Math.min(py, y1 - MIN_SIZE);
+      else y1 = Math.max(py, y0 + MIN_SIZE);
+      obj.box = [x0, y0, x1, y1].map((v) => clamp(v, 0, 1));
+    }
+    draw();
+    scheduleGenerate();
+  });
+
+  function endDrag() {
+    if (drag === null) return;
+    const created = drag.mode === "draw" && drag.key !== null;
+    drag = null;
+    renderObjects();
+    draw();
+    if (created) {
+      const input = $(`#objects li[data-key="${state.selected}"] input.category`);
+      if (input) input.focus();
+    }
+    scheduleGenerate(0);
+  }
+
+  canvas.addEventListener("pointerup", endDrag);
+  canvas.addEventListener("pointercancel", endDrag);
+
+  canvas.addEventListener("keydown", (event) => {
+    if ((event.key === "Delete" || event.key === "Backspace") && state.selected !== null) {
+      removeObject(state.selected);
+      event.preventDefault();
+    } else if (event.key === "Escape") {
+      state.selected = null;
+      renderObjects();
+      draw();
+    }
+  });
+
+  // -- objects -------------------------------------------------------------------------------
+
+  function addObject(box, fields = {}) {
+    const category =
+      fields.category || state.lastCategory || state.categories[0] || "object";
+    const obj = {
+      key: state.nextKey++,
+      baseId: fields.baseId !== undefined ? fields.baseId : null,
+      salt: 0,
+      category,
+      box,
+      z: fields.z || null,
+      seed: fields.seed !== undefined ? fields.seed : null,
+      styleRef: fields.styleRef || null,
+      style: null, // {file, box, thumb} when the look came from an uploaded photo
+    };
+    if (obj.baseId === null) obj.baseId = freshBaseId();
+    state.objects.push(obj);
+    state.selected = obj.key;
+    return obj;
+  }
+
+  function removeObject(key) {
+    state.objects = state.objects.filter((o) => o.key !== key);
+    if (state.selected === key) state.selected = null;
+    renderObjects();
+    draw();
+    scheduleGenerate(0);
+  }
+
+  function unlock(obj) {
+    obj.z = null;
+    obj.seed = null;
+    obj.styleRef = null;
+    obj.style = null;
+  }
+
+  function resample(obj) {
+    unlock(obj);
+    obj.salt += 1;
+    renderObjects();
+    scheduleGenerate(0);
+  }
+
+  function toggleLock(obj) {
+    if (isLocked(obj)) {
+      unlock(obj);
+    } else {
+      const r = state.result;
+      const j = r ? r.ids.findIndex((id) => id === sentId(obj)) : -1;
+      if (j < 0) {
+        showError("wait for the image of this object before locking it");
+        return;
+      }
+      obj.z = r.latents[state.sample][j];
+    }
+    renderObjects();
+    scheduleGenerate(0);
+  }
+
+  async function setCategory(obj, name) {
+    obj.category = name;
+    state.lastCategory = name;
+    if (obj.style) {
+      // The code depends on the category (class-conditional estimator): encode again.
+      try {
+        obj.z = await encodeStyle(obj.style.file, obj.style.box, name);
+      } catch (error) {
+        showError(error.message);
+      }
+    }
+    renderObjects();
+    draw();
+    scheduleGenerate(0);
+  }
+
+  function renderObjects() {
+    const list = $("#objects");
+    const template = $("#object-template");
+    $("#count").textContent = state.objects.length
+      ? `${state.objects.length} / ${state.info ? state.info.max_objects : "?"}`
+      : "";
+    $("#no-objects").hidden = state.objects.length > 0;
+    const live = new Set(state.objects.map((o) => o.key));
+    for (const li of [...list.children]) if (!live.has(Number(li.dataset.key))) li.remove();
+    const existing = new Map([...list.children].map((li) => [Number(li.dataset.key), li]));
+    state.objects.forEach((obj, index) => {
+      let li = existing.get(obj.key);
+      if (!li) {
+        li = template.content.firstElementChild.cloneNode(true);
+        li.dataset.key = String(obj.key);
+        wireObject(li, obj.key);
+      }
+      // Keep the list in layout order without moving rows that are in place (moving a row
+      // would take the focus from its category input while the user types).
+      if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+      li.dataset.index = String(index);
+      li.classList.toggle("selected", obj.key === state.selected);
+      $(".swatch", li).style.background = categoryColor(obj.category);
+      $(".swatch", li).textContent = String(index);
+      const input = $("input.category", li);
+      if (document.activeElement !== input) input.value = obj.category;
+      const lock = $("button.lock", li);
+      const locked = isLocked(obj);
+      lock.setAttribute("aria-pressed", String(locked));
+      lock.textContent = locked ? "Locked" : "Lock";
+      const thumb = $(".style-thumb", li);
+      thumb.hidden = !obj.style;
+      if (obj.style) thumb.src = obj.style.thumb;
+    });
+  }
+
+  function wireObject(li, key) {
+    li.addEventListener("pointerdown", () => {
+      if (state.selected !== key) {
+        state.selected = key;
+        renderObjects();
+        draw();
+      }
+    });
+    $("button.resample", li).addEventListener("click", () => resample(find(key)));
+    $("button.lock", li).addEventListener("click", () => toggleLock(find(key)));
+    $("button.remove", li).addEventListener("click", () => removeObject(key));
+    $("button.style", li).addEventListener("click", () => openStyleDialog(find(key)));
+    wireCombo(li, key);
+  }
+
+  // -- the category combobox: type to filter ---------------------------------------------------
+
+  function wireCombo(li, key) {
+    const input = $("input.category", li);
+    const list = $("ul.options", li);
+    let matches = [];
+    let active = 0;
+
+    function show() {
+      const q = input.value.trim().toLowerCase();
+      const starts = state.categories.filter((c) => c.toLowerCase().startsWith(q));
+      const contains = state.categories.filter(
+        (c) => !c.toLowerCase().startsWith(q) && c.toLowerCase().includes(q),
+      );
+      matches = [...starts, ...contains].slice(0, 50);
+      active = clamp(active, 0, Math.max(0, matches.length - 1));
+      list.replaceChildren(
+        ...matches.map((name, i) => {
+          const option = document.createElement("li");
+          option.textContent = name;
+          option.setAttribute("role", "option");
+          option.dataset.value = name;
+          option.classList.toggle("active", i === active);
+          option.addEventListener("mousedown", (event) => {
+            event.preventDefault(); // keep focus until chosen
+            choose(name);
+          });
+          return option;
+        }),
+      );
+      if (matches.length === 0) {
+        const none = document.createElement("li");
+        none.className = "none";
+        none.textContent = "no matching category";
+        list.appendChild(none);
+      }
+      list.hidden = false;
+      input.setAttribute("aria-expanded", "true");
+    }
+
+    function hide() {
+      list.hidden = true;
+      input.setAttribute("aria-expanded", "false");
+    }
+
+    function choose(name) {
+      hide();
+      input.value = name;
+      input.blur();
+      const obj = find(key);
+      if (obj && obj.category !== name) setCategory(obj, name);
+    }
+
+    input.addEventListener("focus", () => {
+      input.select();
+      active = 0;
+      show();
+    });
+    input.addEventListener("input", () => {
+      active = 0;
+      show();
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        active = clamp(active + (event.key === "ArrowDown" ? 1 : -1), 0, matches.length - 1);
+        show();
+        event.preventDefault();
+      } else if (event.key === "Enter") {
+        if (matches.length) choose(matches[active]);
+        event.preventDefault();
+      } else if (event.key === "Escape") {
+        const obj = find(key);
+        input.value = obj ? obj.category : "";
+        input.blur();
+      }
+    });
+    input.addEventListener("blur", () => {
+      hide();
+      const obj = find(key);
+      if (!obj) return;
+      const exact = state.categories.find((c) => c.toLowerCase() === input.value.trim().toLowerCase());
+      if (exact && exact !== obj.category) setCategory(obj, exact);
+      else input.value = obj.category;
+    });
+  }
+
+  // -- variations ---------------------------------------------------------------------------
+
+  function renderVariations() {
+    const box = $("#variations");
+    const r = state.result;
+    if (!r) {
+      box.replaceChildren();
+      return;
+    }
+    box.replaceChildren(
+      ...r.images.map((b64, k) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "variation";
+        button.classList.toggle("selected", k === state.sample);
+        button.title = `variation ${k + 1}`;
+        button.dataset.index = String(k);
+        const img = document.createElement("img");
+        img.alt = `variation ${k + 1}`;
+        img.src = `data:image/png;base64,${b64}`;
+        button.appendChild(img);
+        button.addEventListener("click", () => {
+          state.sample = k;
+          renderVariations();
+          draw();
+        });
+        return button;
+      }),
+    );
+  }
+
+  // -- style from a reference photo ------------------------------------------------------------
+
+  const styleDialog = $("#style-dialog");
+  const styleCanvas = $("#style-canvas");
+  const styleCtx = styleCanvas.getContext("2d");
+  const styleState = { obj: null, file: null, img: null, box: [0, 0, 1, 1], drag: null };
+
+  function encodeStyle(file, box, category) {
+    const form = new FormData();
+    form.append("file", file);
+    form.append("category", category);
+    form.append("box", JSON.stringify(box.map(round4)));
+    return api("/api/style", { method: "POST", body: form }).then((r) => r.z);
+  }
+
+  function openStyleDialog(obj) {
+    styleState.obj = obj;
+    styleState.file = null;
+    styleState.img = null;
+    styleState.box = [0, 0, 1, 1];
+    $("#style-file").value = "";
+    $("#style-error").textContent = "";
+    $("#style-apply").disabled = true;
+    drawStyle();
+    styleDialog.showModal();
+  }
+
+  function styleRect() {
+    // Where the photo sits in the dialog canvas (fit, centred).
+    const img = styleState.img;
+    const cw = styleCanvas.width;
+    const ch = styleCanvas.height;
+    if (!img) return { x: 0, y: 0, w: cw, h: ch };
+    const s = Math.min(cw / img.naturalWidth, ch / img.naturalHeight);
+    const w = img.naturalWidth * s;
+    const h = img.naturalHeight * s;
+    return { x: (cw - w) / 2, y: (ch - h) / 2, w, h };
+  }
+
+  function drawStyle() {
+    const cw = styleCanvas.width;
+    const ch = styleCanvas.height;
+    styleCtx.fillStyle = "#f4f4f2";
+    styleCtx.fillRect(0, 0, cw, ch);
+    if (!styleState.img) {
+      styleCtx.fillStyle = "#9a9a95";
+      styleCtx.font = "14px system-ui, sans-serif";
+      styleCtx.textAlign = "center";
+      styleCtx.fillText("choose a photo", cw / 2, ch / 2);
+      styleCtx.textAlign = "start";
+      return;
+    }
+    const r = styleRect();
+    styleCtx.drawImage(styleState.img, r.x, r.y, r.w, r.h);
+    const [x0, y0, x1, y1] = styleState.box;
+    styleCtx.fillStyle = "rgba(0,0,0,0.45)";
+    styleCtx.beginPath();
+    styleCtx.rect(r.x, r.y, r.w, r.h);
+    styleCtx.rect(r.x + x1 * r.w, r.y + y0 * r.h, (x0 - x1) * r.w, (y1 - y0) * r.h);
+    styleCtx.fill("evenodd");
+    styleCtx.strokeStyle = "#ffcc00";
+    styleCtx.lineWidth = 2;
+    styleCtx.strokeRect(r.x + x0 * r.w, r.y + y0 * r.h, (x1 - x0) * r.w, (y1 - y0) * r.h);
+  }
+
+  function stylePointer(event) {
+    const bounds = styleCanvas.getBoundingClientRect();
+    const scale = styleCanvas.width / bounds.width;
+    const r = styleRect();
+    return [
+      clamp(((event.clientX - bounds.left) * scale - r.x) / r.w, 0, 1),
+      clamp(((event.clientY - bounds.top) * scale - r.y) / r.h, 0, 1),
+    ];
+  }
+
+  $("#style-file").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    $("#style-error").textContent = "";
+    if (!file) return;
+    const limit = state.info ? state.info.max_upload_bytes : Infinity;
+    if (file.size > limit) {
+      $("#style-error").textContent = `the file is larger than ${(limit / 2 ** 20).toFixed(0)} MB`;
+      return;
+    }
+    const url = URL.createObjectURL(file);
+    try {
+      styleState.img = await loadImage(url);
+      styleState.file = file;
+      styleState.box = [0, 0, 1, 1];
+      $("#style-apply").disabled = false;
+    } catch (_) {
+      $("#style-error").textContent = "the browser cannot read this file as an image";
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+    drawStyle();
+  });
+
+  styleCanvas.addEventListener("pointerdown", (event) => {
+    if (!styleState.img) return;
+    styleCanvas.setPointerCapture(event.pointerId);
+    styleState.drag = stylePointer(event);
+  });
+  styleCanvas.addEventListener("pointermove", (event) => {
+    if (!styleState.drag) return;
+    const [sx, sy] = styleState.drag;
+    const [px, py] = stylePointer(event);
+    if (Math.abs(px - sx) < MIN_SIZE || Math.abs(py - sy) < MIN_SIZE) return;
+    styleState.box = [Math.min(sx, px), Math.min(sy, py), Math.max(sx, px), Math.max(sy, py)];
+    drawStyle();
+  });
+  const endStyleDrag = () => {
+    styleState.drag = null;
+  };
+  styleCanvas.addEventListener("pointerup", endStyleDrag);
+  styleCanvas.addEventListener("pointercancel", endStyleDrag);
+
+  function cropThumb(img, box) {
+    const c = document.createElement("canvas");
+    c.width = 48;
+    c.height = 48;
+    const [x0, y0, x1, y1] = box;
+    const w = img.naturalWidth;
+    const h = img.naturalHeight;
+    c.getContext("2d").drawImage(img, x0 * w, y0 * h, (x1 - x0) * w, (y1 - y0) * h, 0, 0, 48, 48);
+    return c.toDataURL("image/png");
+  }
+
+  $("#style-apply").addEventListener("click", async () => {
+    const obj = styleState.obj;
+    if (!obj || !styleState.file || !find(obj.key)) return;
+    $("#style-apply").disabled = true;
+    try {
+      const z = await encodeStyle(styleState.file, styleState.box, obj.category);
+      unlock(obj);
+      obj.z = z;
+      obj.style = {
+        file: styleState.file,
+        box: [...styleState.box],
+        thumb: cropThumb(styleState.img, styleState.box),
+      };
+      styleDialog.close();
+      renderObjects();
+      draw();
+      scheduleGenerate(0);
+    } catch (error) {
+      $("#style-error").textContent = error.message;
+    } finally {
+      $("#style-apply").disabled = false;
+    }
+  });
+
+  // -- toolbar -------------------------------------------------------------------------------
+
+  $("#num-samples").addEventListener("change", (event) => {
+    state.numSamples = Number(event.target.value);
+    scheduleGenerate(0);
+  });
+
+  $("#seed").addEventListener("change", (event) => {
+    const value = Math.floor(Number(event.target.value));
+    state.seed = Number.isFinite(value) && value >= 0 ? value : 0;
+    event.target.value = String(state.seed);
+    scheduleGenerate(0);
+  });
+
+  $("#new-seed").addEventListener("click", () => {
+    state.seed = Math.floor(Math.random() * 2 ** 31);
+    $("#seed").value = String(state.seed);
+    scheduleGenerate(0);
+  });
+
+  $("#show-boxes").addEventListener("change", draw);
+
+  $("#clear").addEventListener("click", () => {
+    state.objects = [];
+    state.selected = null;
+    renderObjects();
+    scheduleGenerate(0);
+  });
+
+  $("#download-image").addEventListener("click", () => {
+    const r = state.result;
+    if (!r) {
+      showError("nothing to download yet: draw a box first");
+      return;
+    }
+    download(
+      `layout2im-seed${r.seed}-sample${state.sample}.png`,
+      `data:image/png;base64,${r.images[state.sample]}`,
+    );
+  });
+
+  $("#download-layout").addEventListener("click", () => {
+    const text = `${JSON.stringify(layoutJson(), null, 2)}\n`;
+    const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    download("layout.json", url);
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  });
+
+  $("#load-layout").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (!file) return;
+    try {
+      loadLayout(JSON.parse(await file.text()));
+    } catch (error) {
+      showError(`${file.name}: ${error.message}`);
+    }
+  });
+
+  function loadLayout(data) {
+    const objects = Array.isArray(data) ? data : data && data.objects;
+    if (!Array.isArray(objects)) throw new Error('a layout needs an "objects" list');
+    state.objects = [];
+    state.selected = null;
+    objects.forEach((o, i) => {
+      if (!o || typeof o !== "object") throw new Error(`objects[${i}] must be an object`);
+      const box = Array.isArray(o.box) && o.box.length === 4 ? o.box.map(Number) : [0, 0, 1, 1];
+      addObject(box, {
+        category: String(o.category),
+        baseId: o.id !== undefined && o.id !== null ? o.id : undefined,
+        z: Array.isArray(o.z) ? o.z : null,
+        seed: Number.isInteger(o.seed) ? o.seed : undefined,
+        styleRef: o.style && typeof o.style === "object" ? o.style : null,
+      });
+    });
+    state.selected = null;
+    renderObjects();
+    draw();
+    scheduleGenerate(0); // the server validates and names any bad field
+  }
+
+  // -- start ---------------------------------------------------------------------------------
+
+  async function start() {
+    try {
+      const [info, categories] = await Promise.all([api("/api/info"), api("/api/categories")]);
+      state.info = info;
+      state.categories = categories.categories;
+      const name = info.name ? `${info.name}: ` : "";
+      $("#model-info").textContent =
+        `${name}${info.image_size}×${info.image_size} images, ${state.categories.length} ` +
+        `categories, up to ${info.max_objects} objects`;
+    } catch (error) {
+      showError(`cannot reach the model: ${error.message}`);
+    }
+    state.numSamples = Number($("#num-samples").value);
+    state.seed = Number($("#seed").value) || 0;
+    renderObjects();
+    draw();
+    document.body.dataset.ready = "1";
+  }
+
+  // For scripts and tests: read-only access to the editor's state.
+  window.layout2imEditor = { state, layoutJson, loadLayout, settled };
+  start();
+})();

@@ -1,0 +1,126 @@
+"""Style from a reference photo moves the object's colour towards the reference's colour.
+
+What this measures, honestly: the session's tiny model (``tiny_model_dir``, 24 GAN steps) has
+not learned to carry colour through its codes at all, so it cannot show the effect. Here a
+slightly wider tiny generator is trained for 300 steps (about 10 s) on the generator's own
+non-adversarial losses (reconstruction L1 + 10 x latent regression + 0.01 x KL, as in the paper)
+over scenes of solid-coloured boxes on grey, where an object's colour is exactly what its code
+must carry. With that model, the test checks the whole style path end to end: a solid bright
+reference image -> the object latent estimator's mean -> the decoder -> the mean colour inside
+the object's box, compared with the same box under random codes. Each colour is scored by how
+far the box's colour leans towards the reference hue. It does not measure how well a real
+model (COCO, shapes32) transfers appearance.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from layout2im.data.shapes import SHAPE_CATEGORIES
+from layout2im.layout import LayoutBatch
+from layout2im.losses import kl_divergence
+from layout2im.models import Layout2ImGenerator
+from layout2im.pipeline import Layout2ImPipeline
+from layout2im.visualize import normalize
+from layout2im.vocab import Vocabulary
+from tests.conftest import tiny_model_config
+
+SIZE = 16
+COLOURS = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "magenta": (255, 0, 255),
+    "cyan": (0, 255, 255),
+}
+BOXES = ([0.25, 0.25, 0.75, 0.75], [0.0, 0.0, 0.6, 0.6], [0.4, 0.3, 1.0, 0.9])
+
+
+def solid_box_scenes(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, LayoutBatch]:
+    """``n`` images (n, 3, 16, 16) ImageNet-normalised: grey background, 1-2 boxes of random
+    solid colours, with random categories and their exact boxes."""
+    pixels = np.empty((n, SIZE, SIZE, 3), np.float32)
+    labels, boxes = [], []
+    for i in range(n):
+        pixels[i] = rng.uniform(0.35, 0.65)
+        lab, box = [], []
+        for _ in range(rng.integers(1, 3)):
+            w, h = rng.integers(5, 11, 2)
+            x0, y0 = rng.integers(0, SIZE - w + 1), rng.integers(0, SIZE - h + 1)
+            pixels[i, y0 : y0 + h, x0 : x0 + w] = rng.uniform(0, 1, 3)
+            lab.append(int(rng.integers(0, len(SHAPE_CATEGORIES))))
+            box.append([x0 / SIZE, y0 / SIZE, (x0 + w) / SIZE, (y0 + h) / SIZE])
+        labels.append(torch.tensor(lab))
+        boxes.append(torch.tensor(box, dtype=torch.float32))
+    images = normalize(torch.from_numpy(pixels).permute(0, 3, 1, 2))
+    return images, LayoutBatch.from_lists(labels, boxes)
+
+
+@pytest.fixture(scope="module")
+def colour_pipe() -> Layout2ImPipeline:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    config = tiny_model_config(
+        z_dim=8,
+        crop_encoder_channels=[16, 32, 32],
+        object_encoder_channels=[16, 32, 32],
+        fuser_hidden=[32, 16],
+        decoder_channels=[32, 16, 16],
+    )
+    generator = Layout2ImGenerator(config).train()
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    for _ in range(300):
+        images, layout = solid_box_scenes(rng, 8)
+        z_rand = torch.randn(layout.num_objects, config.z_dim)
+        out = generator(images, layout, z_rand)
+        loss = (
+            F.l1_loss(out.img_rec, images)
+            + 10 * F.l1_loss(out.mu_rand, z_rand)
+            + 0.01 * kl_divergence(out.mu, out.logvar)
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return Layout2ImPipeline(generator, Vocabulary(SHAPE_CATEGORIES), max_objects=8)
+
+
+def _mean_colour_inside(image: Image.Image, box) -> np.ndarray:
+    """Mean RGB of the pixels inside ``box`` (one pixel in from its edges)."""
+    x0, y0, x1, y1 = (round(v * SIZE) for v in box)
+    return (
+        np.asarray(image, dtype=np.float64)[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].reshape(-1, 3).mean(0)
+    )
+
+
+def _lean(rgb: np.ndarray, reference) -> float:
+    """How far ``rgb`` leans towards the hue of ``reference``: the projection of its
+    chromatic part (rgb minus its grey level) on the reference's unit chromatic direction."""
+    direction = np.asarray(reference, np.float64) - np.mean(reference)
+    return float((rgb - rgb.mean()) @ (direction / np.linalg.norm(direction)))
+
+
+@pytest.mark.slow
+def test_style_moves_the_object_colour_towards_a_solid_reference(colour_pipe):
+    gains = {}
+    for name, colour in COLOURS.items():
+        reference = Image.new("RGB", (48, 36), colour)
+        before, after = [], []
+        for box in BOXES:
+            plain = colour_pipe({"objects": [{"category": "circle", "box": box}]}, 8, seed=0)
+            before += [_lean(_mean_colour_inside(img, box), colour) for img in plain.images]
+            styled = colour_pipe(
+                {"objects": [{"category": "circle", "box": box, "style": {
+                    "image": reference, "box": [0, 0, 1, 1]}}]},
+                seed=0,
+            )  # fmt: skip
+            after.append(_lean(_mean_colour_inside(styled.images[0], box), colour))
+        gains[name] = np.mean(after) - np.mean(before)
+    # Every colour moves towards its reference on average over the boxes for most colours
+    # (measured over 6 training seeds: 33 of 36 colour/seed pairs, never fewer than 5 of 6 per
+    # seed), and the mean gain is clearly positive (15 to 30 grey levels there; 14.8 for the
+    # seed used here, with green the one colour that does not move).
+    assert sum(g > 0 for g in gains.values()) >= 4, gains
+    assert np.mean(list(gains.values())) > 5, gains

@@ -1,0 +1,217 @@
+"""The editor in a real browser: Playwright drives Debian's chromium against a live server.
+
+Never runs ``playwright install``: it uses /usr/bin/chromium (``apt-get install chromium``;
+``.ci/run`` installs it) and skips, saying so, only when that browser is absent.
+"""
+
+import base64
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from playwright.sync_api import Page, sync_playwright
+
+from layout2im.pipeline import Layout2ImPipeline
+from layout2im.web import create_app
+from layout2im.web.server import bind_socket, make_server
+from tests.image_samples import solid_png
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium "
+        "(apt-get install -y chromium; .ci/run does it on CI)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_model_dir):
+    return Layout2ImPipeline.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def server_url(pipe):
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = make_server(create_app(pipe, model_name="tiny"), log_level="warning")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture
+def page(server_url):
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": 820})
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            page.on("console", lambda m: _console(m, errors))
+            page.goto(server_url)
+            page.wait_for_selector("body[data-ready='1']")
+            yield page
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def _console(message, errors: list[str]) -> None:
+    # Chromium logs every 4xx answer; the tests that provoke them check the page's message.
+    expected = "Failed to load resource: the server responded with a status of 4"
+    if message.type == "error" and not message.text.startswith(expected):
+        errors.append(f"console error: {message.text}")
+
+
+def _drag(page: Page, start, end):
+    """Press at ``start`` and release at ``end``, both normalised canvas coordinates."""
+    box = page.locator("#canvas").bounding_box()
+
+    def at(p):
+        return box["x"] + p[0] * box["width"], box["y"] + p[1] * box["height"]
+
+    page.mouse.move(*at(start))
+    page.mouse.down()
+    mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    page.mouse.move(*at(mid), steps=4)
+    page.mouse.move(*at(end), steps=4)
+    page.mouse.up()
+
+
+def _settle(page: Page):
+    page.wait_for_function("() => window.layout2imEditor.settled()", timeout=20_000)
+    return page.evaluate("() => window.layout2imEditor.state.result")
+
+
+def _row(page: Page, index: int):
+    return page.locator(f"#objects > li[data-index='{index}']")
+
+
+def _pick_category(page: Page, index: int, typed: str, expected: str):
+    combo = _row(page, index).locator("input.category")
+    combo.click()
+    combo.fill(typed)  # type to filter
+    options = _row(page, index).locator("ul.options li[role='option']")
+    assert expected in options.all_inner_texts()
+    _row(page, index).locator(f"ul.options li[data-value='{expected}']").click()
+
+
+def test_draw_pick_generate_resample_lock_style_and_files(page, pipe, tmp_path):
+    boxes = [(0.08, 0.1, 0.45, 0.5), (0.52, 0.12, 0.92, 0.55), (0.25, 0.55, 0.75, 0.95)]
+    for x0, y0, x1, y1 in boxes:
+        _drag(page, (x0, y0), (x1, y1))
+    assert page.locator("#objects > li").count() == 3
+    for index, (typed, name) in enumerate([("squ", "square"), ("ci", "circle"), ("sta", "star")]):
+        _pick_category(page, index, typed, name)
+    result = _settle(page)
+    layout = page.evaluate("() => window.layout2imEditor.layoutJson()")
+    assert [o["category"] for o in layout["objects"]] == ["square", "circle", "star"]
+    for obj, expected in zip(layout["objects"], boxes, strict=True):
+        assert obj["box"] == pytest.approx(expected, abs=0.01)
+    assert len({o["id"] for o in layout["objects"]}) == 3
+
+    # Images appear: four variations, decoded at the model's size, and the time is shown.
+    variations = page.locator("#variations img")
+    assert variations.count() == 4
+    assert page.evaluate("() => document.querySelector('#variations img').naturalWidth") == 16
+    assert "generated in" in page.inner_text("#timing")
+    direct = pipe(layout, num_samples=4, seed=0)
+    assert torch.equal(torch.tensor(result["latents"]), direct.latents)
+
+    # Resample the circle: the image changes, the other objects keep their codes.
+    before_src = variations.first.get_attribute("src")
+    before = torch.tensor(result["latents"])
+    _row(page, 1).locator("button.resample").click()
+    after = torch.tensor(_settle(page)["latents"])
+    assert variations.first.get_attribute("src") != before_src
+    assert torch.equal(after[:, [0, 2]], before[:, [0, 2]])
+    assert not torch.equal(after[:, 1], before[:, 1])
+
+    # Lock the star as it is in variation 3, then resample everything else.
+    page.locator("#variations button.variation").nth(2).click()
+    _row(page, 2).locator("button.lock").click()
+    assert _row(page, 2).locator("button.lock").get_attribute("aria-pressed") == "true"
+    locked = torch.tensor(_settle(page)["latents"])
+    page.click("#new-seed")
+    changed = torch.tensor(_settle(page)["latents"])
+    assert all(torch.equal(changed[k, 2], after[2, 2]) for k in range(4))
+    assert not torch.equal(changed[:, 0], locked[:, 0])
+
+    # Move the square by dragging it: every code stays.
+    _drag(page, (0.2, 0.3), (0.3, 0.35))
+    moved = torch.tensor(_settle(page)["latents"])
+    assert torch.equal(moved, changed)
+    square = page.evaluate("() => window.layout2imEditor.layoutJson()")["objects"][0]
+    assert square["box"] == pytest.approx([0.18, 0.15, 0.55, 0.55], abs=0.01)
+
+    # Style the square from an uploaded reference photo (solid red).
+    red = tmp_path / "red.png"
+    red.write_bytes(solid_png((255, 0, 0), (60, 40)))
+    _row(page, 0).locator("button.style").click()
+    page.set_input_files("#style-file", str(red))
+    page.click("#style-apply")
+    page.wait_for_selector("#style-dialog", state="hidden")
+    styled = torch.tensor(_settle(page)["latents"])
+    code = pipe.encode_style(red.read_bytes(), [0, 0, 1, 1], "square")
+    assert torch.allclose(styled[:, 0], code.expand(4, -1), atol=1e-5)
+    assert _row(page, 0).locator("img.style-thumb").is_visible()
+
+    screenshot = tmp_path / "editor.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+
+    # Download the layout and the image; the layout loads back (and into the pipeline).
+    with page.expect_download() as info:
+        page.click("#download-layout")
+    saved = json.loads(Path(info.value.path()).read_text())
+    assert saved == page.evaluate("() => window.layout2imEditor.layoutJson()")
+    assert torch.equal(pipe(saved, num_samples=4, seed=page.evaluate(
+        "() => window.layout2imEditor.state.seed")).latents, styled)  # fmt: skip
+    with page.expect_download() as info:
+        page.click("#download-image")
+    image_b64 = page.evaluate("() => window.layout2imEditor.state.result.images[2]")
+    assert Path(info.value.path()).read_bytes() == base64.b64decode(image_b64)
+
+    page.click("#clear")
+    page.wait_for_function("() => document.querySelectorAll('#variations img').length === 0")
+    saved["objects"][1]["category"] = "heart"
+    layout_file = tmp_path / "layout.json"
+    layout_file.write_text(json.dumps(saved))
+    page.set_input_files("#load-layout", str(layout_file))
+    _settle(page)
+    assert page.evaluate("() => window.layout2imEditor.layoutJson()") == saved
+    assert page.locator("#variations img").count() == 4
+
+
+def test_server_errors_are_shown_and_name_the_object(page):
+    page.evaluate(
+        """() => window.layout2imEditor.loadLayout({objects: [
+            {category: "circle", box: [0.1, 0.1, 0.5, 0.5]},
+            {category: "zebra", box: [0.5, 0.5, 0.9, 0.9]}]})"""
+    )
+    page.wait_for_function("() => document.body.dataset.error === '1'")
+    assert "objects[1].category: unknown category 'zebra'" in page.inner_text("#error")
+    assert _row(page, 1).get_attribute("class") == "object selected"
