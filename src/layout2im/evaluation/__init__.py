@@ -1,0 +1,39 @@
+"""Evaluation harness: the paper's metrics, offline, with a pinned protocol.
+
+>>> from layout2im.evaluation import evaluate_generator, metric_names  # doctest: +SKIP
+>>> results = evaluate_generator(gen, cfg.data, "shapes32", ["fid-shapes"])  # doctest: +SKIP
+
+Metrics are registered by name (:func:`register_metric`, :func:`get_metric`); protocols are
+named presets (:data:`PROTOCOLS`); :func:`evaluate_generator` (training) and
+:func:`evaluate_model` (a model folder) generate the images and return a results dict.
+"""
+
+from .files import MissingWeightsError, WeightsChecksumError
+from .protocols import PROTOCOLS, Protocol, get_protocol, protocol_names
+from .registry import Metric, MetricSkipped, get_metric, metric_names, register_metric
+from .runner import (
+    EvalFiles,
+    evaluate_generator,
+    evaluate_model,
+    format_table,
+    write_results,
+)
+
+__all__ = [
+    "PROTOCOLS",
+    "EvalFiles",
+    "Metric",
+    "MetricSkipped",
+    "MissingWeightsError",
+    "Protocol",
+    "WeightsChecksumError",
+    "evaluate_generator",
+    "evaluate_model",
+    "format_table",
+    "get_metric",
+    "get_protocol",
+    "metric_names",
+    "protocol_names",
+    "register_metric",
+    "write_results",
+]

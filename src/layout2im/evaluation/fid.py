@@ -1,0 +1,176 @@
+"""Fréchet distance between Gaussian fits of two feature sets, and cached real statistics.
+
+``FID = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr(sqrt(S1 S2))`` with ``S`` the unbiased
+covariance (``np.cov(rowvar=False)``, ddof 1) of the features, all in float64.
+
+The matrix square root uses only symmetric eigendecompositions: for symmetric PSD ``A``, ``B``,
+``sqrt(A B) = A^1/2 (A^1/2 B A^1/2)^1/2 A^-1/2`` and ``tr sqrt(A B) = tr (A^1/2 B A^1/2)^1/2``
+(``A B`` and ``A^1/2 B A^1/2`` share their eigenvalues). The trace form, used for FID, also
+holds when the covariances are singular (fewer images than feature dimensions) and never has
+an imaginary part to discard. :func:`sqrtm_product` gives the full matrix for checking against
+``scipy.linalg.sqrtm``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .files import new_file_mode
+from .registry import Metric, register_metric
+
+if TYPE_CHECKING:
+    from .runner import EvalContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GaussianStats:
+    """mu (D,), sigma (D, D) float64, and the number of feature vectors ``n``."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+
+    @classmethod
+    def of(cls, features: np.ndarray) -> GaussianStats:
+        """Fit (N, D) features; needs N >= 2."""
+        feats = np.asarray(features, dtype=np.float64)
+        if feats.ndim != 2 or feats.shape[0] < 2:
+            raise ValueError(f"need at least 2 feature vectors (N, D), got shape {feats.shape}")
+        return cls(feats.mean(axis=0), np.cov(feats, rowvar=False), feats.shape[0])
+
+
+def _psd_sqrt(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eigendecomposition of symmetric PSD ``m`` with negative round-off clipped: (sqrt(m),
+    eigenvalues, eigenvectors)."""
+    w, v = np.linalg.eigh((m + m.T) / 2)
+    w = np.clip(w, 0.0, None)
+    return (v * np.sqrt(w)) @ v.T, w, v
+
+
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """``tr sqrt(sigma1 @ sigma2)`` for symmetric PSD matrices, in float64."""
+    s1 = np.asarray(sigma1, dtype=np.float64)
+    s2 = np.asarray(sigma2, dtype=np.float64)
+    root1, _, _ = _psd_sqrt(s1)
+    middle = root1 @ s2 @ root1
+    w = np.linalg.eigvalsh((middle + middle.T) / 2)
+    return float(np.sqrt(np.clip(w, 0.0, None)).sum())
+
+
+def sqrtm_product(sigma1: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
+    """The principal square root of ``sigma1 @ sigma2`` (symmetric PSD, ``sigma1`` positive
+    definite), in float64: ``A^1/2 (A^1/2 B A^1/2)^1/2 A^-1/2``."""
+    s1 = np.asarray(sigma1, dtype=np.float64)
+    s2 = np.asarray(sigma2, dtype=np.float64)
+    root1, w, v = _psd_sqrt(s1)
+    if w.min() <= w.max() * 1e-12:
+        raise np.linalg.LinAlgError("sigma1 is singular; use trace_sqrt_product for FID")
+    inv_root1 = (v / np.sqrt(w)) @ v.T
+    middle, _, _ = _psd_sqrt(root1 @ s2 @ root1)
+    return root1 @ middle @ inv_root1
+
+
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
+) -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
+    mu1, mu2 = np.atleast_1d(np.float64(mu1)), np.atleast_1d(np.float64(mu2))
+    sigma1, sigma2 = np.atleast_2d(np.float64(sigma1)), np.atleast_2d(np.float64(sigma2))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
+        raise ValueError(
+            f"shapes differ: {mu1.shape} vs {mu2.shape}, {sigma1.shape} vs {sigma2.shape}"
+        )
+    diff = mu1 - mu2
+    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2)
+    value -= 2.0 * trace_sqrt_product(sigma1, sigma2)
+    return float(max(value, 0.0))
+
+
+def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
+    a, b = GaussianStats.of(real), GaussianStats.of(fake)
+    return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def stats_key(meta: dict) -> str:
+    """A short hash of everything that determines a set of real statistics."""
+    text = json.dumps(meta, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stats_path(cache_dir: str | Path, prefix: str, meta: dict) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in prefix)
+    return Path(cache_dir) / "real-stats" / f"{safe}-{stats_key(meta)}.npz"
+
+
+def save_stats(path: str | Path, stats: GaussianStats, meta: dict) -> Path:
+    """Write ``stats`` and ``meta`` (JSON) to ``path`` atomically (temp file + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), meta=json.dumps(meta))
+        os.chmod(tmp, new_file_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_stats(path: str | Path, meta: dict) -> GaussianStats | None:
+    """The cached statistics at ``path`` if they were computed with exactly ``meta``."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if json.loads(str(data["meta"])) != json.loads(json.dumps(meta, default=str)):
+                log.warning("ignoring %s: computed with other settings", path)
+                return None
+            return GaussianStats(data["mu"], data["sigma"], int(data["n"]))
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("ignoring unreadable statistics cache %s: %s", path, exc)
+        return None
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+@register_metric("fid")
+class FID(Metric):
+    description = "Fréchet Inception Distance (Inception-v3 pool3, TTUR / pytorch-fid weights)"
+    requires = ("inception",)
+
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
+        net = ctx.inception()
+        real = ctx.real_stats("inception", net.sha256, net.features)
+        fake = GaussianStats.of(ctx.features(net.features, ctx.generated(), "FID features"))
+        return {"fid": frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma)}
+
+
+@register_metric("fid-shapes")
+class FIDShapes(Metric):
+    description = "Fréchet distance in the features of the dataset's scene network"
+    requires = ("scene_features",)
+
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
+        net, sha = ctx.scene_network()
+        fn = ctx.network_features(net)
+        real = ctx.real_stats("scene-features", sha, fn)
+        fake = GaussianStats.of(ctx.features(fn, ctx.generated(), "scene features"))
+        return {"fid_shapes": frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma)}

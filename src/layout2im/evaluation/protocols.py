@@ -1,0 +1,155 @@
+"""Named evaluation protocols: everything that changes the numbers, fixed and recorded.
+
+A number without its protocol cannot be compared with another. Each preset pins the layouts
+(dataset split and how many), how many images are generated per layout and from which seeds,
+how generated images become pixels (``rescale``: ``clamp`` de-normalises and clamps,
+``minmax`` stretches each image to its own min..max as the original code saved them), how
+pixels reach the Inception network (bilinear resize to 299, TF-style or torch-style), the IS
+splits and logits, and the default metrics. Results JSON holds ``Protocol.to_dict()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..config import ConfigError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+    dataset: str | None  # data.name it is meant for; None: any
+    split: str = "val"
+    image_size: int | None = None  # the model's image size it expects; None: any
+    num_layouts: int | None = None  # layouts of the split used; None: all
+    samples_per_layout: int = 1  # images per layout for FID, IS and object accuracy
+    diversity_samples: int = 2  # images per layout compared (sample 0 vs 1) for diversity
+    seed: int = 0  # z for layout i, sample k ~ N(0, I) from derived_seed(seed, i, k)
+    rescale: str = "clamp"  # generated images -> uint8 ("clamp" or "minmax")
+    real_images: str = "dataset pixels (uint8 of the dataset at the model's image size)"
+    resize: str = "tf-bilinear"  # uint8 -> 299x299 for the Inception networks
+    inception_size: int = 299
+    is_splits: int = 10
+    is_logits: str = "unbiased"  # pool3 @ W (no bias), as the original IS code
+    lpips_net: str = "alex-v0.1"
+    lpips_input: str = "native size, pixels / 127.5 - 1"
+    object_crops: str = "bilinear crops of the boxes at the classifier's input size"
+    metrics: tuple[str, ...] = ("fid", "is", "diversity", "object-accuracy")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["metrics"] = list(self.metrics)
+        return d
+
+    def check_dataset(self, data_name: str) -> None:
+        if self.dataset is not None and self.dataset != data_name:
+            raise ConfigError(
+                f"protocol {self.name!r} is for data.name={self.dataset!r}, but the config has "
+                f"data.name={data_name!r}; choose --protocol {default_protocol_name(data_name)}"
+            )
+
+
+_PAPER = dict(
+    split="val",
+    image_size=64,
+    samples_per_layout=1,
+    rescale="minmax",
+    resize="tf-bilinear",
+    is_splits=10,
+)
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            name="paper-coco64",
+            description=(
+                "Layout2Im paper, COCO-Stuff 2017: every layout of the filtered val2017 split "
+                "(about 3,097), one 64x64 image per layout, images min-max rescaled per image "
+                "as the original code saved them, bilinear resize to 299 as the TF Inception "
+                "graph does (TTUR FID, original IS code with 10 splits), LPIPS diversity "
+                "between two samples of each layout, object accuracy on crops of the boxes"
+            ),
+            dataset="coco",
+            **_PAPER,
+        ),
+        Protocol(
+            name="paper-vg64",
+            description=(
+                "Layout2Im paper, Visual Genome: every layout of the sg2im test split, one "
+                "64x64 image per layout, otherwise as paper-coco64"
+            ),
+            dataset="vg",
+            **{**_PAPER, "split": "test"},
+        ),
+        Protocol(
+            name="lostgan-coco64",
+            description=(
+                "for comparison with LostGAN-era papers on COCO-Stuff: the val layouts, five "
+                "64x64 images per layout (five times the images), images clamped (a linear map "
+                "to pixels, as tanh-output models save them), otherwise as paper-coco64"
+            ),
+            dataset="coco",
+            split="val",
+            image_size=64,
+            samples_per_layout=5,
+            rescale="clamp",
+            resize="tf-bilinear",
+        ),
+        Protocol(
+            name="shapes32",
+            description=(
+                "built-in shapes data: the held-out split (dataset seed + 1, 2,000 layouts by "
+                "default), one 32x32 image per layout, clamped; the standard networks where "
+                "their files exist, and the dataset's own networks shipped with the package "
+                "(object classifier; scene features for fid-shapes and diversity-shapes)"
+            ),
+            dataset="shapes",
+            split="val",
+            image_size=32,
+            rescale="clamp",
+            metrics=(
+                "fid",
+                "is",
+                "diversity",
+                "object-accuracy",
+                "fid-shapes",
+                "diversity-shapes",
+            ),
+        ),
+        Protocol(
+            name="custom",
+            description=(
+                "any dataset and size: the val layouts, one image per layout, clamped, "
+                "TF-style bilinear resize to 299"
+            ),
+            dataset=None,
+        ),
+    )
+}
+
+
+def protocol_names() -> list[str]:
+    return list(PROTOCOLS)
+
+
+def default_protocol_name(data_name: str) -> str:
+    return {"shapes": "shapes32", "coco": "paper-coco64", "vg": "paper-vg64"}.get(
+        data_name, "custom"
+    )
+
+
+def get_protocol(name: str | Protocol | None, data_name: str | None = None) -> Protocol:
+    """The preset ``name`` (or the default for ``data_name`` when ``name`` is None)."""
+    if isinstance(name, Protocol):
+        return name
+    if name is None:
+        name = default_protocol_name(data_name or "")
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown protocol {name!r}; protocols: {', '.join(protocol_names())}"
+        ) from None
