@@ -232,6 +232,14 @@ class TrainConfig:
     keep_checkpoints: int = 3
     num_sample_layouts: int = 8
     tensorboard: bool = True
+    # periodic evaluation through the metric registry (0 = off); the best model by
+    # ``best_metric`` ("<metric>.<value>", e.g. "fid-shapes.fid_shapes") is kept in model-best/
+    eval_every: int = 0
+    eval_protocol: str | None = None
+    eval_metrics: list[str] = field(default_factory=list)
+    eval_num_images: int = 256
+    best_metric: str | None = None
+    best_mode: str = "min"
 
     def effective_lr(self) -> float:
         ratio = self.batch_size / self.lr_base_batch
@@ -248,6 +256,14 @@ class TrainConfig:
         for name in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
             _require(getattr(self, name) >= 1, f"train.{name}", "must be >= 1")
         _require(self.num_sample_layouts >= 1, "train.num_sample_layouts", "must be >= 1")
+        _require(self.eval_every >= 0, "train.eval_every", "must be >= 0 (0 turns it off)")
+        _require(self.eval_num_images >= 2, "train.eval_num_images", "must be at least 2")
+        _require(self.best_mode in ("min", "max"), "train.best_mode", "must be 'min' or 'max'")
+        _require(
+            self.best_metric is None or "." in self.best_metric,
+            "train.best_metric",
+            "must look like <metric>.<value>, e.g. fid-shapes.fid_shapes",
+        )
         self.loss.validate()
 
 

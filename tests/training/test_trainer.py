@@ -15,7 +15,7 @@ from layout2im.training.checkpoint import (
 )
 from layout2im.training.loop import RunError, train
 from layout2im.training.trainer import Trainer
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, tiny_model_config
 
 
 def _batches(config, n):
@@ -158,3 +158,26 @@ def test_batched_discriminator_calls_give_the_same_logits():
     ):
         torch.testing.assert_close(s1, s2, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(c1, c2, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_periodic_evaluation_keeps_the_best_model(tmp_path):
+    config = tiny_config(
+        steps=4, eval_every=2, eval_metrics=["fid-shapes"], eval_num_images=8,
+        best_metric="fid-shapes.fid_shapes", best_mode="min",
+    )  # fmt: skip
+    # the shapes32 protocol is for 32x32 images: a tiny 32x32 model
+    config.model = tiny_model_config(
+        image_size=32,
+        crop_size=16,
+        object_encoder_channels=[4, 8, 8, 8],
+        decoder_channels=[8, 8, 8, 4],
+    )
+    config.validate()
+    run = train(config, out_root=tmp_path, progress=False)
+    records = [json.loads(x) for x in (run / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert all(r["fid-shapes.fid_shapes"] >= 0 for r in records)
+    best = json.loads((run / "model-best" / "best.json").read_text())
+    assert best["value"] == min(r["fid-shapes.fid_shapes"] for r in records)
+    assert (run / "model-best" / "model.safetensors").is_file()

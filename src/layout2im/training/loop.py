@@ -237,6 +237,7 @@ def _train_in(
         dynamic_ncols=True,
     )
     data_iter = iter(loader)
+    best = _read_best(run_dir)
     tick, tick_step = time.perf_counter(), trainer.step
     try:
         while trainer.step < t.steps:
@@ -278,6 +279,8 @@ def _train_in(
                 )
             if step % t.sample_every == 0 or step == t.steps:
                 save_sample_grid(trainer, samples, run_dir / "samples" / f"step-{step:08d}.png")
+            if t.eval_every and (step % t.eval_every == 0 or step == t.steps):
+                best = evaluate_during_training(trainer, config, run_dir, step, best)
     finally:
         bar.close()
         if stats_file is not None:
@@ -293,6 +296,67 @@ def _train_in(
         log.info("exported the generator to %s", run_dir / "model")
     dist_env.barrier(env)
     return TrainingRun(run_dir, trainer)
+
+
+def _read_best(run_dir: Path) -> dict | None:
+    path = run_dir / "model-best" / "best.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def evaluate_during_training(
+    trainer: Trainer, config: Config, run_dir: Path, step: int, best: dict | None
+) -> dict | None:
+    """Evaluate the generator through the metric registry, append the numbers to
+    ``eval.jsonl`` and keep the best model by ``train.best_metric`` in ``model-best/``.
+    Returns the (possibly new) best record."""
+    from ..evaluation import evaluate_generator
+
+    t = config.train
+    results = evaluate_generator(
+        trainer.generator,
+        config.data,
+        protocol=t.eval_protocol,
+        metrics=t.eval_metrics or None,
+        device=trainer.device,
+        num_images=t.eval_num_images,
+    )
+    trainer.generator.train()
+    values = {
+        f"{name}.{key}": value
+        for name, entry in results["metrics"].items()
+        if entry.get("status") == "ok"
+        for key, value in entry["values"].items()
+    }
+    skipped = {n: e["reason"] for n, e in results["metrics"].items() if e.get("status") != "ok"}
+    record = {"step": step, "protocol": results["protocol"]["name"], **values}
+    if skipped:
+        record["skipped"] = skipped
+    with open(run_dir / "eval.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    log.info("step %d evaluation: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    if t.best_metric is None:
+        return best
+    if t.best_metric not in values:
+        log.warning(
+            "train.best_metric %s is not among the results (%s)", t.best_metric, ", ".join(values)
+        )
+        return best
+    value = values[t.best_metric]
+    better = best is None or (
+        value < best["value"] if t.best_mode == "min" else value > best["value"]
+    )
+    if not better:
+        return best
+    best = {"step": step, "metric": t.best_metric, "value": value}
+    folder = run_dir / "model-best"
+    pipe = Layout2ImPipeline(
+        trainer.generator, trainer.vocab, config.data.max_objects, trainer.device
+    )
+    pipe.save_pretrained(folder)
+    trainer.generator.train()
+    (folder / "best.json").write_text(json.dumps(best, indent=2))
+    log.info("new best model (%s %.4g at step %d) in %s", t.best_metric, value, step, folder)
+    return best
 
 
 def _tensorboard(run_dir: Path):
