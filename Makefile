@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench venv clean
+.PHONY: demo test lint format bench serve venv clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/layout2im demo
+
+# The layout editor on http://127.0.0.1:8000/ (MODEL=DIR picks a model folder; default: the
+# shipped default model).
+serve: $(STAMP)
+	$(VENV)/bin/layout2im serve $(if $(MODEL),--model $(MODEL))
 
 # pytest exits 5 when it collects no tests: that is a failure here, with a message.
 test: $(STAMP)
