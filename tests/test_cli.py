@@ -202,3 +202,19 @@ def test_export_shapes(tmp_path, capsys):
     assert len(data["images"]) == 5 and len(data["categories"]) >= 8
     assert main(["data", "export-shapes", "--out", str(tmp_path / "bad"), "--images", "0"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_generate_with_a_style_reference_next_to_the_layout(tmp_path, tiny_model_dir, capsys):
+    Image.new("RGB", (30, 20), (255, 0, 0)).save(tmp_path / "red.png")
+    styled = {
+        "objects": [{**GOOD["objects"][0], "style": {"image": "red.png", "box": [0, 0, 1, 1]}}]
+    }
+    layout = _write(tmp_path / "styled.json", styled)
+    args = ["generate", "--model", str(tiny_model_dir), "--layout", str(layout)]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "styled-sample00.png").is_file()
+    (tmp_path / "red.png").write_bytes(b"not a png")
+    assert main([*args, "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "error: objects[0].style.image: not an image" in err and "Traceback" not in err
+    assert not (tmp_path / "bad").exists()

@@ -411,7 +411,9 @@ def cmd_serve(args) -> int:
     except OSError as exc:
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     host, port = sock.getsockname()[:2]
-    app = create_app(pipe, model_name=Path(str(model)).name)
+    folder = Path(str(model)).resolve()  # runs/<run>/model is named after its run
+    name = f"{folder.parent.name}/{folder.name}" if folder.name == "model" else folder.name
+    app = create_app(pipe, model_name=name)
     shown = f"[{host}]" if ":" in host else host
     print(f"layout2im editor: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)")
     if not is_loopback(args.host):

@@ -248,10 +248,11 @@
       const label = `${state.objects.indexOf(obj)}: ${obj.category}${isLocked(obj) ? " (locked)" : ""}`;
       ctx.font = "13px system-ui, sans-serif";
       const tw = ctx.measureText(label).width;
+      const lx = x0 + (selected ? HANDLE_PX + 2 : 0); // clear of the corner handle
       ctx.fillStyle = color;
-      ctx.fillRect(x0, Math.max(0, y0 - 18), tw + 8, 18);
+      ctx.fillRect(lx, Math.max(0, y0 - 18), tw + 8, 18);
       ctx.fillStyle = "#fff";
-      ctx.fillText(label, x0 + 4, Math.max(0, y0 - 18) + 13);
+      ctx.fillText(label, lx + 4, Math.max(0, y0 - 18) + 13);
       if (selected) {
         ctx.fillStyle = "#fff";
         ctx.strokeStyle = color;
