@@ -201,6 +201,10 @@ def test_draw_pick_generate_resample_lock_style_and_files(page, pipe, tmp_path):
     layout_file = tmp_path / "layout.json"
     layout_file.write_text(json.dumps(saved))
     page.set_input_files("#load-layout", str(layout_file))
+    # the file is read asynchronously: until it is, the empty editor counts as settled
+    page.wait_for_function(
+        f"() => window.layout2imEditor.state.objects.length === {len(saved['objects'])}"
+    )
     _settle(page)
     assert page.evaluate("() => window.layout2imEditor.layoutJson()") == saved
     assert page.locator("#variations img").count() == 4
