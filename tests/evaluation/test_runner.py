@@ -15,6 +15,7 @@ from layout2im.evaluation import (
 from layout2im.evaluation.registry import UnknownMetricError
 from layout2im.evaluation.runner import generate_images, run_metrics
 from layout2im.pipeline import Layout2ImPipeline
+from layout2im.vocab import Vocabulary
 from tests.conftest import tiny_config
 
 
@@ -77,6 +78,14 @@ def test_evaluate_generator_records_protocol_and_skips_missing_files(generator, 
     assert ds["status"] == "ok"
     assert 0 < ds["values"]["ds_shapes_pixel_l1_mean"] < 1
     assert results["networks"]["scene_features"]["sha256"]
+    missing = EvalFiles(object_classifier=str(tmp_path / "nope"), use_cache=False)
+    r2 = evaluate_generator(
+        generator, data, "custom", ["object-accuracy"], num_images=2, files=missing
+    )
+    assert r2["metrics"]["object-accuracy"] == {
+        "status": "skipped",
+        "reason": f"evaluation network file not found: {tmp_path / 'nope.safetensors'}",
+    }
     table = format_table(results)
     assert table.startswith("protocol custom: shapes split val, 5 of 64 layouts")
     assert "| is | skipped | missing file" in table
@@ -92,6 +101,9 @@ def test_evaluate_generator_argument_errors(generator):
         evaluate_generator(generator, data, "custom", ["nope"])
     with pytest.raises(ConfigError, match="at least 2"):
         evaluate_generator(generator, data, "custom", ["fid"], num_images=1)
+    other = Vocabulary([f"thing{i}" for i in range(10)])
+    with pytest.raises(ConfigError, match="the model's vocabulary"):
+        evaluate_generator(generator, data, "custom", ["fid"], num_images=2, vocab=other)
 
 
 def test_registry_custom_metrics_and_skips(generator):

@@ -416,13 +416,15 @@ def evaluate_generator(
     files: EvalFiles | None = None,
     batch_size: int = 64,
     progress: bool = False,
+    vocab: Vocabulary | None = None,
 ) -> dict:
     """Evaluate a generator in memory (training calls this periodically).
 
     ``generator``: a :class:`Layout2ImGenerator` (put in eval mode while generating, its mode
     restored). ``protocol``: a name or :class:`Protocol` (default: the dataset's).
     ``metrics``: names (default: the protocol's). ``num_images``: use only the first that many
-    layouts of the split. Returns the results dict (see the module docstring).
+    layouts of the split. ``vocab``: the generator's vocabulary, checked against the data's.
+    Returns the results dict (see the module docstring).
     """
     if num_images is not None and num_images < 2:
         raise ConfigError(f"num_images must be at least 2 (statistics need two), got {num_images}")
@@ -439,6 +441,11 @@ def evaluate_generator(
     files = files or EvalFiles()
     start = time.perf_counter()
     layouts = load_layouts(data_config, size, proto, num_images)
+    if vocab is not None and vocab != layouts.vocab:
+        raise ConfigError(
+            f"the model's vocabulary ({len(vocab)} rows) is not the {data_config.name} data's "
+            f"({len(layouts.vocab)} rows)"
+        )
     if len(layouts.vocab) != generator.config.num_classes:
         raise ConfigError(
             f"the {data_config.name} vocabulary has {len(layouts.vocab)} rows but the model has "
@@ -507,12 +514,6 @@ def evaluate_model(
 ) -> dict:
     """Evaluate a saved model folder (``config.json``, ``model.safetensors``, ``vocab.json``)."""
     pipe = Layout2ImPipeline.from_pretrained(model_dir, device=device)
-    _, data_vocab = build_dataset(data_config, pipe.config.image_size, split="train")
-    if data_vocab != pipe.vocab:
-        raise ConfigError(
-            f"{model_dir}: the model's vocabulary ({len(pipe.vocab)} rows) is not the "
-            f"{data_config.name} data's ({len(data_vocab)} rows)"
-        )
     results = evaluate_generator(
         pipe.generator,
         data_config,
@@ -523,6 +524,7 @@ def evaluate_model(
         files,
         batch_size,
         progress,
+        vocab=pipe.vocab,
     )
     weights = Path(model_dir) / "model.safetensors"
     results["model"] = {
