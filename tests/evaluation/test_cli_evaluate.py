@@ -78,7 +78,7 @@ def test_cli_fid_with_the_real_inception_uses_the_stats_cache(tmp_path, tiny_mod
     outs = [tmp_path / "a.json", tmp_path / "b.json"]
     for out in outs:
         args = _base(tiny_model_dir, data_yaml, "--protocol", "custom", "--metrics", "fid",
-                     "--num-images", "3", "--cache-dir", str(cache), "--out", str(out))  # fmt: skip
+                     "--num-images", "2", "--cache-dir", str(cache), "--out", str(out))  # fmt: skip
         assert main(args) == 0
     a, b = (json.loads(p.read_text()) for p in outs)
     assert a["networks"]["inception"]["sha256"] == files.INCEPTION_POOL3.sha256

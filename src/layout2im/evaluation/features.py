@@ -22,6 +22,7 @@ pixels are resized to 299x299 (``resize``, see :func:`resize_images`) and mapped
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -120,11 +121,18 @@ class InceptionPool3:
         self.path, self.sha256 = files.resolve(files.INCEPTION_POOL3, path, "--inception")
         self.device = torch.device(device)
         self.resize = resize or "tf-bilinear"
-        self.module = torch.jit.load(str(self.path), map_location="cpu").eval().to(self.device)
+        with warnings.catch_warnings():
+            # torch 2.13 marks torch.jit.load deprecated; TorchScript is the file's format.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(self.path), map_location="cpu")
+        self.module = module.eval().to(self.device)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, H, W) on ``device`` -> (N, 2048) float32."""
-        return self.module(inception_input(images, self.resize))
+        # The profiling executor would spend seconds re-optimising the graph on the first calls
+        # of each batch shape; convolutions dominate, so the plain interpreter is as fast.
+        with torch.jit.optimized_execution(False):
+            return self.module(inception_input(images, self.resize))
 
     def features(self, images: torch.Tensor, batch_size: int = 50, progress=None) -> np.ndarray:
         return extract(self, images, batch_size, self.device, progress)
