@@ -129,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate images for a layout JSON file")
     p.add_argument(
-        "--model", required=True, help="a model folder (config.json, model.safetensors, vocab.json)"
+        "--model",
+        default=None,
+        help="a model folder (config.json, model.safetensors, vocab.json) or the name of a "
+        "shipped model (default: the shipped default model)",
     )
     p.add_argument("--layout", required=True, help="layout JSON file")
     p.add_argument("--samples", type=int, default=4, help="images to generate (default 4)")
@@ -163,10 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("demo", help="train shapes32 briefly and generate the example layouts")
+    p = sub.add_parser(
+        "demo", help="generate the example layouts with the shipped model (--train: train first)"
+    )
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
-    p.add_argument("--runs", default="runs", help="folder of run folders")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="train shapes32 on the built-in shapes dataset first (a few minutes) and generate "
+        "with that model instead of the shipped one",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="training steps with --train (default: the demo's)"
+    )
+    p.add_argument("--runs", default="runs", help="folder of run folders (with --train)")
+    p.add_argument("--samples", type=int, default=6, help="samples per layout (default 6)")
     p.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(metavar="DATA_COMMAND")
@@ -349,11 +363,12 @@ def _without(argv: list[str], *options: str) -> list[str]:
 
 def cmd_generate(args) -> int:
     from .layout import load_layout_file
-    from .pipeline import Layout2ImPipeline
+    from .pipeline import Layout2ImPipeline, default_model
 
     if args.samples < 1 or args.samples > 256:
         raise CLIError(f"--samples must be between 1 and 256, got {args.samples}")
-    pipe = Layout2ImPipeline.from_pretrained(args.model, device=args.device)
+    model = args.model if args.model is not None else default_model()
+    pipe = Layout2ImPipeline.from_pretrained(model, device=args.device)
     layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
     start = time.perf_counter()
     result = pipe(layout, num_samples=args.samples, seed=args.seed, rescale=args.rescale)
@@ -469,28 +484,53 @@ DEMO_STEPS = 1500
 
 def cmd_demo(args) -> int:
     from .layout import load_layout_file
-    from .pipeline import Layout2ImPipeline
+    from .pipeline import Layout2ImPipeline, default_model, shipped_models
+
+    if args.samples < 1 or args.samples > 64:
+        raise CLIError(f"--samples must be between 1 and 64, got {args.samples}")
+    if args.steps is not None and not args.train:
+        raise CLIError("--steps only applies with --train (the demo otherwise trains nothing)")
+    run_dir = None
+    if args.train or not shipped_models():
+        if not args.train:
+            print("layout2im demo: no model is shipped with this installation; training one")
+        run_dir = _train_demo_model(args)
+        model = run_dir / "model"
+    else:
+        model = default_model()
+        print(f"layout2im demo: the shipped model {model.name!r} ({model})")
+    pipe = Layout2ImPipeline.from_pretrained(model)
+    out = Path(args.out)
+    written = []
+    start = time.perf_counter()
+    for path in sorted(example_layouts()):
+        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
+        result = pipe(layout, num_samples=args.samples, seed=0)
+        written.append(write_generation(result, pipe, out, path.stem)[0])
+    elapsed = time.perf_counter() - start
+    if run_dir is not None:
+        print(f"run folder: {run_dir} (training samples in {run_dir / 'samples'})")
+    print(
+        f"generated {len(written)} layouts x {args.samples} samples in {elapsed:.1f} s; grids "
+        f"(layout | {args.samples} samples; second row with boxes drawn):"
+    )
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _train_demo_model(args) -> Path:
     from .training.loop import train
 
     config = load_config("shapes32")
     steps = args.steps if args.steps is not None else DEMO_STEPS
+    if steps < 1:
+        raise CLIError(f"--steps must be positive, got {steps}")
     config = apply_overrides(
         config, [f"train.steps={steps}", f"train.sample_every={max(1, steps // 3)}"]
     )
     print(f"layout2im demo: training shapes32 on the built-in shapes dataset for {steps} steps")
-    run_dir = train(config, out_root=args.runs, desc="demo")
-    pipe = Layout2ImPipeline.from_pretrained(run_dir / "model")
-    out = Path(args.out)
-    written = []
-    for path in sorted(example_layouts()):
-        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
-        result = pipe(layout, num_samples=6, seed=0)
-        written.append(write_generation(result, pipe, out, path.stem)[0])
-    print(f"run folder: {run_dir} (training samples in {run_dir / 'samples'})")
-    print("generated grids (layout | 6 samples; second row with boxes drawn):")
-    for path in written:
-        print(f"  {path}")
-    return 0
+    return train(config, out_root=args.runs, desc="demo")
 
 
 def example_layouts() -> list[Path]:
