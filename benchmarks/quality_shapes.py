@@ -329,6 +329,9 @@ def report_markdown(report: dict) -> str:
         "1] (mean absolute difference of box-mean RGB, resp. of pixels); ± is the standard "
         "deviation over layouts (image metrics) or objects (per-object metrics).",
         "",
+        f"Samples: `{report['samples_png']}`, per row a held-out layout's real image, four "
+        "samples of the model, four of the zero-latent model (identical by construction).",
+        "",
         "Networks:",
         *net_lines,
     ]
@@ -434,11 +437,12 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     out = Path(args.out)
     if out.suffix in (".md", ".json"):
         out = out.with_suffix("")
+    png = out.parent / f"{out.name}_samples.png"
+    report["samples_png"] = png.name
     picture = sample_grid(pipe, data, protocol, args)
     write_results(report, out.with_suffix(".json"))
     markdown = report_markdown(report)
     write_atomic(out.with_suffix(".md"), lambda p: Path(p).write_text(markdown))
-    png = out.parent / f"{out.name}_samples.png"
     write_atomic(png, lambda p: picture.save(p, format="PNG"))
     print(markdown)
     print(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.json')}, {png}")

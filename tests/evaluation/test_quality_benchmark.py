@@ -96,3 +96,24 @@ def test_quality_argument_errors(quality, model32, tmp_path, capsys):
     assert "--inception-layouts must be 0 or in 2..--num-layouts" in capsys.readouterr().err
     assert quality.main(["--model", str(tmp_path / "absent" / "model")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_classifier_diagnosis_tables(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "shapes_classifier_diagnosis", SCRIPT.parent / "shapes_classifier_diagnosis.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "diag"
+    assert module.main(["--num-images", "4", "--out", str(out), "--no-progress"]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    r = report["results"]
+    n = r["overall"]["objects"]
+    assert n == sum(c["objects"] for c in r["per_category"].values())
+    assert n == sum(c["objects"] for c in r["by_size"].values())
+    assert n == sum(c["objects"] for c in r["by_texture"].values())
+    assert r["misaligned_boxes"]["exact"] == r["overall"]["accuracy"]
+    assert 0.5 < r["overall"]["accuracy"] <= 1.0  # the bundled classifier on real crops
+    assert "| circle |" in out.with_suffix(".md").read_text()
+    assert module.main(["--num-images", "0"]) == 2
+    assert "--num-images must be in 1..2000" in capsys.readouterr().err
