@@ -699,7 +699,7 @@ def cmd_evaluate_list(args) -> int:
     print("metrics:")
     for name in metric_names():
         m = get_metric(name)
-        print(f"  {name:<18} {m.description} (needs: {', '.join(m.requires)})")
+        print(f"  {name:<18} {m.description} (needs: {', '.join(m.requires) or 'no network'})")
     print("protocols:")
     for name, p in PROTOCOLS.items():
         print(f"  {name:<18} {p.description}")

@@ -8,6 +8,7 @@ named presets (:data:`PROTOCOLS`); :func:`evaluate_generator` (training) and
 :func:`evaluate_model` (a model folder) generate the images and return a results dict.
 """
 
+from .baselines import ZeroLatentGenerator
 from .files import MissingWeightsError, WeightsChecksumError
 from .protocols import PROTOCOLS, Protocol, get_protocol, protocol_names
 from .registry import Metric, MetricSkipped, get_metric, metric_names, register_metric
@@ -27,6 +28,7 @@ __all__ = [
     "MissingWeightsError",
     "Protocol",
     "WeightsChecksumError",
+    "ZeroLatentGenerator",
     "evaluate_generator",
     "evaluate_model",
     "format_table",

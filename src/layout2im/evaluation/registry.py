@@ -57,7 +57,14 @@ def register_metric(name: str) -> Callable[[type[Metric]], type[Metric]]:
 
 def _ensure_builtin() -> None:
     # importing the modules registers the built-in metrics
-    from . import diversity, fid, inception_score, object_accuracy  # noqa: F401
+    from . import (  # noqa: F401
+        diversity,
+        fid,
+        fidelity,
+        inception_score,
+        object_accuracy,
+        object_colours,
+    )
 
 
 def get_metric(name: str) -> Metric:

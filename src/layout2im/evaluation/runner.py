@@ -149,6 +149,39 @@ def generate_images(
     return torch.cat(out)
 
 
+@torch.no_grad()
+def reconstruct_images(
+    generator,
+    labels: Sequence[torch.Tensor],
+    boxes: Sequence[torch.Tensor],
+    real: torch.Tensor,
+    rescale: str,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    progress: bool = False,
+) -> torch.Tensor:
+    """uint8 (L, 3, H, W): the layouts ``labels``/``boxes`` generated with each object's code
+    set to the posterior mean ``mu`` that ``generator.encode_objects`` estimates from its box in
+    the real image (uint8 ``real`` (L, 3, H, W)). Eval mode while running, mode restored."""
+    device = torch.device(device)
+    was_training = generator.training
+    generator.eval()
+    out = []
+    try:
+        with _bar(len(labels), "reconstruct", progress) as bar:
+            for start in range(0, len(labels), batch_size):
+                stop = min(len(labels), start + batch_size)
+                layout = LayoutBatch.from_lists(labels[start:stop], boxes[start:stop]).to(device)
+                x = normalize(real[start:stop].to(device).float() / 255.0)
+                _, mu, _ = generator.encode_objects(x, layout)
+                images = generator.decode(layout, mu)
+                out.append(torch.from_numpy(to_uint8(images, rescale)).permute(0, 3, 1, 2))
+                bar.update(stop - start)
+    finally:
+        generator.train(was_training)
+    return torch.cat(out)
+
+
 # ----------------------------------------------------------------------------- context
 
 
@@ -165,6 +198,7 @@ class EvalContext:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_size: int = 64
     progress: bool = False
+    generator: Any = None  # the Layout2ImGenerator, for metrics that need more than its images
     networks: dict[str, dict] = field(default_factory=dict)
     _loaded: dict[str, Any] = field(default_factory=dict)
 
@@ -197,6 +231,26 @@ class EvalContext:
 
     def bar(self, total: int, desc: str):
         return _bar(total, desc, self.progress)
+
+    def reconstructions(self) -> torch.Tensor:
+        """uint8 (L, 3, H, W): every real image re-generated from its own objects' estimated
+        codes (the latent estimator's posterior mean of each box crop), pixels made with the
+        protocol's ``rescale``. Needs ``generator``; computed once."""
+        if self.generator is None:
+            raise RuntimeError("reconstructions need the generator")
+        return self._once(
+            "reconstructions",
+            lambda: reconstruct_images(
+                self.generator,
+                self.layouts.labels,
+                self.layouts.boxes,
+                self.real,
+                self.protocol.rescale,
+                self.device,
+                self.batch_size,
+                self.progress,
+            ),
+        )
 
     # -- features -------------------------------------------------------------------------
 
@@ -464,7 +518,9 @@ def evaluate_generator(
         progress,
     )
     generation_seconds = time.perf_counter() - start
-    ctx = EvalContext(proto, layouts, fake, data_config, files, device, batch_size, progress)
+    ctx = EvalContext(
+        proto, layouts, fake, data_config, files, device, batch_size, progress, generator
+    )
     results = run_metrics(ctx, chosen)
     return {
         "format": RESULTS_FORMAT,
@@ -608,6 +664,7 @@ def _network_note(metric: str, nets: dict) -> str:
         "object-accuracy": "object_classifier",
         "fid-shapes": "scene_features",
         "diversity-shapes": "scene_features",
+        "layout-fidelity": "object_classifier",
     }.get(metric)
     if metric == "diversity" and "lpips" in nets:
         return "LPIPS alex v0.1"
