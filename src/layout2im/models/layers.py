@@ -4,6 +4,7 @@
 - :func:`crop_boxes`: differentiable bilinear crops of boxes (the original's ``crop_bbox_batch``).
 - :func:`box_masks`: binary filled-rectangle masks of boxes (the original data loader's masks).
 - :class:`ConvLSTMCell`: one convolutional LSTM step.
+- :func:`conv2d_as_matmul`: a convolution as one matrix product of unfolded patches.
 """
 
 from __future__ import annotations
@@ -59,6 +60,28 @@ def crop_boxes(
     return F.grid_sample(
         images[obj_to_img], grid.to(images.dtype), mode="bilinear", align_corners=True
     )
+
+
+def conv2d_as_matmul(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` as unfolded patches (B * positions, C_in * kh * kw) times the flattened
+    kernel: the same sums, faster on CPUs for convolutions with a handful of output positions
+    and many channels (e.g. 4x4 -> 2x2 with 512 -> 1024 channels, where oneDNN's direct
+    kernels are several times slower, backward especially). Ungrouped, undilated, zero padding.
+
+    x: (B, C_in, H, W). Returns (B, C_out, h, w) (channels-last strides).
+    """
+    b = x.shape[0]
+    kh, kw = conv.kernel_size
+    h = (x.shape[2] + 2 * conv.padding[0] - kh) // conv.stride[0] + 1
+    w = (x.shape[3] + 2 * conv.padding[1] - kw) // conv.stride[1] + 1
+    patches = F.unfold(x, (kh, kw), padding=conv.padding, stride=conv.stride)  # (B, C*k*k, L)
+    patches = patches.transpose(1, 2).reshape(b * h * w, -1)
+    weight = conv.weight.reshape(conv.out_channels, -1)
+    if conv.bias is None:
+        out = torch.mm(patches, weight.t())
+    else:
+        out = torch.addmm(conv.bias, patches, weight.t())
+    return out.view(b, h, w, -1).permute(0, 3, 1, 2)
 
 
 def box_masks(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
