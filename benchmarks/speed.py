@@ -32,7 +32,7 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -55,7 +55,6 @@ class Mode:
     train: frozenset[str] = frozenset()
     fast_paths: frozenset[str] = frozenset()
     amp: str = "off"
-    extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     def plus(self, name: str) -> Mode:
         if name in TRAIN_OPTIONS:
@@ -226,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the reference, then each speed option switched on in turn (cumulative)",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--note", default="", help="a line for the table, e.g. how loaded the machine was"
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             modes["reference"] = REFERENCE
     rows = measure(args, modes, device)
     record = {
-        "config": args.config,
+        "config": load_config(args.config).name,
         "batch": args.batch,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device)
@@ -260,23 +262,26 @@ def main(argv: list[str] | None = None) -> int:
             name: {"train": sorted(m.train), "fast_paths": sorted(m.fast_paths), "amp": m.amp}
             for name, m in modes.items()
         },
+        "note": args.note,
         "results": rows,
         "process_peak_memory_mb": peak_memory_mb(device) if device.type != "cuda" else None,
     }
     table = render_ablation(record) if args.ablate else render(record)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"speed-{args.config}-{device.type}-b{args.batch}" + ("-ablate" if args.ablate else "")
+    stem = f"speed-{record['config']}-{device.type}-b{args.batch}"
+    stem += "-ablate" if args.ablate else ""
     (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2))
     (args.out / f"{stem}.md").write_text(table + "\n")
     return 0
 
 
 def _header(record: dict) -> str:
-    return (
+    line = (
         f"{record['config']}, batch {record['batch']}, {record['device']} "
         f"({record['device_name']}), {record['threads']} threads, torch {record['torch']}"
     )
+    return line + (f"\n\n{record['note']}" if record.get("note") else "")
 
 
 def _fmt(s: dict) -> str:
