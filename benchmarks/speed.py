@@ -2,15 +2,25 @@
 
     python benchmarks/speed.py --config shapes32 --batch 8 --iters 20
     python benchmarks/speed.py --config paper-coco64 --batch 8 --iters 3 --reference
+    python benchmarks/speed.py --config paper-coco64 --batch 8 --iters 3 --ablate
 
 Reports the median and spread over repeated runs of (a) seconds per training iteration (one D
 step + one G step), (b) milliseconds per generated image at batch 1 and at ``--batch`` (eval
-mode, no grad) and (c) peak memory (process max RSS on CPU, allocator peak on CUDA). With
-``--reference`` the same measurements run in the same process with the straightforward
-computation (generator forward recomputed for the G step, image-by-image ConvLSTM, full
-composer maps, one discriminator call per input, NCHW), so each figure comes with its ratio.
-Layouts are random but realistic (3..8 objects, boxes of varied sizes) from a fixed seed.
-Writes ``benchmarks/results/speed-<config>-<device>-b<batch>.{json,md}``.
+mode, no grad) and (c) peak memory (allocator peak per configuration on CUDA; on a CPU the
+process's peak RSS, for all configurations together).
+
+Configurations: ``fast`` takes every speed option (the ``train.*`` switches and every fast path
+of the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
+device with fast bfloat16), bf16 autocast. ``--reference`` adds the straightforward computation
+(generator forward recomputed for the G step, full composer maps, image-by-image ConvLSTM, one
+discriminator call per input, separate convolution and pooling, NCHW, float32), so each figure
+comes with its ratio. ``--ablate`` instead measures the reference and then switches the speed
+options on one at a time (cumulatively, in the order of ``STEPS``) and reports what each bought.
+
+All configurations share one set of networks and are measured round-robin (one training step
+of each per round, after ``--warmup`` untimed rounds), so a machine whose load drifts affects
+them alike. Layouts are random but realistic (3..8 objects, boxes of varied sizes) from a fixed
+seed. Writes ``benchmarks/results/speed-<config>-<device>-b<batch>[-ablate].{json,md}``.
 """
 
 from __future__ import annotations
@@ -22,23 +32,71 @@ import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from layout2im.config import apply_overrides, load_config
 from layout2im.layout import LayoutBatch
+from layout2im.models.computation import FAST_PATHS, use_fast_paths
 from layout2im.training.trainer import Trainer
 from layout2im.vocab import Vocabulary
 
 RESULTS = Path(__file__).parent / "results"
 
-FAST = {
-    "train.reuse_generator_forward": True,
-    "train.batch_discriminator_calls": True,
-    "train.channels_last": True,
-}
-REFERENCE = {k: False for k in FAST}
+TRAIN_OPTIONS = ("reuse_generator_forward", "batch_discriminator_calls", "channels_last")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One configuration: the ``train.*`` speed switches, the networks' fast paths, autocast."""
+
+    train: frozenset[str] = frozenset()
+    fast_paths: frozenset[str] = frozenset()
+    amp: str = "off"
+
+    def plus(self, name: str) -> Mode:
+        if name in TRAIN_OPTIONS:
+            return Mode(self.train | {name}, self.fast_paths, self.amp)
+        if name in FAST_PATHS:
+            return Mode(self.train, self.fast_paths | {name}, self.amp)
+        if name.startswith("amp="):
+            return Mode(self.train, self.fast_paths, name.removeprefix("amp="))
+        raise ValueError(f"unknown speed option {name!r}")
+
+
+REFERENCE = Mode()
+# The cumulative order of --ablate: training-step options first, then the networks' fast paths.
+STEPS = [*TRAIN_OPTIONS, *FAST_PATHS, "amp=bf16"]
+
+
+def fast_mode(amp: str) -> Mode:
+    mode = REFERENCE
+    for name in [*TRAIN_OPTIONS, *FAST_PATHS]:
+        mode = mode.plus(name)
+    return mode.plus(f"amp={amp}")
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """bfloat16 autocast pays off: CUDA with bf16 support, or a CPU with AVX512-BF16/AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+
+
+def apply_mode(trainer: Trainer, mode: Mode) -> None:
+    t = trainer.config.train
+    t.reuse_generator_forward = "reuse_generator_forward" in mode.train
+    t.batch_discriminator_calls = "batch_discriminator_calls" in mode.train
+    t.amp = mode.amp
+    channels_last = "channels_last" in mode.train
+    if trainer.memory_format != (torch.channels_last if channels_last else torch.contiguous_format):
+        trainer.set_channels_last(channels_last)
+    for network in (trainer.generator, trainer.image_d, trainer.object_d):
+        use_fast_paths(network, mode.fast_paths)
 
 
 def random_layouts(batch: int, num_classes: int, generator: torch.Generator) -> LayoutBatch:
@@ -59,17 +117,14 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(fn, repeats: int, device: torch.device) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        out.append(time.perf_counter() - start)
-    return out
+def timed(fn, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def summary(values: list[float], scale: float = 1.0) -> dict:
@@ -82,48 +137,64 @@ def summary(values: list[float], scale: float = 1.0) -> dict:
     }
 
 
-def measure(args, mode: dict, device: torch.device) -> dict:
+def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dict]:
+    """Round-robin timings of every mode on one trainer. Returns {mode name: results}."""
     config = apply_overrides(
         load_config(args.config),
-        [f"{k}={str(v).lower()}" for k, v in mode.items()]
-        + [f"train.batch_size={args.batch}", f"train.device={device.type}"],
+        [f"train.batch_size={args.batch}", f"train.device={device.type}"],
     )
     vocab = Vocabulary([f"c{i}" for i in range(config.model.num_classes)])
     trainer = Trainer(config, vocab, device=device)
-    if not mode["train.reuse_generator_forward"]:
-        trainer.generator.computation = "reference"
     g = torch.Generator().manual_seed(args.seed)
     size = config.model.image_size
     batches = []
     for _ in range(4):
         layout = random_layouts(args.batch, config.model.num_classes, g)
         batches.append((torch.randn(args.batch, 3, size, size, generator=g), layout))
-    k = iter(range(10**9))
 
-    def train_once():
-        images, layout = batches[next(k) % len(batches)]
-        trainer.train_step(images, layout)
-
-    for _ in range(args.warmup):
-        train_once()
-    train_times = timed(train_once, args.iters, device)
+    train_times: dict[str, list[float]] = {name: [] for name in modes}
+    peaks: dict[str, float] = {}
+    for r in range(args.warmup + args.iters):
+        images, layout = batches[r % len(batches)]
+        for name, mode in modes.items():
+            apply_mode(trainer, mode)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            seconds = timed(lambda: trainer.train_step(images, layout), device)  # noqa: B023
+            if r >= args.warmup:
+                train_times[name].append(seconds)
+            if device.type == "cuda":
+                peaks[name] = max(peaks.get(name, 0.0), peak_memory_mb(device))
 
     generator = trainer.generator.eval()
-    result = {"train_s_per_iter": summary(train_times)}
+    gen_inputs = {}
     for gen_batch in sorted({1, args.batch}):
         layout = random_layouts(gen_batch, config.model.num_classes, g).to(device)
         z = torch.randn(layout.num_objects, config.model.z_dim, generator=g).to(device)
+        gen_inputs[gen_batch] = (layout, z)
+    gen_times = {(name, b): [] for name in modes for b in gen_inputs}
+    for r in range(args.warmup + args.gen_iters):
+        for name, mode in modes.items():
+            apply_mode(trainer, mode)
+            for b, (layout, z) in gen_inputs.items():
 
-        @torch.no_grad()
-        def generate(layout=layout, z=z):
-            generator.decode(layout, z)
+                def generate(layout=layout, z=z):
+                    with torch.no_grad(), trainer.autocast():
+                        generator.decode(layout, z)
 
-        for _ in range(args.warmup):
-            generate()
-        times = timed(generate, args.gen_iters, device)
-        result[f"generate_ms_per_image_b{gen_batch}"] = summary(times, 1000.0 / gen_batch)
-    result["peak_memory_mb"] = peak_memory_mb(device)
-    return result
+                seconds = timed(generate, device)
+                if r >= args.warmup:
+                    gen_times[(name, b)].append(seconds)
+
+    results = {}
+    for name in modes:
+        row = {"train_s_per_iter": summary(train_times[name])}
+        for b in gen_inputs:
+            row[f"generate_ms_per_image_b{b}"] = summary(gen_times[(name, b)], 1000.0 / b)
+        if device.type == "cuda":
+            row["peak_memory_mb"] = peaks[name]
+        results[name] = row
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,22 +206,50 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--iters", type=int, default=10, help="timed training iterations")
     p.add_argument("--gen-iters", type=int, default=20, help="timed generation calls")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--amp",
+        choices=["auto", "off", "bf16"],
+        default="auto",
+        help="autocast of the fast configuration (auto: bf16 where the device runs it fast)",
+    )
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
         "--reference", action="store_true", help="also measure the straightforward computation"
     )
+    group.add_argument(
+        "--ablate",
+        action="store_true",
+        help="the reference, then each speed option switched on in turn (cumulative)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--note", default="", help="a line for the table, e.g. how loaded the machine was"
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    rows = {"fast": measure(args, FAST, device)}
-    if args.reference:
-        rows["reference"] = measure(args, REFERENCE, device)
+    amp = args.amp
+    if amp == "auto":
+        amp = "bf16" if bf16_is_fast(device) else "off"
+    if args.ablate:
+        modes = {"reference": REFERENCE}
+        mode = REFERENCE
+        for step in STEPS:
+            if step == "amp=bf16" and amp != "bf16":
+                continue
+            mode = mode.plus(step)
+            modes[f"+ {step}"] = mode
+    else:
+        modes = {"fast": fast_mode(amp)}
+        if args.reference:
+            modes["reference"] = REFERENCE
+    rows = measure(args, modes, device)
     record = {
-        "config": args.config,
+        "config": load_config(args.config).name,
         "batch": args.batch,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device)
@@ -159,41 +258,95 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "args": {k: str(v) for k, v in vars(args).items()},
+        "modes": {
+            name: {"train": sorted(m.train), "fast_paths": sorted(m.fast_paths), "amp": m.amp}
+            for name, m in modes.items()
+        },
+        "note": args.note,
         "results": rows,
+        "process_peak_memory_mb": peak_memory_mb(device) if device.type != "cuda" else None,
     }
-    table = render(record)
+    table = render_ablation(record) if args.ablate else render(record)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"speed-{args.config}-{device.type}-b{args.batch}"
+    stem = f"speed-{record['config']}-{device.type}-b{args.batch}"
+    stem += "-ablate" if args.ablate else ""
     (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2))
     (args.out / f"{stem}.md").write_text(table + "\n")
     return 0
 
 
+def _header(record: dict) -> str:
+    line = (
+        f"{record['config']}, batch {record['batch']}, {record['device']} "
+        f"({record['device_name']}), {record['threads']} threads, torch {record['torch']}"
+    )
+    return line + (f"\n\n{record['note']}" if record.get("note") else "")
+
+
+def _fmt(s: dict) -> str:
+    return f"{s['median']:.4g} [{s['min']:.4g}, {s['max']:.4g}]"
+
+
+def _memory_line(record: dict) -> str:
+    peak = record.get("process_peak_memory_mb")
+    return f"Process peak memory (all configurations): {peak:.0f} MB" if peak else ""
+
+
 def render(record: dict) -> str:
     rows = record["results"]
+    fast_amp = record["modes"]["fast"]["amp"]
     metrics = [k for k in rows["fast"] if k != "peak_memory_mb"]
+    if "peak_memory_mb" in rows["fast"]:
+        metrics.append("peak_memory_mb")
+    ref = "reference" in rows
     lines = [
-        f"{record['config']}, batch {record['batch']}, {record['device']} "
-        f"({record['device_name']}), {record['threads']} threads, torch {record['torch']}",
+        _header(record),
         "",
-        "| measure | fast (median [min, max]) |"
-        + (" reference | ratio |" if "reference" in rows else ""),
-        "|---|---|" + ("---|---|" if "reference" in rows else ""),
+        f"| measure | fast{'' if fast_amp == 'off' else f', {fast_amp}'} (median [min, max]) |"
+        + (" reference | ratio |" if ref else ""),
+        "|---|---|" + ("---|---|" if ref else ""),
     ]
     for m in metrics:
         f = rows["fast"][m]
-        line = f"| {m} | {f['median']:.4g} [{f['min']:.4g}, {f['max']:.4g}] |"
-        if "reference" in rows:
+        if not isinstance(f, dict):
+            line = f"| {m} | {f:.0f} |" + (f" {rows['reference'][m]:.0f} | |" if ref else "")
+            lines.append(line)
+            continue
+        line = f"| {m} | {_fmt(f)} |"
+        if ref:
             r = rows["reference"][m]
-            ratio = r["median"] / f["median"]
-            line += f" {r['median']:.4g} [{r['min']:.4g}, {r['max']:.4g}] | {ratio:.2f}x |"
+            line += f" {_fmt(r)} | {r['median'] / f['median']:.2f}x |"
         lines.append(line)
-    mem = f"| peak_memory_mb | {rows['fast']['peak_memory_mb']:.0f} |"
-    if "reference" in rows:
-        mem += f" {rows['reference']['peak_memory_mb']:.0f} (cumulative process peak) | |"
-    lines.append(mem)
-    return "\n".join(lines)
+    memory = _memory_line(record)
+    return "\n".join(lines + ([memory] if memory else []))
+
+
+def render_ablation(record: dict) -> str:
+    """One row per cumulative step: its figures, the speed-up it added, the total speed-up."""
+    rows = record["results"]
+    names = list(rows)
+    metrics = ["train_s_per_iter"] + [k for k in rows[names[0]] if k.startswith("generate")]
+    head = " | ".join(f"{m} | step | total" for m in metrics)
+    lines = [
+        _header(record),
+        "",
+        "Each row adds one speed option to the row above (medians; step: speed-up over the row "
+        "above; total: over the reference).",
+        "",
+        f"| configuration | {head} |",
+        "|---|" + "---|---|---|" * len(metrics),
+    ]
+    base = rows[names[0]]
+    for i, name in enumerate(names):
+        cells = []
+        for m in metrics:
+            v = rows[name][m]["median"]
+            prev = rows[names[max(i - 1, 0)]][m]["median"]
+            cells.append(f"{v:.4g} | {prev / v:.2f}x | {base[m]['median'] / v:.2f}x")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    memory = _memory_line(record)
+    return "\n".join(lines + (["", memory] if memory else []))
 
 
 if __name__ == "__main__":

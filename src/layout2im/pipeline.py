@@ -143,8 +143,15 @@ def normal_from_seed(seed: int, dim: int) -> torch.Tensor:
     return torch.randn(dim, generator=torch.Generator().manual_seed(seed))
 
 
+AMP_MODES = ("off", "bf16")
+
+
 class Layout2ImPipeline:
-    """Generate images from layouts with a trained Layout2Im generator (eval mode)."""
+    """Generate images from layouts with a trained Layout2Im generator (eval mode).
+
+    ``amp="bf16"`` runs the generator under bfloat16 autocast (weights stay float32; images come
+    back as float32): faster on CPUs with AVX512-BF16 or AMX and on recent GPUs, at about 1%
+    relative error on the images (tests bound it)."""
 
     def __init__(
         self,
@@ -152,15 +159,19 @@ class Layout2ImPipeline:
         vocab: Vocabulary,
         max_objects: int = 8,
         device: str | torch.device = "cpu",
+        amp: str = "off",
     ):
         if len(vocab) != generator.config.num_classes:
             raise ValueError(
                 f"vocabulary has {len(vocab)} rows but the model has {generator.config.num_classes}"
             )
+        if amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
         self.generator = generator.to(device).eval()
         self.vocab = vocab
         self.max_objects = max_objects
         self.device = torch.device(device)
+        self.amp = amp
         # Limits for reference images given as ``style`` in layouts (see layout2im.images).
         self.max_image_bytes = DEFAULT_MAX_BYTES
         self.max_image_pixels = DEFAULT_MAX_PIXELS
@@ -189,10 +200,11 @@ class Layout2ImPipeline:
 
     @classmethod
     def from_pretrained(
-        cls, name_or_dir: str | Path, device: str | torch.device = "cpu"
+        cls, name_or_dir: str | Path, device: str | torch.device = "cpu", amp: str = "off"
     ) -> Layout2ImPipeline:
         """Load a folder written by :meth:`save_pretrained`, or a shipped model by name
-        (see :func:`resolve_model`). Only safetensors weights are read."""
+        (see :func:`resolve_model`). Only safetensors weights are read. ``amp``: see the
+        class."""
         folder = resolve_model(name_or_dir)
         for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
             if not (folder / name).is_file():
@@ -228,7 +240,7 @@ class Layout2ImPipeline:
         max_objects = meta.get("max_objects", 8)
         if not isinstance(max_objects, int) or max_objects < 1:
             raise ModelLoadError(f"{folder / CONFIG_FILE}: max_objects must be a positive integer")
-        return cls(generator, vocab, max_objects=max_objects, device=device)
+        return cls(generator, vocab, max_objects=max_objects, device=device, amp=amp)
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -341,7 +353,13 @@ class Layout2ImPipeline:
         batch = LayoutBatch.from_lists([labels] * num_samples, [boxes] * num_samples)
         batch = batch.to(self.device)
         z = latents.reshape(-1, latents.shape[-1]).to(self.device)
-        return self.generator.decode(batch, z)
+        with self.autocast():
+            return self.generator.decode(batch, z).float()
+
+    def autocast(self):
+        """bfloat16 autocast when ``amp == "bf16"``, else a no-op context."""
+        enabled = self.amp == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def __call__(
         self,

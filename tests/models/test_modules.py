@@ -136,26 +136,32 @@ def test_fast_and_reference_computations_agree(layout_batch, train):
 
 
 def test_training_forward_fast_and_reference_agree_in_outputs_gradients_and_bn_stats(layout_batch):
+    # The reference runs in float64: in float32 its own rounding reaches 3e-4 relative in some
+    # object encoder weight gradients (sums over every pixel of every composer map).
     torch.manual_seed(0)
     fast = Layout2ImGenerator(tiny_model_config()).train()
     reference = Layout2ImGenerator(tiny_model_config()).train()
     reference.load_state_dict(fast.state_dict())
     reference.computation = "reference"
+    reference.double()
     images = torch.randn(2, 3, 16, 16)
     z = torch.randn(4, 4)
     outs, grads = [], []
-    for g in (fast, reference):
-        out = g(images, layout_batch, z, generator=torch.Generator().manual_seed(1))
+    for g, dtype in ((fast, torch.float32), (reference, torch.float64)):
+        layout = LayoutBatch(layout_batch.labels, layout_batch.boxes.to(dtype), layout_batch.mask)
+        out = g(images.to(dtype), layout, z.to(dtype), generator=torch.Generator().manual_seed(1))
         loss = out.img_rec.abs().mean() + out.img_rand.square().mean() + out.mu_rand.sum()
         grads.append(torch.autograd.grad(loss, list(g.parameters())))
         outs.append(out)
     for name in ("img_rec", "img_rand", "crops_rec", "crops_rand", "mu", "logvar", "mu_rand"):
         torch.testing.assert_close(
-            getattr(outs[0], name), getattr(outs[1], name), rtol=1e-5, atol=1e-5
+            getattr(outs[0], name), getattr(outs[1], name).float(), rtol=1e-5, atol=1e-5
         )
     for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a, b.float(), rtol=1e-4, atol=1e-5)
     for (name, a), b in zip(
         fast.state_dict().items(), reference.state_dict().values(), strict=True
     ):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)  # BN running statistics
+        torch.testing.assert_close(
+            a, b.to(a.dtype), rtol=1e-5, atol=1e-6, msg=name
+        )  # BN running statistics

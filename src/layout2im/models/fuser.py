@@ -7,11 +7,17 @@ sample during training, as the original does).
 Two computations give the same result: :meth:`ObjectsFuser.forward` runs all images together,
 step by step over the images that still have objects (sorted by object count);
 :meth:`ObjectsFuser.forward_reference` runs image by image as the original code does.
+
+The batched computation runs layer by layer (a layer's inputs are the whole sequence of the
+layer below's outputs), so the input half of each gate convolution, ``W_x * x``, runs over the
+whole sequence in one call; each step only adds the recurrent half ``W_h * h``, which is zero
+(and skipped) at the first step.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .layers import ConvLSTMCell
@@ -29,25 +35,59 @@ class ObjectsFuser(nn.Module):
         """feats: (N, C, h, w), the objects of ``mask`` in row-major order; mask: (B, O) bool,
         real objects packed at the front of each row. Returns (B, hidden[-1], h, w)."""
         B, O = mask.shape
-        _, C, H, W = feats.shape
         counts = mask.sum(dim=1)
         # Sort images by object count (descending): at step t the images that still have an
-        # object are a prefix of the batch, so each step runs on exactly those, unpadded.
+        # object are a prefix of the sorted batch, so each step runs on exactly those, unpadded.
         order = torch.argsort(counts, descending=True, stable=True)
-        seq = feats.new_zeros(B, O, C, H, W)
-        seq[mask] = feats
-        seq = seq[order]
         active = (counts[order][None, :] > torch.arange(O, device=mask.device)[:, None]).sum(1)
-        states = [cell.zero_state(B, H, W, feats) for cell in self.cells]
-        for t, n in enumerate(active.tolist()):
-            x = seq[:n, t]
-            for k, cell in enumerate(self.cells):
-                h, c = states[k]
-                h_new, c_new = cell(x, (h[:n], c[:n]))
-                states[k] = (torch.cat([h_new, h[n:]]), torch.cat([c_new, c[n:]]))
-                x = h_new
-        out = states[-1][0]
-        return out[torch.argsort(order)]
+        steps = [n for n in active.tolist() if n > 0]
+        # The sequence in time-major order: step t's objects are rows offsets[t] : + steps[t],
+        # those of images order[0], ..., order[steps[t] - 1].
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(B, device=mask.device)
+        slot = mask.cumsum(dim=1)[mask] - 1  # (N,) each object's step
+        img = mask.nonzero()[:, 0]  # (N,) each object's image
+        offsets = torch.tensor([0, *steps], device=mask.device).cumsum(0)
+        x = feats[torch.argsort(offsets[slot] + rank[img])]
+        h = x.new_zeros(0, self.cells[-1].hidden_dim, *feats.shape[2:])
+        if steps:
+            for cell in self.cells:
+                x, h = self._layer(cell, x, steps)
+        # images without objects (at the end of the sorted order) keep the zero state
+        h = torch.cat([h, h.new_zeros(B - h.shape[0], *h.shape[1:])])
+        return h[torch.argsort(order)]
+
+    @staticmethod
+    def _layer(
+        cell: ConvLSTMCell, x: torch.Tensor, steps: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ConvLSTM layer over a time-major packed sequence x (sum(steps), C, h, w).
+
+        Returns the layer's outputs in the same packing and each sequence's last hidden state
+        (steps[0], hidden, h, w) in the sorted image order."""
+        c_in = x.shape[1]
+        weight = cell.conv.weight
+        pad = cell.conv.padding
+        gates_x = F.conv2d(x, weight[:, :c_in], cell.conv.bias, padding=pad)
+        outputs = []
+        start = 0
+        h = c = None
+        for t, n in enumerate(steps):
+            gates = gates_x[start : start + n]
+            start += n
+            if t > 0:
+                gates = gates + F.conv2d(h[:n], weight[:, c_in:], padding=pad)
+            i, f, o, g = torch.split(gates, cell.hidden_dim, dim=1)
+            c_new = torch.sigmoid(i) * torch.tanh(g)
+            if t > 0:
+                c_new = torch.sigmoid(f) * c[:n] + c_new
+            h_new = torch.sigmoid(o) * torch.tanh(c_new)
+            outputs.append(h_new)
+            if t == 0:
+                h, c = h_new, c_new
+            else:
+                h, c = torch.cat([h_new, h[n:]]), torch.cat([c_new, c[n:]])
+        return torch.cat(outputs), h
 
     def forward_reference(self, feats: torch.Tensor, obj_to_img: torch.Tensor, batch_size: int):
         """The original's computation, one image at a time.

@@ -21,6 +21,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..layout import LayoutBatch
 from .composer import ObjectComposer
+from .computation import FastPathsMixin
 from .crop_encoder import ObjectLatentEstimator, reparameterize
 from .decoder import ImageDecoder
 from .fuser import ObjectsFuser
@@ -46,7 +47,16 @@ class GeneratorOutput:
         return GeneratorOutput(**{k: v.detach() for k, v in self.__dict__.items()})
 
 
-class Layout2ImGenerator(nn.Module):
+class Layout2ImGenerator(FastPathsMixin, nn.Module):
+    """``computation`` (``"fast"``, ``"reference"`` or fast path names, see
+    :mod:`.computation`) chooses how to compute, not what: "fast" projects each object's
+    vector before broadcasting it into its box (or skips the map altogether, with the object
+    encoder's analytic second layer) and runs the ConvLSTM over all images and both layouts at
+    once; "reference" builds the composer's full maps and runs the ConvLSTM image by image, as
+    the original code does. Both give the same outputs and gradients (tests check it)."""
+
+    FAST_PATHS = ("object_vectors", "batched_fuser")
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         config.validate()
@@ -59,11 +69,7 @@ class Layout2ImGenerator(nn.Module):
         )
         self.fuser = ObjectsFuser(c.object_encoder_channels[-1], c.fuser_hidden, c.fuser_kernel)
         self.decoder = ImageDecoder(c.fuser_hidden[-1], c.decoder_res_blocks, c.decoder_channels)
-        # How to compute, not what: "fast" projects each object's vector before broadcasting it
-        # into its box and runs the ConvLSTM over all images at once (masked); "reference"
-        # builds the composer's full maps and runs the ConvLSTM image by image, as the
-        # original code does. Both give the same outputs and gradients (tests check it).
-        self.computation = "fast"
+        self.fast_paths = frozenset(self.FAST_PATHS)
 
     # -- the object latent estimator ---------------------------------------------------------
 
@@ -85,7 +91,7 @@ class Layout2ImGenerator(nn.Module):
         """Composer and object encoder. z: (N, z_dim), one code per real object in row-major
         order. Returns per-object feature maps (N, C, h, w)."""
         objects = layout.flat()
-        if self.computation == "reference":
+        if "object_vectors" not in self.fast_paths:
             maps = self.composer(objects.labels, z, objects.boxes)
             return self.object_encoder(maps, objects.labels)
         vectors = self.composer.object_vectors(objects.labels, z)
@@ -99,7 +105,7 @@ class Layout2ImGenerator(nn.Module):
         The ConvLSTM has no batch statistics, so the fast computation runs all sets as one
         batch; the reference runs each set image by image. Returns one (B, C, h, w) per set.
         """
-        if self.computation == "reference":
+        if "batched_fuser" not in self.fast_paths:
             obj_to_img = layout.flat().obj_to_img
             return [self.fuser.forward_reference(f, obj_to_img, layout.batch_size) for f in feats]
         mask = layout.mask.repeat(len(feats), 1)

@@ -86,9 +86,7 @@ class Trainer:
         self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes).to(self.device)
         if t.sync_batchnorm and self.env.distributed:
             self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
-        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
-        for module in (self.generator, self.image_d, self.object_d):
-            module.to(memory_format=self.memory_format)
+        self.set_channels_last(t.channels_last)
         lr, betas = t.effective_lr(), (t.beta1, t.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
         self.opt_d_img = torch.optim.Adam(self.image_d.parameters(), lr=lr, betas=betas)
@@ -104,6 +102,13 @@ class Trainer:
             return modules
         ids = [self.device] if self.device.type == "cuda" else None
         return tuple(DistributedDataParallel(m, device_ids=ids) for m in modules)
+
+    def set_channels_last(self, on: bool) -> None:
+        """NHWC (``on``) or NCHW memory format for the three networks and the step's images."""
+        self.config.train.channels_last = on
+        self.memory_format = torch.channels_last if on else torch.contiguous_format
+        for module in (self.generator, self.image_d, self.object_d):
+            module.to(memory_format=self.memory_format)
 
     def autocast(self):
         """bf16 autocast when ``train.amp == "bf16"``, else a no-op context."""
