@@ -6,8 +6,16 @@
 
 Reports the median and spread over repeated runs of (a) seconds per training iteration (one D
 step + one G step), (b) milliseconds per generated image at batch 1 and at ``--batch`` (eval
-mode, no grad) and (c) peak memory (allocator peak per configuration on CUDA; on a CPU the
-process's peak RSS, for all configurations together).
+mode, no grad), (c) peak memory (allocator peak per configuration on CUDA; on a CPU the
+process's peak RSS, for all configurations together) and (d) the floating-point operations of
+one training iteration and one generation call at ``--batch`` (counted once per configuration by
+``torch.utils.flop_counter.FlopCounterMode`` in a separate untimed call: convolutions and matrix
+products, forward and backward), the throughput they give (TFLOP/s = FLOPs / median time), the
+"reference-equivalent" throughput (the reference computation's FLOPs / this configuration's time,
+so a fast path that skips work shows as a higher figure) and, where the device's peak is known
+(``--peak-tflops``, or ``PEAK_TFLOPS`` for CUDA cards), the fraction of that peak reached.
+
+On a GPU: ``--device cuda --batch 8 --reference`` and ``--batch 64``.
 
 Configurations: ``fast`` takes every speed option (the ``train.*`` switches and every fast path
 of the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
@@ -36,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from layout2im.config import apply_overrides, load_config
 from layout2im.layout import LayoutBatch
@@ -111,6 +120,76 @@ def random_layouts(batch: int, num_classes: int, generator: torch.Generator) -> 
     return LayoutBatch.from_lists(labels, boxes)
 
 
+# Dense (no sparsity) peak TFLOP/s from the vendors' datasheets, keyed by a substring of
+# torch.cuda.get_device_name(); the first match wins (so "H100 PCIe" before "H100"). An empty
+# entry means "not known" (H100 NVL has its own figures): pass --peak-tflops.
+PEAK_TFLOPS: list[tuple[str, str, dict[str, float]]] = [
+    ("H100 PCIe", "H100 PCIe", {"bf16": 756.0, "tf32": 378.0, "fp32": 51.2}),
+    ("H100 NVL", "H100 NVL", {}),
+    ("H100", "H100 SXM", {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),
+    ("H200", "H200", {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),
+    ("A100", "A100", {"bf16": 312.0, "tf32": 156.0, "fp32": 19.5}),
+]
+
+
+def count_flops(fn) -> int:
+    """Floating-point operations of ``fn()`` (convolutions and matrix products, forward and
+    backward; a multiply-add counts 2), by ``FlopCounterMode``. Runs ``fn`` once, untimed."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def peak_precision(amp: str) -> str:
+    """The kernels' precision on CUDA: bf16 under bf16 autocast, else tf32 where PyTorch lets
+    convolutions or matrix products use TF32 (cuDNN does by default), else fp32."""
+    if amp == "bf16":
+        return "bf16"
+    if torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32:
+        return "tf32"
+    return "fp32"
+
+
+def device_peak(device: torch.device, amp: str, given: float | None) -> dict | None:
+    """``{"tflops": peak, "source": what it is}`` for a configuration, or None when unknown."""
+    if given is not None:
+        return {"tflops": given, "source": "--peak-tflops"}
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, label, peaks in PEAK_TFLOPS:
+        if key in name:
+            precision = peak_precision(amp)
+            if precision == "tf32" and "tf32" not in peaks:
+                precision = "fp32"
+            if precision not in peaks:
+                return None
+            return {"tflops": peaks[precision], "source": f"{label} dense {precision} (datasheet)"}
+    return None
+
+
+def throughput(row: dict, flops: dict, reference: dict, peak: dict | None, batch: int) -> None:
+    """Adds iterations/s, images/s, GFLOP per call, achieved and reference-equivalent TFLOP/s
+    and (``peak`` known) the fraction of peak to ``row``; ``flops``/``reference`` hold this
+    configuration's and the reference's counts under "train" and "generate"."""
+    times = {
+        "train": row["train_s_per_iter"]["median"],
+        "generate": row[f"generate_ms_per_image_b{batch}"]["median"] * batch / 1000.0,
+    }
+    row["train_iters_per_s"] = 1.0 / times["train"]
+    row[f"generate_images_per_s_b{batch}"] = batch / times["generate"]
+    row["train_gflop_per_iter"] = flops["train"] / 1e9
+    row["generate_gflop_per_call"] = flops["generate"] / 1e9
+    for kind in ("train", "generate"):
+        row[f"{kind}_tflops_achieved"] = flops[kind] / times[kind] / 1e12
+        row[f"{kind}_tflops_reference_equivalent"] = reference[kind] / times[kind] / 1e12
+        if peak is not None:
+            row[f"{kind}_fraction_of_peak"] = row[f"{kind}_tflops_achieved"] / peak["tflops"]
+    if peak is not None:
+        row["peak_tflops"] = peak["tflops"]
+        row["peak_source"] = peak["source"]
+
+
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -152,6 +231,14 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
         layout = random_layouts(args.batch, config.model.num_classes, g)
         batches.append((torch.randn(args.batch, 3, size, size, generator=g), layout))
 
+    # FLOPs once per configuration (and the reference's), in untimed calls of their own.
+    counted = {**modes, "reference": REFERENCE}
+    flops: dict[str, dict[str, int]] = {name: {} for name in counted}
+    count_images, count_layout = batches[0]
+    for name, mode in counted.items():
+        apply_mode(trainer, mode)
+        flops[name]["train"] = count_flops(lambda: trainer.train_step(count_images, count_layout))
+
     train_times: dict[str, list[float]] = {name: [] for name in modes}
     peaks: dict[str, float] = {}
     for r in range(args.warmup + args.iters):
@@ -173,6 +260,11 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
         z = torch.randn(layout.num_objects, config.model.z_dim, generator=g).to(device)
         gen_inputs[gen_batch] = (layout, z)
     gen_times = {(name, b): [] for name in modes for b in gen_inputs}
+    for name, mode in counted.items():
+        apply_mode(trainer, mode)
+        layout, z = gen_inputs[args.batch]
+        with torch.no_grad(), trainer.autocast():
+            flops[name]["generate"] = count_flops(lambda: generator.decode(layout, z))  # noqa: B023
     for r in range(args.warmup + args.gen_iters):
         for name, mode in modes.items():
             apply_mode(trainer, mode)
@@ -193,6 +285,8 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
             row[f"generate_ms_per_image_b{b}"] = summary(gen_times[(name, b)], 1000.0 / b)
         if device.type == "cuda":
             row["peak_memory_mb"] = peaks[name]
+        peak = device_peak(device, modes[name].amp, args.peak_tflops)
+        throughput(row, flops[name], flops["reference"], peak, args.batch)
         results[name] = row
     return results
 
@@ -224,11 +318,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the reference, then each speed option switched on in turn (cumulative)",
     )
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the device's peak TFLOP/s for the fraction-of-peak columns (default: PEAK_TFLOPS "
+        "by CUDA device name and precision; none on a CPU)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--note", default="", help="a line for the table, e.g. how loaded the machine was"
     )
     args = p.parse_args(argv)
+    if args.peak_tflops is not None and not args.peak_tflops > 0:
+        p.error("--peak-tflops must be positive")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -296,7 +399,7 @@ def _memory_line(record: dict) -> str:
 def render(record: dict) -> str:
     rows = record["results"]
     fast_amp = record["modes"]["fast"]["amp"]
-    metrics = [k for k in rows["fast"] if k != "peak_memory_mb"]
+    metrics = [k for k, v in rows["fast"].items() if isinstance(v, dict)]
     if "peak_memory_mb" in rows["fast"]:
         metrics.append("peak_memory_mb")
     ref = "reference" in rows
@@ -319,14 +422,16 @@ def render(record: dict) -> str:
             line += f" {_fmt(r)} | {r['median'] / f['median']:.2f}x |"
         lines.append(line)
     memory = _memory_line(record)
-    return "\n".join(lines + ([memory] if memory else []))
+    return "\n".join(lines + ([memory] if memory else []) + ["", render_flops(record)])
 
 
 def render_ablation(record: dict) -> str:
     """One row per cumulative step: its figures, the speed-up it added, the total speed-up."""
     rows = record["results"]
     names = list(rows)
-    metrics = ["train_s_per_iter"] + [k for k in rows[names[0]] if k.startswith("generate")]
+    metrics = ["train_s_per_iter"] + [
+        k for k, v in rows[names[0]].items() if k.startswith("generate") and isinstance(v, dict)
+    ]
     head = " | ".join(f"{m} | step | total" for m in metrics)
     lines = [
         _header(record),
@@ -346,7 +451,45 @@ def render_ablation(record: dict) -> str:
             cells.append(f"{v:.4g} | {prev / v:.2f}x | {base[m]['median'] / v:.2f}x")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     memory = _memory_line(record)
-    return "\n".join(lines + (["", memory] if memory else []))
+    return "\n".join(lines + (["", memory] if memory else []) + ["", render_flops(record)])
+
+
+def render_flops(record: dict) -> str:
+    """Per configuration: FLOPs per call, achieved and reference-equivalent throughput (TFLOP/s
+    on a GPU, GFLOP/s on a CPU) and, where a peak is known, the fraction of it."""
+    rows = record["results"]
+    gpu = record["device"].startswith("cuda")
+    unit, scale = ("TFLOP/s", 1.0) if gpu else ("GFLOP/s", 1000.0)
+    with_peak = any("peak_tflops" in row for row in rows.values())
+    batch = record["batch"]
+    cols = [f"train GFLOP/iter | {unit} | ref-equiv. {unit}"]
+    cols.append(f"generate GFLOP/call (batch {batch}) | {unit} | ref-equiv. {unit}")
+    if with_peak:
+        cols = [cols[0] + " | of peak", cols[1] + " | of peak"]
+    lines = [
+        "FLOPs (convolutions and matrix products, forward and backward, counted once per "
+        f"configuration); {unit} = FLOPs / median time; ref-equiv. = the reference "
+        "computation's FLOPs / this configuration's time.",
+        "",
+        f"| configuration | {' | '.join(cols)} |" + (" peak used |" if with_peak else ""),
+        "|---|" + "---|" * sum(c.count("|") + 1 for c in cols) + ("---|" if with_peak else ""),
+    ]
+    for name, row in rows.items():
+        cells = []
+        for kind, per in (("train", "iter"), ("generate", "call")):
+            cells.append(
+                f"{row[f'{kind}_gflop_per_{per}']:.4g} | "
+                f"{row[f'{kind}_tflops_achieved'] * scale:.4g} | "
+                f"{row[f'{kind}_tflops_reference_equivalent'] * scale:.4g}"
+            )
+            if with_peak:
+                fraction = row.get(f"{kind}_fraction_of_peak")
+                cells[-1] += f" | {fraction:.2%}" if fraction is not None else " | "
+        peak = f" {row['peak_source']} = {row['peak_tflops']:g} TFLOP/s |" if with_peak else ""
+        if with_peak and "peak_tflops" not in row:
+            peak = " unknown |"
+        lines.append(f"| {name} | " + " | ".join(cells) + " |" + peak)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

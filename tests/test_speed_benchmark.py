@@ -7,8 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+import torch
 import yaml
 
+from layout2im.training.trainer import Trainer
+from layout2im.vocab import Vocabulary
 from tests.conftest import tiny_config
 
 SPEED = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
@@ -43,3 +47,82 @@ def test_ablation_measures_every_option_cumulatively(tmp_path):
     record = json.loads((tmp_path / "speed-tiny-cpu-b4.json").read_text())
     assert list(record["results"]) == ["fast", "reference"]
     assert "ratio" in (tmp_path / "speed-tiny-cpu-b4.md").read_text()
+
+
+def test_flop_counts_throughput_and_fraction_of_peak(tmp_path):
+    speed = _speed_module()
+    config = tiny_config().to_dict()
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    args = ["--config", str(tmp_path / "tiny.yaml"), "--batch", "4", "--iters", "1"]
+    args += ["--gen-iters", "1", "--warmup", "0", "--amp", "off", "--out", str(tmp_path)]
+    assert speed.main([*args, "--reference", "--peak-tflops", "2.5"]) == 0
+    record = json.loads((tmp_path / "speed-tiny-cpu-b4.json").read_text())
+    fast, ref = record["results"]["fast"], record["results"]["reference"]
+    for row in (fast, ref):
+        for kind, time_s in (
+            ("train", row["train_s_per_iter"]["median"]),
+            ("generate", row["generate_ms_per_image_b4"]["median"] * 4 / 1000),
+        ):
+            gflop = row[f"{kind}_gflop_per_{'iter' if kind == 'train' else 'call'}"]
+            assert gflop > 0
+            achieved = row[f"{kind}_tflops_achieved"]
+            assert achieved == pytest.approx(gflop * 1e9 / time_s / 1e12)
+            fraction = row[f"{kind}_fraction_of_peak"]
+            assert 0 < fraction <= 1 and fraction == pytest.approx(achieved / 2.5)
+        assert row["peak_tflops"] == 2.5 and "--peak-tflops" in row["peak_source"]
+        assert row["train_iters_per_s"] == pytest.approx(1 / row["train_s_per_iter"]["median"])
+    # The fast paths skip work the reference does; reference-equivalent = reference FLOPs / time.
+    assert ref["train_gflop_per_iter"] >= fast["train_gflop_per_iter"]
+    assert ref["generate_gflop_per_call"] >= fast["generate_gflop_per_call"]
+    ratio = ref["train_gflop_per_iter"] / fast["train_gflop_per_iter"]
+    assert fast["train_tflops_reference_equivalent"] == pytest.approx(
+        fast["train_tflops_achieved"] * ratio
+    )
+    table = (tmp_path / "speed-tiny-cpu-b4.md").read_text()
+    assert "GFLOP/s" in table and "of peak" in table and "--peak-tflops = 2.5 TFLOP/s" in table
+
+    # Without a peak on a CPU: throughput only, no fraction.
+    assert speed.main(args) == 0
+    row = json.loads((tmp_path / "speed-tiny-cpu-b4.json").read_text())["results"]["fast"]
+    assert row["train_tflops_achieved"] > 0 and "train_fraction_of_peak" not in row
+    assert "of peak" not in (tmp_path / "speed-tiny-cpu-b4.md").read_text()
+
+
+def test_flop_count_is_the_same_for_identical_calls():
+    speed = _speed_module()
+    config = tiny_config()
+    vocab = Vocabulary([f"c{i}" for i in range(config.model.num_classes)])
+    trainer = Trainer(config, vocab, device=torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    layout = speed.random_layouts(2, config.model.num_classes, g)
+    images = torch.randn(2, 3, config.model.image_size, config.model.image_size, generator=g)
+    counts = [speed.count_flops(lambda: trainer.train_step(images, layout)) for _ in range(2)]
+    assert counts[0] > 0 and counts[0] == counts[1]
+    z = torch.randn(layout.num_objects, config.model.z_dim, generator=g)
+    with torch.no_grad():
+        gen = [speed.count_flops(lambda: trainer.generator.decode(layout, z)) for _ in range(2)]
+    assert 0 < gen[0] == gen[1] < counts[0]
+
+
+def test_peak_table_picks_the_card_and_precision(monkeypatch):
+    speed = _speed_module()
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 PCIe")
+    assert speed.device_peak(cuda, "bf16", None)["tflops"] == 756.0
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    assert speed.device_peak(cuda, "bf16", None)["tflops"] == 989.4
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for convolutions
+        assert speed.device_peak(cuda, "off", None)["tflops"] == 494.7
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        assert speed.device_peak(cuda, "off", None) == {
+            "tflops": 66.9,
+            "source": "H100 SXM dense fp32 (datasheet)",
+        }
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 NVL")
+    assert speed.device_peak(cuda, "bf16", None) is None
+    assert speed.device_peak(torch.device("cpu"), "off", None) is None
+    assert speed.device_peak(torch.device("cpu"), "off", 3.0)["tflops"] == 3.0
