@@ -48,9 +48,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/speed.py --config shapes32 --batch 8 --iters 30 --reference
 
 # Retrain the shipped model (src/layout2im/pretrained/shapes32) from scratch: the exact command
-# that produced it (see README, "The shipped model"): about 40 min on 2 idle cores. Then
+# that produced it (see README, "The shipped model"): about 1 hour on 2 idle cores. Then
 # evaluate it with benchmarks/quality_shapes.py.
-SHAPES_MODEL_STEPS ?= 11000
+SHAPES_MODEL_STEPS ?= 16000
 shapes-model: $(STAMP)
 	$(VENV)/bin/layout2im train --config shapes32 \
 		--steps $(SHAPES_MODEL_STEPS) --out runs/shapes-model
