@@ -67,17 +67,33 @@ def layout_batch() -> LayoutBatch:
 def tiny_model_dir(tmp_path_factory):
     """A tiny model trained for a few steps (so BN statistics are real), saved with
     save_pretrained."""
+    return train_tiny_model(tiny_config(), 24, tmp_path_factory.mktemp("model"))
+
+
+def train_tiny_model(config: Config, steps: int, folder):
+    """Train ``config`` for ``steps`` batches of 4 and save the generator to ``folder``."""
     from layout2im.data import build_dataset
     from layout2im.data.collate import batch_layout, collate_layouts
     from layout2im.pipeline import Layout2ImPipeline
     from layout2im.training.trainer import Trainer
 
-    config = tiny_config()
     dataset, vocab = build_dataset(config.data, config.model.image_size)
     trainer = Trainer(config, vocab)
-    for k in range(24):
+    for k in range(steps):
         batch = collate_layouts([dataset[(4 * k + i) % len(dataset)] for i in range(4)])
         trainer.train_step(batch["images"], batch_layout(batch))
-    folder = tmp_path_factory.mktemp("model")
     Layout2ImPipeline(trainer.generator, vocab, max_objects=8).save_pretrained(folder)
     return folder
+
+
+def load_script(path, name: str):
+    """Import a script (e.g. a benchmark) as module ``name``; registered in sys.modules, since
+    dataclasses look their module up."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

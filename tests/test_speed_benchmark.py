@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,13 @@ import yaml
 
 from layout2im.training.trainer import Trainer
 from layout2im.vocab import Vocabulary
-from tests.conftest import tiny_config
+from tests.conftest import load_script, tiny_config
 
 SPEED = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
 
 
 def _speed_module():
-    spec = importlib.util.spec_from_file_location("speed_benchmark", SPEED)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SPEED, "speed_benchmark")
 
 
 def test_ablation_measures_every_option_cumulatively(tmp_path):

@@ -8,24 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from layout2im.data import build_dataset
-from layout2im.data.collate import batch_layout, collate_layouts
 from layout2im.evaluation.files import sha256_of
-from layout2im.pipeline import Layout2ImPipeline
-from layout2im.training.trainer import Trainer
-from tests.conftest import tiny_config, tiny_model_config
+from tests.conftest import load_script, tiny_config, tiny_model_config, train_tiny_model
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "quality_shapes.py"
 
 
 @pytest.fixture(scope="module")
 def quality():
-    spec = importlib.util.spec_from_file_location("quality_shapes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_script(SCRIPT, "quality_shapes")
+    sys.modules.pop("quality_shapes", None)
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +25,8 @@ def model32(tmp_path_factory):
     """A tiny 32x32 model trained for a few steps (real BatchNorm statistics)."""
     config = tiny_config()
     config.model = tiny_model_config(image_size=32)
-    dataset, vocab = build_dataset(config.data, 32)
     torch.manual_seed(0)
-    trainer = Trainer(config, vocab)
-    for k in range(12):
-        batch = collate_layouts([dataset[(4 * k + i) % len(dataset)] for i in range(4)])
-        trainer.train_step(batch["images"], batch_layout(batch))
-    folder = tmp_path_factory.mktemp("model32")
-    Layout2ImPipeline(trainer.generator, vocab, max_objects=8).save_pretrained(folder)
-    return folder
+    return train_tiny_model(config, 12, tmp_path_factory.mktemp("model32"))
 
 
 @pytest.mark.slow
