@@ -304,6 +304,14 @@ def _evaluate_parsers(sub) -> None:
         default=32,
         help="network input side: object crops are resized to it (default 32, the paper's)",
     )
+    p.add_argument(
+        "--widths",
+        default="32,64,96",
+        help="channels of the residual stages, comma-separated (default 32,64,96)",
+    )
+    p.add_argument(
+        "--stem-channels", type=int, default=24, help="channels of the stem conv (default 24)"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_classifier)
@@ -676,6 +684,14 @@ def cmd_train_classifier(args) -> int:
         raise CLIError(f"--batch-size must be at least 2, got {args.batch_size}")
     if args.input_size < 8:
         raise CLIError(f"--input-size must be at least 8, got {args.input_size}")
+    try:
+        widths = [int(w) for w in args.widths.split(",")]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) < 1:
+        raise CLIError(f"--widths must be positive integers like 32,64,96, got {args.widths!r}")
+    if args.stem_channels < 1:
+        raise CLIError(f"--stem-channels must be positive, got {args.stem_channels}")
     config = _load_config(args)
     out = args.out or f"outputs/eval-networks/{config.data.name}-{args.kind}"
     command = " ".join(["layout2im", *args.argv])
@@ -688,6 +704,8 @@ def cmd_train_classifier(args) -> int:
         seed=args.seed,
         val_images=args.val_images,
         input_size=args.input_size,
+        widths=widths,
+        stem_channels=args.stem_channels,
         device=args.device,
         progress=not args.no_progress,
         command=command,

@@ -118,6 +118,9 @@ def test_cli_evaluate_usage_errors_exit_2(tmp_path, data_yaml, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "none"), "--config", str(data_yaml)]) == 2
     assert "model folder not found" in capsys.readouterr().err
     assert main(["evaluate", "train-classifier", "--config", str(data_yaml), "--steps", "0"]) == 2
+    for bad in (["--widths", "32,x"], ["--widths", "32,0"], ["--stem-channels", "0"]):
+        assert main(["evaluate", "train-classifier", "--config", str(data_yaml), *bad]) == 2
+        assert bad[0] in capsys.readouterr().err
     assert main(["evaluate", "list"]) == 0
     assert "object-accuracy" in capsys.readouterr().out
 
@@ -129,9 +132,10 @@ def test_cli_train_classifier_writes_a_loadable_network(tmp_path, data_yaml, cap
     out = tmp_path / "nets" / "tiny-objects"
     args = ["evaluate", "train-classifier", "--config", str(data_yaml), "--steps", "3",
             "--batch-size", "4", "--input-size", "8", "--val-images", "4", "--no-progress",
-            "--out", str(out)]  # fmt: skip
+            "--widths", "8,12", "--stem-channels", "6", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     assert "held-out accuracy" in capsys.readouterr().out
     net, info = load_network(out)
     assert info["training"]["command"].startswith("layout2im evaluate train-classifier")
     assert net.config.input_size == 8 and info["image_size"] == 16
+    assert net.config.widths == [8, 12] and net.config.stem_channels == 6

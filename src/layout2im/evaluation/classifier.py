@@ -26,6 +26,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -213,6 +214,8 @@ def train_network(
     lr: float = 2e-3,
     seed: int = 0,
     input_size: int = 32,
+    widths: Sequence[int] = (32, 64, 96),
+    stem_channels: int = 24,
     val_images: int = 500,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -232,7 +235,13 @@ def train_network(
     size = config.model.image_size
     dataset, vocab = build_dataset(config.data, size, split="train")
     torch.manual_seed(seed)
-    net_cfg = NetworkConfig(kind=kind, num_classes=len(vocab), input_size=input_size)
+    net_cfg = NetworkConfig(
+        kind=kind,
+        num_classes=len(vocab),
+        input_size=input_size,
+        stem_channels=stem_channels,
+        widths=list(widths),
+    )
     net = SmallResNet(net_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
