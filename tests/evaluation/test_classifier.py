@@ -82,16 +82,16 @@ def test_bundled_shapes_networks_are_small_and_accurate(kind):
     path = bundled_network("shapes", kind)
     assert path is not None, "the shapes networks ship in layout2im/evaluation/weights"
     size = path.stat().st_size + path.with_suffix(".json").stat().st_size
-    assert size < 1_000_000
+    assert size < 1_500_000
     net, info = load_network(path)
     assert info["dataset"] == "shapes" and "train-classifier" in info["training"]["command"]
     # objects: top-1 accuracy on held-out crops; scenes: right presence bits (chance ~0.5)
     key = "object_accuracy" if kind == "objects" else "presence_bit_accuracy"
-    assert info["val"][key] > (0.85 if kind == "objects" else 0.75)
+    assert info["val"][key] > (0.97 if kind == "objects" else 0.75)
     # and they really are that good on held-out scenes (a small check)
     config = load_config("shapes32")
     result = evaluate_network(net, config, num_images=48)
-    assert result[key] > (0.8 if kind == "objects" else 0.7)
+    assert result[key] > (0.9 if kind == "objects" else 0.7)
     dataset, _ = build_dataset(config.data, 32, split="val")
     batch = collate_layouts([dataset[i] for i in range(4)])
     with torch.no_grad():
