@@ -50,7 +50,7 @@ bench: $(STAMP)
 # Retrain the shipped model (src/layout2im/pretrained/shapes32) from scratch: the exact command
 # that produced it (see README, "The shipped model"): about 1 hour on 2 idle cores. Then
 # evaluate it with benchmarks/quality_shapes.py.
-SHAPES_MODEL_STEPS ?= 16000
+SHAPES_MODEL_STEPS ?= 40000
 shapes-model: $(STAMP)
 	$(VENV)/bin/layout2im train --config shapes32 \
 		--steps $(SHAPES_MODEL_STEPS) --out runs/shapes-model

@@ -39,7 +39,7 @@ def test_the_shipped_model_generates_every_example_layout_deterministically():
 @pytest.mark.slow
 def test_the_shipped_model_draws_recognisable_objects_on_held_out_layouts():
     """A regression guard, not the benchmark (benchmarks/quality_shapes.py is): the bundled
-    classifier recognises well over half of the generated objects on 100 held-out layouts
+    classifier recognises most generated objects on 100 held-out layouts
     (chance is 10%; benchmarks/results/quality_shapes32.md has the full-size figure)."""
     pipe = Layout2ImPipeline.from_pretrained(DEFAULT_MODEL)
     torch.manual_seed(0)
@@ -47,5 +47,5 @@ def test_the_shipped_model_draws_recognisable_objects_on_held_out_layouts():
         pipe.generator, DataConfig(name="shapes"), "shapes32", ["object-accuracy"], "cpu", 100
     )
     values = results["metrics"]["object-accuracy"]["values"]
-    assert values["object_acc_generated"] > 0.6
-    assert values["object_acc_real"] > 0.9
+    assert values["object_acc_generated"] > 0.8  # 90.1% on 1,000 layouts
+    assert values["object_acc_real"] > 0.95
