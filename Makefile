@@ -48,7 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/speed.py --config shapes32 --batch 8 --iters 30 --reference
 
 # Retrain the shipped model (src/layout2im/pretrained/shapes32) from scratch: the exact command
-# that produced it (see README, "The shipped model"): about 1 hour on 2 idle cores. Then
+# that produced it (see README, "The shipped model"): about 2.5 hours on 2 idle cores. Then
 # evaluate it with benchmarks/quality_shapes.py.
 SHAPES_MODEL_STEPS ?= 40000
 shapes-model: $(STAMP)

@@ -306,11 +306,12 @@ def _evaluate_parsers(sub) -> None:
     )
     p.add_argument(
         "--widths",
-        default="32,64,96",
-        help="channels of the residual stages, comma-separated (default 32,64,96)",
+        help="residual stage channels, comma-separated (default: NetworkConfig's, 32,64,96)",
     )
     p.add_argument(
-        "--stem-channels", type=int, default=24, help="channels of the stem conv (default 24)"
+        "--stem-channels",
+        type=int,
+        help="channels of the stem conv (default: NetworkConfig's, 24)",
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -684,13 +685,15 @@ def cmd_train_classifier(args) -> int:
         raise CLIError(f"--batch-size must be at least 2, got {args.batch_size}")
     if args.input_size < 8:
         raise CLIError(f"--input-size must be at least 8, got {args.input_size}")
-    try:
-        widths = [int(w) for w in args.widths.split(",")]
-    except ValueError:
-        widths = []
-    if not widths or min(widths) < 1:
-        raise CLIError(f"--widths must be positive integers like 32,64,96, got {args.widths!r}")
-    if args.stem_channels < 1:
+    widths = None
+    if args.widths is not None:
+        try:
+            widths = [int(w) for w in args.widths.split(",")]
+        except ValueError:
+            widths = []
+        if not widths or min(widths) < 1:
+            raise CLIError(f"--widths must be positive integers like 32,64,96, got {args.widths!r}")
+    if args.stem_channels is not None and args.stem_channels < 1:
         raise CLIError(f"--stem-channels must be positive, got {args.stem_channels}")
     config = _load_config(args)
     out = args.out or f"outputs/eval-networks/{config.data.name}-{args.kind}"

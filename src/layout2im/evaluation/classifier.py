@@ -214,8 +214,8 @@ def train_network(
     lr: float = 2e-3,
     seed: int = 0,
     input_size: int = 32,
-    widths: Sequence[int] = (32, 64, 96),
-    stem_channels: int = 24,
+    widths: Sequence[int] | None = None,
+    stem_channels: int | None = None,
     val_images: int = 500,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -227,7 +227,8 @@ def train_network(
     Adam with a cosine learning-rate decay; light augmentation for objects (each box edge jittered
     by up to 5% of the box side). Accuracy: top-1 per object (``objects``); for ``scenes``, the
     fraction of images whose predicted present-category set is exactly right, and the fraction
-    of right presence bits.
+    of right presence bits. ``widths`` and ``stem_channels`` size the network (None: the
+    defaults of :class:`NetworkConfig`).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -235,13 +236,11 @@ def train_network(
     size = config.model.image_size
     dataset, vocab = build_dataset(config.data, size, split="train")
     torch.manual_seed(seed)
-    net_cfg = NetworkConfig(
-        kind=kind,
-        num_classes=len(vocab),
-        input_size=input_size,
-        stem_channels=stem_channels,
-        widths=list(widths),
-    )
+    net_cfg = NetworkConfig(kind=kind, num_classes=len(vocab), input_size=input_size)
+    if widths is not None:
+        net_cfg.widths = list(widths)
+    if stem_channels is not None:
+        net_cfg.stem_channels = stem_channels
     net = SmallResNet(net_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
