@@ -15,15 +15,20 @@ products, forward and backward), the throughput they give (TFLOP/s = FLOPs / med
 so a fast path that skips work shows as a higher figure) and, where the device's peak is known
 (``--peak-tflops``, or ``PEAK_TFLOPS`` for CUDA cards), the fraction of that peak reached.
 
-On a GPU: ``--device cuda --batch 8 --reference`` and ``--batch 64``.
+On a GPU: ``--device cuda --batch 8 --reference --kernels`` and ``--batch 64``. ``--kernels``
+adds, per configuration, the main kernels' share: the time the convolution, convolution-backward
+and matrix-product kernels ran (``torch.profiler``), their FLOPs, the TFLOP/s and fraction of
+peak they reach on their own, and the GPU's busy time against the wall time (at small batches a
+step is bound by kernel launches and Python, not by the kernels).
 
-Configurations: ``fast`` takes every speed option (the ``train.*`` switches and every fast path
-of the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
-device with fast bfloat16), bf16 autocast. ``--reference`` adds the straightforward computation
-(generator forward recomputed for the G step, full composer maps, image-by-image ConvLSTM, one
-discriminator call per input, separate convolution and pooling, NCHW, float32), so each figure
-comes with its ratio. ``--ablate`` instead measures the reference and then switches the speed
-options on one at a time (cumulatively, in the order of ``STEPS``) and reports what each bought.
+Configurations: ``fast`` takes every speed option (the ``train.*`` switches and every fast path of
+the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a CPU
+with fast bfloat16; on a GPU ``auto`` means TF32, see ``bf16_is_fast``), bf16 autocast.
+``--reference`` adds the straightforward computation (generator forward recomputed for the G step,
+full composer maps, image-by-image ConvLSTM, one discriminator call per input, separate convolution
+and pooling, NCHW, float32), so each figure comes with its ratio. ``--ablate`` instead measures the
+reference and then switches the speed options on one at a time (cumulatively, in the order of
+``STEPS``) and reports what each bought.
 
 All configurations share one set of networks and are measured round-robin (one training step
 of each per round, after ``--warmup`` untimed rounds), so a machine whose load drifts affects
@@ -88,9 +93,12 @@ def fast_mode(amp: str) -> Mode:
 
 
 def bf16_is_fast(device: torch.device) -> bool:
-    """bfloat16 autocast pays off: CUDA with bf16 support, or a CPU with AVX512-BF16/AMX."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    """bfloat16 autocast pays off: a CPU with AVX512-BF16/AMX. Not assumed on CUDA: on an H200
+    (torch 2.11, cuDNN's default algorithm choice) bf16 made a paper-coco64 training step at
+    batch 64 2.2x slower than TF32 (benchmarks/results/speed-paper-coco64-cuda-b64-ablate.md);
+    ``--amp bf16`` measures it there."""
+    if device.type != "cpu":
+        return False
     return bool(
         torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
@@ -138,6 +146,113 @@ def count_flops(fn) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
+
+
+# The main kernels: the op families that hold nearly all FLOPs. Keys are ATen op names as the
+# FLOP counter (``aten.x``) and the profiler (``aten::x``) spell them; an op nested inside
+# another of these (e.g. a matrix product inside a CPU convolution) counts for the outer one.
+MAIN_OPS = {
+    "convolution": ("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution"),
+    "convolution backward": ("convolution_backward",),
+    "matrix product": ("mm", "addmm", "bmm", "baddbmm", "_addmm_activation"),
+}
+_FAMILY = {op: family for family, ops in MAIN_OPS.items() for op in ops}
+
+
+def flops_by_family(fn) -> dict[str, int]:
+    """FLOPs of ``fn()`` per MAIN_OPS family (one untimed call)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    out = dict.fromkeys(MAIN_OPS, 0)
+    for op, count in counter.get_flop_counts().get("Global", {}).items():
+        family = _FAMILY.get(str(op).removeprefix("aten."))
+        if family is not None:
+            out[family] += count
+    return out
+
+
+def _event_time_us(event, device: torch.device, self_only: bool = False) -> float:
+    """An op's time in microseconds: its kernels' time on a GPU, its CPU time on a CPU."""
+    if device.type == "cuda":
+        names = (
+            ("self_device_time_total", "self_cuda_time_total")
+            if self_only
+            else (
+                "device_time_total",
+                "cuda_time_total",
+            )
+        )
+    else:
+        names = ("self_cpu_time_total",) if self_only else ("cpu_time_total",)
+    for name in names:
+        if hasattr(event, name):
+            return float(getattr(event, name))
+    raise AttributeError(f"profiler event has none of {names}")
+
+
+def profile_main_kernels(fn, device: torch.device, iters: int) -> dict:
+    """Per MAIN_OPS family, the time per call of ``fn`` spent in its kernels (GPU) or ops (CPU),
+    from ``torch.profiler`` over ``iters`` calls after one untimed call; plus the wall time per
+    call and, on a GPU, the time any kernel ran (busy)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    fn()
+    _sync(device)
+    with profile(activities=activities) as prof:
+        start = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        _sync(device)
+        wall = time.perf_counter() - start
+    events = prof.events()
+    family_us = dict.fromkeys(MAIN_OPS, 0.0)
+    busy_us = 0.0
+    for event in events:
+        if event.device_type != DeviceType.CPU:  # a kernel or a copy, on the GPU
+            busy_us += _event_time_us(event, device, self_only=True)
+            continue
+        family = (
+            _FAMILY.get(event.name.removeprefix("aten::"))
+            if event.name.startswith("aten::")
+            else None
+        )
+        if family is None:
+            continue
+        parent = event.cpu_parent
+        while parent is not None and _FAMILY.get(parent.name.removeprefix("aten::")) is None:
+            parent = parent.cpu_parent
+        if parent is None:  # outermost op of a main family
+            family_us[family] += _event_time_us(event, device)
+    out = {
+        "iters": iters,
+        "wall_ms": wall / iters * 1000,
+        "family_ms": {k: v / iters / 1000 for k, v in family_us.items()},
+    }
+    if device.type == "cuda":
+        out["busy_ms"] = busy_us / iters / 1000
+    return out
+
+
+def kernel_rows(flops: dict[str, int], profiled: dict, peak: dict | None) -> dict:
+    """Joins FLOPs and profiled time per family: GFLOP, ms, TFLOP/s, fraction of peak, share of
+    the GPU's busy time (or of the wall time on a CPU)."""
+    whole = profiled.get("busy_ms", profiled["wall_ms"])
+    families = {}
+    for family, ms in profiled["family_ms"].items():
+        row = {"gflop": flops[family] / 1e9, "ms": ms, "share_of_busy": ms / whole if whole else 0}
+        row["tflops"] = flops[family] / (ms / 1000) / 1e12 if ms > 0 else 0.0
+        if peak is not None:
+            row["fraction_of_peak"] = row["tflops"] / peak["tflops"]
+        families[family] = row
+    out = {"wall_ms": profiled["wall_ms"], "iters": profiled["iters"], "families": families}
+    if "busy_ms" in profiled:
+        out["busy_ms"] = profiled["busy_ms"]
+        out["busy_fraction"] = profiled["busy_ms"] / profiled["wall_ms"]
+    return out
 
 
 def peak_precision(amp: str) -> str:
@@ -196,13 +311,16 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(fn, device: torch.device) -> float:
+def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device) -> float:
+    _sync(device)
     start = time.perf_counter()
     fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    _sync(device)
     return time.perf_counter() - start
 
 
@@ -253,6 +371,20 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
             if device.type == "cuda":
                 peaks[name] = max(peaks.get(name, 0.0), peak_memory_mb(device))
 
+    kernels: dict[str, dict] = {name: {} for name in modes}
+    if args.kernels:
+        images, layout = batches[0]
+        for name, mode in modes.items():
+            apply_mode(trainer, mode)
+            peak = device_peak(device, mode.amp, args.peak_tflops)
+
+            def step(images=images, layout=layout):
+                trainer.train_step(images, layout)
+
+            kernels[name]["train"] = kernel_rows(
+                flops_by_family(step), profile_main_kernels(step, device, args.kernel_iters), peak
+            )
+
     generator = trainer.generator.eval()
     gen_inputs = {}
     for gen_batch in sorted({1, args.batch}):
@@ -277,6 +409,21 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
                 seconds = timed(generate, device)
                 if r >= args.warmup:
                     gen_times[(name, b)].append(seconds)
+    if args.kernels:
+        layout, z = gen_inputs[args.batch]
+        for name, mode in modes.items():
+            apply_mode(trainer, mode)
+            peak = device_peak(device, mode.amp, args.peak_tflops)
+
+            def generate(layout=layout, z=z):
+                with torch.no_grad(), trainer.autocast():
+                    generator.decode(layout, z)
+
+            kernels[name]["generate"] = kernel_rows(
+                flops_by_family(generate),
+                profile_main_kernels(generate, device, args.kernel_iters),
+                peak,
+            )
 
     results = {}
     for name in modes:
@@ -287,6 +434,8 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
             row["peak_memory_mb"] = peaks[name]
         peak = device_peak(device, modes[name].amp, args.peak_tflops)
         throughput(row, flops[name], flops["reference"], peak, args.batch)
+        if kernels[name]:
+            row["main_kernels"] = kernels[name]
         results[name] = row
     return results
 
@@ -307,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         "--amp",
         choices=["auto", "off", "bf16"],
         default="auto",
-        help="autocast of the fast configuration (auto: bf16 where the device runs it fast)",
+        help="autocast of the fast configuration (auto: bf16 on a CPU that runs it fast)",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument(
@@ -325,6 +474,15 @@ def main(argv: list[str] | None = None) -> int:
         help="the device's peak TFLOP/s for the fraction-of-peak columns (default: PEAK_TFLOPS "
         "by CUDA device name and precision; none on a CPU)",
     )
+    p.add_argument(
+        "--kernels",
+        action="store_true",
+        help="also profile the main kernels (convolutions, matrix products) of each "
+        "configuration with torch.profiler: their time, TFLOP/s and fraction of peak",
+    )
+    p.add_argument(
+        "--kernel-iters", type=int, default=5, help="profiled calls per configuration (--kernels)"
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--note", default="", help="a line for the table, e.g. how loaded the machine was"
@@ -332,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.peak_tflops is not None and not args.peak_tflops > 0:
         p.error("--peak-tflops must be positive")
+    if args.kernel_iters < 1:
+        p.error("--kernel-iters must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -399,7 +559,7 @@ def _memory_line(record: dict) -> str:
 def render(record: dict) -> str:
     rows = record["results"]
     fast_amp = record["modes"]["fast"]["amp"]
-    metrics = [k for k, v in rows["fast"].items() if isinstance(v, dict)]
+    metrics = [k for k, v in rows["fast"].items() if isinstance(v, dict) and "median" in v]
     if "peak_memory_mb" in rows["fast"]:
         metrics.append("peak_memory_mb")
     ref = "reference" in rows
@@ -422,7 +582,9 @@ def render(record: dict) -> str:
             line += f" {_fmt(r)} | {r['median'] / f['median']:.2f}x |"
         lines.append(line)
     memory = _memory_line(record)
-    return "\n".join(lines + ([memory] if memory else []) + ["", render_flops(record)])
+    return "\n".join(
+        lines + ([memory] if memory else []) + ["", render_flops(record)] + render_kernels(record)
+    )
 
 
 def render_ablation(record: dict) -> str:
@@ -451,7 +613,12 @@ def render_ablation(record: dict) -> str:
             cells.append(f"{v:.4g} | {prev / v:.2f}x | {base[m]['median'] / v:.2f}x")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     memory = _memory_line(record)
-    return "\n".join(lines + (["", memory] if memory else []) + ["", render_flops(record)])
+    return "\n".join(
+        lines
+        + (["", memory] if memory else [])
+        + ["", render_flops(record)]
+        + render_kernels(record)
+    )
 
 
 def render_flops(record: dict) -> str:
@@ -490,6 +657,50 @@ def render_flops(record: dict) -> str:
             peak = " unknown |"
         lines.append(f"| {name} | " + " | ".join(cells) + " |" + peak)
     return "\n".join(lines)
+
+
+def render_kernels(record: dict) -> list[str]:
+    """The main-kernel table (``--kernels``) as lines, preceded by a blank line; [] without it."""
+    rows = {
+        name: row["main_kernels"]
+        for name, row in record["results"].items()
+        if "main_kernels" in row
+    }
+    if not rows:
+        return []
+    gpu = record["device"].startswith("cuda")
+    unit, scale = ("TFLOP/s", 1.0) if gpu else ("GFLOP/s", 1000.0)
+    time_of = "kernel time" if gpu else "op time (CPU)"
+    whole = "GPU busy time" if gpu else "wall time"
+    iters = next(iter(next(iter(rows.values())).values()))["iters"]
+    lines = [
+        "",
+        f"Main kernels (torch.profiler over {iters} calls per configuration; ms per call; "
+        f"{unit} = the family's FLOPs / its {time_of}; share = of the {whole})"
+        + ("; GPU busy = time any kernel ran / wall time under the profiler." if gpu else "."),
+        "",
+        f"| configuration | call | family | GFLOP | ms | {unit} | of peak | share |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, calls in rows.items():
+        for call, k in calls.items():
+            for family, f in k["families"].items():
+                if f["gflop"] == 0 and f["ms"] == 0:
+                    continue
+                fraction = f.get("fraction_of_peak")
+                lines.append(
+                    f"| {name} | {call} | {family} | {f['gflop']:.4g} | {f['ms']:.4g} | "
+                    f"{f['tflops'] * scale:.4g} | "
+                    f"{f'{fraction:.1%}' if fraction is not None else ''} | "
+                    f"{f['share_of_busy']:.0%} |"
+                )
+            busy = (
+                f"GPU busy {k['busy_ms']:.4g} ms = {k['busy_fraction']:.0%} of"
+                if "busy_ms" in k
+                else "of"
+            )
+            lines.append(f"| {name} | {call} | ({busy} wall {k['wall_ms']:.4g} ms) | | | | | |")
+    return lines
 
 
 if __name__ == "__main__":

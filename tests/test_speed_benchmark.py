@@ -82,6 +82,42 @@ def test_flop_counts_throughput_and_fraction_of_peak(tmp_path):
     assert "of peak" not in (tmp_path / "speed-tiny-cpu-b4.md").read_text()
 
 
+def test_main_kernels_split_the_flops_and_time_by_family(tmp_path):
+    speed = _speed_module()
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().to_dict()))
+    args = ["--config", str(tmp_path / "tiny.yaml"), "--batch", "4", "--iters", "1"]
+    args += ["--gen-iters", "1", "--warmup", "0", "--amp", "off", "--out", str(tmp_path)]
+    args += ["--kernels", "--kernel-iters", "2", "--peak-tflops", "2.5"]
+    assert speed.main(args) == 0
+    row = json.loads((tmp_path / "speed-tiny-cpu-b4.json").read_text())["results"]["fast"]
+    train, generate = row["main_kernels"]["train"], row["main_kernels"]["generate"]
+    # The families hold every FLOP the whole-call count holds (convolutions, matrix products).
+    for kernels, total in (
+        (train, row["train_gflop_per_iter"]),
+        (generate, row["generate_gflop_per_call"]),
+    ):
+        families = kernels["families"]
+        assert sum(f["gflop"] for f in families.values()) == pytest.approx(total, rel=1e-6)
+        assert kernels["iters"] == 2 and kernels["wall_ms"] > 0
+        assert 0 < sum(f["share_of_busy"] for f in families.values()) <= 1
+        for f in families.values():
+            if f["ms"] > 0:
+                assert f["tflops"] == pytest.approx(f["gflop"] / f["ms"])
+                assert f["fraction_of_peak"] == pytest.approx(f["tflops"] / 2.5)
+    assert train["families"]["convolution backward"]["gflop"] > 0
+    assert generate["families"]["convolution backward"]["gflop"] == 0  # no grad
+    table = (tmp_path / "speed-tiny-cpu-b4.md").read_text()
+    assert "Main kernels" in table and "| fast | train | convolution backward |" in table
+    assert "| fast | generate | convolution backward |" not in table  # empty rows left out
+
+
+def test_kernel_iters_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _speed_module().main(["--kernels", "--kernel-iters", "0"])
+    assert exit_info.value.code == 2
+    assert "--kernel-iters must be at least 1" in capsys.readouterr().err
+
+
 def test_flop_count_is_the_same_for_identical_calls():
     speed = _speed_module()
     config = tiny_config()
