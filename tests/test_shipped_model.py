@@ -47,5 +47,5 @@ def test_the_shipped_model_draws_recognisable_objects_on_held_out_layouts():
         pipe.generator, DataConfig(name="shapes"), "shapes32", ["object-accuracy"], "cpu", 100
     )
     values = results["metrics"]["object-accuracy"]["values"]
-    assert values["object_acc_generated"] > 0.8  # 90.1% on 1,000 layouts
+    assert values["object_acc_generated"] > 0.8  # 90.9% on 1,000 layouts
     assert values["object_acc_real"] > 0.95

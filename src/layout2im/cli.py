@@ -127,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser(
+        "average",
+        help="export a model whose generator is the average of a run's checkpoints",
+        description="Average the generator weights over a run's checkpoints (Polyak averaging: "
+        "parameters and BatchNorm statistics, the arithmetic mean) and save the result as a "
+        "model folder, as `train` exports its final generator.",
+    )
+    p.add_argument("run", help="a run folder (runs/NNNNN-name) with checkpoints/ckpt-*.pt")
+    p.add_argument("--out", required=True, help="model folder to write (replaced if present)")
+    p.add_argument("--from-step", type=int, help="only checkpoints of this step or later")
+    p.add_argument("--last", type=int, help="only the newest N of the chosen checkpoints")
+    p.set_defaults(func=cmd_average)
+
     p = sub.add_parser("generate", help="generate images for a layout JSON file")
     p.add_argument(
         "--model",
@@ -360,6 +373,20 @@ def cmd_train(args) -> int:
     if os.environ.get("RANK", "0") == "0":
         print(f"run folder: {run_dir}")
         print(f"model:      {run_dir / 'model'}")
+    return 0
+
+
+def cmd_average(args) -> int:
+    from .training.averaging import export_averaged_model
+
+    if args.last is not None and args.last < 1:
+        raise CLIError("--last must be at least 1")
+    if args.from_step is not None and args.from_step < 0:
+        raise CLIError("--from-step must be >= 0")
+    out, steps = export_averaged_model(args.run, args.out, args.from_step, args.last)
+    shown = ", ".join(str(s) for s in steps)
+    print(f"averaged {len(steps)} checkpoints (steps {shown})")
+    print(f"model: {out}")
     return 0
 
 

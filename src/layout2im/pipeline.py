@@ -182,8 +182,9 @@ class Layout2ImPipeline:
 
     # -- files ----------------------------------------------------------------------------------
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write config.json, model.safetensors and vocab.json into ``folder``."""
+    def save_pretrained(self, folder: str | Path, provenance: dict | None = None) -> Path:
+        """Write config.json, model.safetensors and vocab.json into ``folder``. ``provenance``
+        (JSON-serialisable, e.g. which checkpoints were averaged) is recorded in config.json."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -192,6 +193,8 @@ class Layout2ImPipeline:
             "model": dataclasses.asdict(self.config),
             "max_objects": self.max_objects,
         }
+        if provenance:
+            meta["provenance"] = provenance
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
         (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))

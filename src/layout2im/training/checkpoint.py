@@ -28,6 +28,14 @@ def checkpoint_path(folder: Path, step: int) -> Path:
     return folder / f"ckpt-{step:08d}.pt"
 
 
+def checkpoint_step(path: Path) -> int:
+    """The step in a checkpoint's file name (``ckpt-00001000.pt`` -> 1000)."""
+    match = _NAME.match(Path(path).name)
+    if match is None:
+        raise CheckpointError(f"{path} is not named like a checkpoint (ckpt-NNNNNNNN.pt)")
+    return int(match.group(1))
+
+
 def list_checkpoints(folder: Path) -> list[Path]:
     """Checkpoints in ``folder``, oldest first."""
     if not folder.is_dir():
