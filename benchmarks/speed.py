@@ -22,8 +22,8 @@ peak they reach on their own, and the GPU's busy time against the wall time (at 
 step is bound by kernel launches and Python, not by the kernels).
 
 Configurations: ``fast`` takes every speed option (the ``train.*`` switches and every fast path of
-the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a CPU
-with fast bfloat16; on a GPU ``auto`` means TF32, see ``bf16_is_fast``), bf16 autocast.
+the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
+device with fast bfloat16, see ``bf16_is_fast``), bf16 autocast.
 ``--reference`` adds the straightforward computation (generator forward recomputed for the G step,
 full composer maps, image-by-image ConvLSTM, one discriminator call per input, separate convolution
 and pooling, NCHW, float32), so each figure comes with its ratio. ``--ablate`` instead measures the
@@ -60,6 +60,7 @@ from layout2im.vocab import Vocabulary
 RESULTS = Path(__file__).parent / "results"
 
 TRAIN_OPTIONS = ("reuse_generator_forward", "batch_discriminator_calls", "channels_last")
+LAYOUT_BATCHES = 4  # training steps cycle through this many random layout batches
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,11 @@ def fast_mode(amp: str) -> Mode:
 
 
 def bf16_is_fast(device: torch.device) -> bool:
-    """bfloat16 autocast pays off: a CPU with AVX512-BF16/AMX. Not assumed on CUDA: on an H200
-    (torch 2.11, cuDNN's default algorithm choice) bf16 made a paper-coco64 training step at
-    batch 64 2.2x slower than TF32 (benchmarks/results/speed-paper-coco64-cuda-b64-ablate.md);
-    ``--amp bf16`` measures it there."""
-    if device.type != "cpu":
-        return False
+    """bfloat16 autocast is worth measuring: CUDA with bf16 support, or a CPU with
+    AVX512-BF16/AMX. (On the one GPU measured so far, an H200, bf16 did not clearly pay for
+    this model; see the README's GPU figures.)"""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
     return bool(
         torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
@@ -193,7 +193,8 @@ def _event_time_us(event, device: torch.device, self_only: bool = False) -> floa
 def profile_main_kernels(fn, device: torch.device, iters: int) -> dict:
     """Per MAIN_OPS family, the time per call of ``fn`` spent in its kernels (GPU) or ops (CPU),
     from ``torch.profiler`` over ``iters`` calls after one untimed call; plus the wall time per
-    call and, on a GPU, the time any kernel ran (busy)."""
+    call and, on a GPU, the summed time of its kernels and copies (busy; an upper bound of the
+    time the GPU was busy when kernels overlap on several streams)."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
@@ -213,7 +214,10 @@ def profile_main_kernels(fn, device: torch.device, iters: int) -> dict:
     busy_us = 0.0
     for event in events:
         if event.device_type != DeviceType.CPU:  # a kernel or a copy, on the GPU
-            busy_us += _event_time_us(event, device, self_only=True)
+            # record_function spans (torch.optim wraps step() in one) also show up on the GPU's
+            # timeline, around kernels counted already (pytorch/pytorch#130730)
+            if not getattr(event, "is_user_annotation", False):
+                busy_us += _event_time_us(event, device, self_only=True)
             continue
         family = (
             _FAMILY.get(event.name.removeprefix("aten::"))
@@ -244,8 +248,8 @@ def kernel_rows(flops: dict[str, int], profiled: dict, peak: dict | None) -> dic
     families = {}
     for family, ms in profiled["family_ms"].items():
         row = {"gflop": flops[family] / 1e9, "ms": ms, "share_of_busy": ms / whole if whole else 0}
-        row["tflops"] = flops[family] / (ms / 1000) / 1e12 if ms > 0 else 0.0
-        if peak is not None:
+        row["tflops"] = flops[family] / (ms / 1000) / 1e12 if ms > 0 else None
+        if peak is not None and row["tflops"] is not None:
             row["fraction_of_peak"] = row["tflops"] / peak["tflops"]
         families[family] = row
     out = {"wall_ms": profiled["wall_ms"], "iters": profiled["iters"], "families": families}
@@ -345,7 +349,7 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
     g = torch.Generator().manual_seed(args.seed)
     size = config.model.image_size
     batches = []
-    for _ in range(4):
+    for _ in range(LAYOUT_BATCHES):
         layout = random_layouts(args.batch, config.model.num_classes, g)
         batches.append((torch.randn(args.batch, 3, size, size, generator=g), layout))
 
@@ -449,14 +453,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--iters", type=int, default=10, help="timed training iterations")
     p.add_argument("--gen-iters", type=int, default=20, help="timed generation calls")
-    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help=f"untimed rounds first (default: 1 on a CPU; {LAYOUT_BATCHES} on a GPU, one per "
+        "layout batch, so no timed step meets new shapes: cuDNN chooses its kernels per shape)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--amp",
         choices=["auto", "off", "bf16"],
         default="auto",
-        help="autocast of the fast configuration (auto: bf16 on a CPU that runs it fast)",
+        help="autocast of the fast configuration (auto: bf16 where the device runs it fast)",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument(
@@ -492,9 +502,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--peak-tflops must be positive")
     if args.kernel_iters < 1:
         p.error("--kernel-iters must be at least 1")
+    if args.warmup is not None and args.warmup < 0:
+        p.error("--warmup must be >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.warmup is None:
+        args.warmup = LAYOUT_BATCHES if device.type == "cuda" else 1
     amp = args.amp
     if amp == "auto":
         amp = "bf16" if bf16_is_fast(device) else "off"
@@ -677,7 +691,12 @@ def render_kernels(record: dict) -> list[str]:
         "",
         f"Main kernels (torch.profiler over {iters} calls per configuration; ms per call; "
         f"{unit} = the family's FLOPs / its {time_of}; share = of the {whole})"
-        + ("; GPU busy = time any kernel ran / wall time under the profiler." if gpu else "."),
+        + (
+            "; GPU busy = the summed time of all kernels and copies / the wall time under the "
+            "profiler, which slows the host side."
+            if gpu
+            else "."
+        ),
         "",
         f"| configuration | call | family | GFLOP | ms | {unit} | of peak | share |",
         "|---|---|---|---|---|---|---|---|",
@@ -688,9 +707,10 @@ def render_kernels(record: dict) -> list[str]:
                 if f["gflop"] == 0 and f["ms"] == 0:
                     continue
                 fraction = f.get("fraction_of_peak")
+                tflops = "" if f["tflops"] is None else f"{f['tflops'] * scale:.4g}"
                 lines.append(
                     f"| {name} | {call} | {family} | {f['gflop']:.4g} | {f['ms']:.4g} | "
-                    f"{f['tflops'] * scale:.4g} | "
+                    f"{tflops} | "
                     f"{f'{fraction:.1%}' if fraction is not None else ''} | "
                     f"{f['share_of_busy']:.0%} |"
                 )

@@ -86,6 +86,29 @@ def train_tiny_model(config: Config, steps: int, folder):
     return folder
 
 
+def run_with_checkpoints(run_dir, steps=(2, 4, 6), **model) -> list[dict]:
+    """A run folder whose checkpoints hold a tiny trainer after 2, 4, 6 steps (one train step
+    between each). Returns the generator state of each, in order."""
+    from layout2im.data import build_dataset
+    from layout2im.data.collate import batch_layout, collate_layouts
+    from layout2im.training.checkpoint import save_checkpoint
+    from layout2im.training.trainer import Trainer
+
+    config = tiny_config()
+    if model:
+        config.model = tiny_model_config(**model)
+    dataset, vocab = build_dataset(config.data, config.model.image_size)
+    trainer = Trainer(config, vocab)
+    states = []
+    for k, step in enumerate(steps):
+        batch = collate_layouts([dataset[4 * k + i] for i in range(4)])
+        trainer.train_step(batch["images"], batch_layout(batch))
+        trainer.step = step
+        save_checkpoint(trainer.state_dict(), run_dir / "checkpoints", step, keep=10)
+        states.append({name: v.clone() for name, v in trainer.generator.state_dict().items()})
+    return states
+
+
 def load_script(path, name: str):
     """Import a script (e.g. a benchmark) as module ``name``; registered in sys.modules, since
     dataclasses look their module up."""

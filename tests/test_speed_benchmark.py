@@ -111,6 +111,25 @@ def test_main_kernels_split_the_flops_and_time_by_family(tmp_path):
     assert "| fast | generate | convolution backward |" not in table  # empty rows left out
 
 
+def test_nested_convolution_ops_are_counted_once():
+    """conv2d -> convolution -> _convolution -> mkldnn_convolution is one convolution: on a
+    function that is nearly all convolution, the family's time is most of the wall time and
+    never more (counting the nested ops too would give 2-4x)."""
+    speed = _speed_module()
+    x, w = torch.randn(2, 64, 48, 48), torch.randn(64, 64, 3, 3)
+
+    def convolutions():
+        for _ in range(3):
+            torch.nn.functional.conv2d(x, w, padding=1)
+
+    profiled = speed.profile_main_kernels(convolutions, torch.device("cpu"), iters=3)
+    conv = profiled["family_ms"]["convolution"]
+    assert 0.5 * profiled["wall_ms"] < conv <= profiled["wall_ms"]
+    assert profiled["family_ms"]["matrix product"] == 0
+    flops = speed.flops_by_family(convolutions)
+    assert flops["convolution"] == 3 * 2 * (2 * 48 * 48) * 64 * 64 * 9  # multiply-add = 2
+
+
 def test_kernel_iters_must_be_positive(capsys):
     with pytest.raises(SystemExit) as exit_info:
         _speed_module().main(["--kernels", "--kernel-iters", "0"])

@@ -3,44 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from layout2im.cli import main
-from layout2im.data import build_dataset
-from layout2im.data.collate import batch_layout, collate_layouts
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.training.averaging import (
+    MODEL_FILES,
     average_generator_state,
     export_averaged_model,
     select_checkpoints,
 )
-from layout2im.training.checkpoint import CheckpointError, save_checkpoint
-from layout2im.training.trainer import Trainer
-from tests.conftest import tiny_config, tiny_model_config
-
-
-def _run_with_checkpoints(run_dir, steps=(2, 4, 6), **model) -> list[dict]:
-    """A run folder whose checkpoints hold a tiny trainer after 2, 4, 6 steps (one train step
-    between each). Returns the generator state of each, in order."""
-    config = tiny_config()
-    if model:
-        config.model = tiny_model_config(**model)
-    dataset, vocab = build_dataset(config.data, config.model.image_size)
-    trainer = Trainer(config, vocab)
-    states = []
-    for k, step in enumerate(steps):
-        batch = collate_layouts([dataset[4 * k + i] for i in range(4)])
-        trainer.train_step(batch["images"], batch_layout(batch))
-        trainer.step = step
-        save_checkpoint(trainer.state_dict(), run_dir / "checkpoints", step, keep=10)
-        states.append({k: v.clone() for k, v in trainer.generator.state_dict().items()})
-    return states
+from layout2im.training.checkpoint import CheckpointError
+from tests.conftest import run_with_checkpoints
 
 
 def test_average_is_the_mean_of_float_weights_and_the_newest_integer_buffers(tmp_path):
-    states = _run_with_checkpoints(tmp_path)
+    states = run_with_checkpoints(tmp_path)
     paths = select_checkpoints(tmp_path)
     averaged, newest = average_generator_state(paths)
     assert newest["step"] == 6
@@ -60,7 +43,7 @@ def test_average_is_the_mean_of_float_weights_and_the_newest_integer_buffers(tmp
 
 
 def test_selection_by_first_step_and_count(tmp_path):
-    _run_with_checkpoints(tmp_path)
+    run_with_checkpoints(tmp_path)
     steps = lambda paths: [int(p.stem[5:]) for p in paths]  # noqa: E731
     assert steps(select_checkpoints(tmp_path)) == [2, 4, 6]
     assert steps(select_checkpoints(tmp_path, from_step=3)) == [4, 6]
@@ -69,7 +52,7 @@ def test_selection_by_first_step_and_count(tmp_path):
 
 
 def test_exported_model_loads_generates_and_records_its_checkpoints(tmp_path):
-    states = _run_with_checkpoints(tmp_path / "run")
+    states = run_with_checkpoints(tmp_path / "run")
     out, steps = export_averaged_model(tmp_path / "run", tmp_path / "model", from_step=4)
     assert steps == [4, 6]
     meta = json.loads((out / "config.json").read_text())
@@ -89,14 +72,14 @@ def test_exported_model_loads_generates_and_records_its_checkpoints(tmp_path):
 
 
 def test_checkpoints_of_different_models_are_refused(tmp_path):
-    _run_with_checkpoints(tmp_path, steps=(2,))
-    _run_with_checkpoints(tmp_path, steps=(4,), z_dim=16)
+    run_with_checkpoints(tmp_path, steps=(2,))
+    run_with_checkpoints(tmp_path, steps=(4,), z_dim=16)
     with pytest.raises(CheckpointError, match=r"ckpt-00000004\.pt: generator weight .* has shape"):
         average_generator_state(select_checkpoints(tmp_path))
 
 
 def test_cli_averages_and_reports_bad_input(tmp_path, capsys):
-    _run_with_checkpoints(tmp_path / "run")
+    run_with_checkpoints(tmp_path / "run")
     assert (
         main(["average", str(tmp_path / "run"), "--last", "2", "--out", str(tmp_path / "m")]) == 0
     )
@@ -121,3 +104,71 @@ def test_cli_averages_and_reports_bad_input(tmp_path, capsys):
     assert main(["average", str(tmp_path / "run"), "--out", str(tmp_path / "never")]) == 2
     assert "ckpt-00000008.pt is unreadable" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_output_that_is_not_a_model_folder_is_refused_and_left_alone(tmp_path, monkeypatch):
+    run = tmp_path / "runs" / "00000-tiny"
+    run_with_checkpoints(run, steps=(2, 4))
+    (tmp_path / "notes.txt").write_text("keep me")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "data.csv").write_text("keep me too")
+    (tmp_path / "link").symlink_to(tmp_path / "other")
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (run, "is the run folder"),
+        (tmp_path / "runs", "a folder above it"),
+        (run / "checkpoints", "its checkpoints"),
+        (Path("."), "not the current folder"),
+        (tmp_path, "not the current folder"),
+        (tmp_path / "notes.txt", "is a file or a link"),
+        (tmp_path / "link", "is a file or a link"),
+        (tmp_path / "other", "other files than a model's (data.csv)"),
+        (tmp_path / "notes.txt" / "model", "notes.txt is not a folder"),
+    ]
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    for out, message in cases:
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            export_averaged_model(run, out)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+    # a new folder inside the run is fine, and so is replacing a model folder
+    out, _ = export_averaged_model(run, run / "model-averaged")
+    assert sorted(p.name for p in out.iterdir()) == sorted(MODEL_FILES)
+    export_averaged_model(run, run / "model-averaged", last=1)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir makes it, not mkdtemp's 0o700
+
+
+def test_a_failed_write_keeps_the_previous_model(tmp_path, monkeypatch):
+    run_with_checkpoints(tmp_path / "run", steps=(2, 4))
+    out, _ = export_averaged_model(tmp_path / "run", tmp_path / "model", last=1)
+    before = (out / "model.safetensors").read_bytes()
+
+    def fail(self, folder, provenance=None):
+        (Path(folder) / "config.json").write_text("{half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Layout2ImPipeline, "save_pretrained", fail)
+    with pytest.raises(CheckpointError, match=r"could not write the model to .*No space left"):
+        export_averaged_model(tmp_path / "run", tmp_path / "model")
+    assert (out / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "run"]
+
+
+def test_checkpoints_of_another_vocabulary_or_without_a_generator_are_refused(tmp_path):
+    run_with_checkpoints(tmp_path, steps=(2, 4))
+    path = tmp_path / "checkpoints" / "ckpt-00000004.pt"
+    state = torch.load(path, weights_only=True)
+    state["vocab"] = list(reversed(state["vocab"]))
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="not a checkpoint of the same model"):
+        average_generator_state(select_checkpoints(tmp_path))
+    del state["models"]["generator"]
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"ckpt-00000004\.pt holds no generator weights"):
+        average_generator_state(select_checkpoints(tmp_path))
+    # a run folder given as its checkpoints folder gets a hint
+    with pytest.raises(CheckpointError, match="give the run folder"):
+        select_checkpoints(tmp_path / "checkpoints")

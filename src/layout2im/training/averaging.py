@@ -16,6 +16,7 @@ re-measured for the averaged weights; for checkpoints of one run's late phase th
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ import torch
 
 from ..config import Config, ConfigError, from_dict
 from ..models import Layout2ImGenerator
-from ..pipeline import Layout2ImPipeline
+from ..pipeline import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, Layout2ImPipeline
 from ..vocab import Vocabulary
 from .checkpoint import CheckpointError, checkpoint_step, list_checkpoints, load_checkpoint
 
@@ -37,12 +38,22 @@ def select_checkpoints(
 ) -> list[Path]:
     """The checkpoints of ``run_dir`` (``<run>/checkpoints/ckpt-*.pt``), oldest first, of step
     ``>= from_step`` and then only the newest ``last`` of them (None: no limit)."""
-    folder = Path(run_dir) / "checkpoints"
-    if not Path(run_dir).is_dir():
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
         raise CheckpointError(f"run folder not found: {run_dir}")
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is not a run folder (a file)")
+    folder = run_dir / "checkpoints"
     found = list_checkpoints(folder)
     if not found:
-        raise CheckpointError(f"{run_dir} holds no checkpoints (looked for {folder}/ckpt-*.pt)")
+        hint = (
+            " (give the run folder, the one above checkpoints/)"
+            if list_checkpoints(run_dir)
+            else ""
+        )
+        raise CheckpointError(
+            f"{run_dir} holds no checkpoints (looked for {folder}/ckpt-*.pt){hint}"
+        )
     if from_step is not None:
         found = [p for p in found if checkpoint_step(p) >= from_step]
         if not found:
@@ -65,7 +76,11 @@ def average_generator_state(checkpoints: Sequence[Path]) -> tuple[dict[str, torc
     state: dict = {}
     for path in checkpoints:
         state = load_checkpoint(path)
-        weights = state["models"]["generator"]
+        weights = state["models"].get("generator") if isinstance(state["models"], dict) else None
+        if not isinstance(weights, dict) or not weights:
+            raise CheckpointError(f"{path} holds no generator weights (models.generator)")
+        if not isinstance(state.get("vocab"), list) or not isinstance(state.get("config"), dict):
+            raise CheckpointError(f"{path} lacks the vocabulary or config of its run")
         if first is None:
             first = {"path": path, "vocab": state.get("vocab"), "weights": weights}
             total = {
@@ -96,6 +111,37 @@ def average_generator_state(checkpoints: Sequence[Path]) -> tuple[dict[str, torc
     return averaged, state
 
 
+MODEL_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE})
+
+
+def check_output_folder(out: Path, run_dir: Path) -> None:
+    """Refuse an ``--out`` that replacing would destroy something else: the run folder, a folder
+    above it, its checkpoints, the current folder, a file, a link, or a folder that is not a
+    model folder (anything but config.json, model.safetensors and vocab.json in it). A new
+    folder inside the run (``RUN/model-averaged``) is fine."""
+    resolved, run = out.resolve(), run_dir.resolve()
+    if out.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(resolved):
+        raise CheckpointError(f"--out {out}: name a new model folder, not the current folder")
+    checkpoints = run / "checkpoints"
+    if run.is_relative_to(resolved) or resolved.is_relative_to(checkpoints):
+        raise CheckpointError(
+            f"--out {out} is the run folder {run_dir}, a folder above it or its checkpoints; "
+            "write the model somewhere else"
+        )
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise CheckpointError(f"--out {out} is a file or a link, not a folder; it is left alone")
+    if out.is_dir():
+        extra = sorted(p.name for p in out.iterdir() if p.name not in MODEL_FILES)
+        if extra:
+            shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
+            raise CheckpointError(
+                f"--out {out} is a folder with other files than a model's ({shown}); "
+                "it is left alone"
+            )
+    if out.parent.exists() and not out.parent.is_dir():
+        raise CheckpointError(f"--out {out}: {out.parent} is not a folder")
+
+
 def export_averaged_model(
     run_dir: str | Path,
     out: str | Path,
@@ -103,30 +149,55 @@ def export_averaged_model(
     last: int | None = None,
 ) -> tuple[Path, list[int]]:
     """Average the generator over the chosen checkpoints of ``run_dir`` and save it as a model
-    folder at ``out`` (written beside it first, then moved into place; an existing ``out`` is
-    replaced). Returns the folder and the averaged steps."""
+    folder at ``out``. An existing model folder at ``out`` is replaced in one rename (the new
+    folder is written beside it first); anything else there is refused (see
+    :func:`check_output_folder`). Returns the folder and the averaged steps."""
+    run_dir, out = Path(run_dir), Path(out)
     checkpoints = select_checkpoints(run_dir, from_step, last)
+    check_output_folder(out, run_dir)
     steps = [checkpoint_step(p) for p in checkpoints]
     log.info("averaging the generator over %d checkpoints (steps %s)", len(steps), steps)
     weights, newest = average_generator_state(checkpoints)
     try:
         config = from_dict(Config, newest["config"]).validate()
-    except (ConfigError, KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{checkpoints[-1]}: its config is unusable ({exc})") from None
-    generator = Layout2ImGenerator(config.model)
-    generator.load_state_dict(weights)
+        generator = Layout2ImGenerator(config.model)
+        generator.load_state_dict(weights)
+        vocab = Vocabulary(newest["vocab"])
+    except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{checkpoints[-1]}: its config, vocabulary and generator weights do not fit "
+            f"together ({exc})"
+        ) from None
     generator.eval()
-    pipe = Layout2ImPipeline(
-        generator, Vocabulary(newest["vocab"]), max_objects=config.data.max_objects
-    )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
     try:
-        pipe.save_pretrained(tmp, provenance={"averaged_checkpoint_steps": steps})
+        _write_model_folder(pipe, out, {"averaged_checkpoint_steps": steps})
+    except OSError as exc:
+        raise CheckpointError(f"could not write the model to {out}: {exc}") from None
+    return out, steps
+
+
+def _write_model_folder(pipe: Layout2ImPipeline, out: Path, provenance: dict) -> None:
+    """Write into a new folder beside ``out``, then swap it in: an old model at ``out`` is moved
+    aside first and removed last, so ``out`` never holds a half-written model."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
+    old = None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a model folder is not
+        pipe.save_pretrained(tmp, provenance=provenance)
         if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
+            os.rmdir(old)
+            out.rename(old)
         tmp.rename(out)
+    except BaseException:
+        if old is not None and old.exists() and not out.exists():
+            old.rename(out)  # put the previous model back
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return out, steps
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
