@@ -61,6 +61,7 @@ from layout2im.evaluation.runner import (
     load_layouts,
     run_metrics,
 )
+from layout2im.fsutil import new_file_mode
 from layout2im.pipeline import Layout2ImPipeline, ModelLoadError, default_model, resolve_model
 from layout2im.visualize import grid
 
@@ -292,7 +293,7 @@ def write_atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, wfiles.new_file_mode())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

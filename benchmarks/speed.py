@@ -94,9 +94,9 @@ def fast_mode(amp: str) -> Mode:
 
 
 def bf16_is_fast(device: torch.device) -> bool:
-    """bfloat16 autocast is worth measuring: CUDA with bf16 support, or a CPU with
-    AVX512-BF16/AMX. (On the one GPU measured so far, an H200, bf16 did not clearly pay for
-    this model; see the README's GPU figures.)"""
+    """What ``--amp auto`` measures in bf16: CUDA with bf16 support, or a CPU with
+    AVX512-BF16/AMX (where it is about 1.8x faster). On the one GPU measured so far, an H200,
+    bf16 was not faster for this model; see the README's GPU figures."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return bool(
@@ -190,12 +190,42 @@ def _event_time_us(event, device: torch.device, self_only: bool = False) -> floa
     raise AttributeError(f"profiler event has none of {names}")
 
 
+def _family_of(name: str) -> str | None:
+    """The MAIN_OPS family of a profiler event name (``aten::convolution`` ...), or None."""
+    return _FAMILY.get(name.removeprefix("aten::")) if name.startswith("aten::") else None
+
+
+def tally_events(events, device: torch.device) -> tuple[dict[str, float], float]:
+    """From profiler events: microseconds per MAIN_OPS family (each outermost op of a family,
+    inclusive of its children's kernels on a GPU, its CPU time on a CPU) and the summed time of
+    the GPU's kernels and copies."""
+    from torch.autograd import DeviceType
+
+    family_us = dict.fromkeys(MAIN_OPS, 0.0)
+    busy_us = 0.0
+    for event in events:
+        if event.device_type != DeviceType.CPU:  # a kernel or a copy, on the GPU
+            # record_function spans (torch.optim wraps step() in one) also show up on the GPU's
+            # timeline, around kernels counted already (pytorch/pytorch#130730)
+            if not getattr(event, "is_user_annotation", False):
+                busy_us += _event_time_us(event, device, self_only=True)
+            continue
+        family = _family_of(event.name)
+        if family is None:
+            continue
+        parent = event.cpu_parent
+        while parent is not None and _family_of(parent.name) is None:
+            parent = parent.cpu_parent
+        if parent is None:  # outermost op of a main family
+            family_us[family] += _event_time_us(event, device)
+    return family_us, busy_us
+
+
 def profile_main_kernels(fn, device: torch.device, iters: int) -> dict:
     """Per MAIN_OPS family, the time per call of ``fn`` spent in its kernels (GPU) or ops (CPU),
     from ``torch.profiler`` over ``iters`` calls after one untimed call; plus the wall time per
     call and, on a GPU, the summed time of its kernels and copies (busy; an upper bound of the
     time the GPU was busy when kernels overlap on several streams)."""
-    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU]
@@ -209,28 +239,7 @@ def profile_main_kernels(fn, device: torch.device, iters: int) -> dict:
             fn()
         _sync(device)
         wall = time.perf_counter() - start
-    events = prof.events()
-    family_us = dict.fromkeys(MAIN_OPS, 0.0)
-    busy_us = 0.0
-    for event in events:
-        if event.device_type != DeviceType.CPU:  # a kernel or a copy, on the GPU
-            # record_function spans (torch.optim wraps step() in one) also show up on the GPU's
-            # timeline, around kernels counted already (pytorch/pytorch#130730)
-            if not getattr(event, "is_user_annotation", False):
-                busy_us += _event_time_us(event, device, self_only=True)
-            continue
-        family = (
-            _FAMILY.get(event.name.removeprefix("aten::"))
-            if event.name.startswith("aten::")
-            else None
-        )
-        if family is None:
-            continue
-        parent = event.cpu_parent
-        while parent is not None and _FAMILY.get(parent.name.removeprefix("aten::")) is None:
-            parent = parent.cpu_parent
-        if parent is None:  # outermost op of a main family
-            family_us[family] += _event_time_us(event, device)
+    family_us, busy_us = tally_events(prof.events(), device)
     out = {
         "iters": iters,
         "wall_ms": wall / iters * 1000,
@@ -466,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         "--amp",
         choices=["auto", "off", "bf16"],
         default="auto",
-        help="autocast of the fast configuration (auto: bf16 where the device runs it fast)",
+        help="autocast of the fast configuration (auto: bf16 on a GPU that supports it or a CPU "
+        "with AVX512-BF16/AMX)",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument(

@@ -130,6 +130,60 @@ def test_nested_convolution_ops_are_counted_once():
     assert flops["convolution"] == 3 * 2 * (2 * 48 * 48) * 64 * 64 * 9  # multiply-add = 2
 
 
+def test_gpu_events_count_kernels_once_and_leave_annotations_out():
+    """The accounting on a GPU, with events shaped like torch.profiler's: CPU ops carry the
+    inclusive time of their kernels; kernels, copies and record_function spans are device
+    events, and only kernels and copies add to the busy time."""
+    from types import SimpleNamespace as Event
+
+    from torch.autograd import DeviceType
+
+    speed = _speed_module()
+
+    def op(name, device_us, parent=None):
+        return Event(name=name, device_type=DeviceType.CPU, cpu_parent=parent,
+                     device_time_total=device_us, self_device_time_total=0.0)  # fmt: skip
+
+    def on_gpu(name, us, annotation=False):
+        return Event(name=name, device_type=DeviceType.CUDA, cpu_parent=None,
+                     self_device_time_total=us, device_time_total=us,
+                     is_user_annotation=annotation)  # fmt: skip
+
+    conv2d = op("aten::conv2d", 100.0)
+    convolution = op("aten::convolution", 100.0, conv2d)
+    cudnn = op("aten::cudnn_convolution", 100.0, op("aten::_convolution", 100.0, convolution))
+    step = op("Optimizer.step#Adam.step", 30.0)
+    events = [
+        conv2d, convolution, cudnn, cudnn.cpu_parent,
+        op("aten::convolution_backward", 200.0),
+        op("aten::addmm", 10.0, op("aten::linear", 10.0)),
+        step, op("aten::mm", 5.0, step),
+        on_gpu("sm90_xmma_fprop_kernel", 100.0), on_gpu("sm90_dgrad_kernel", 200.0),
+        on_gpu("gemm_kernel", 15.0), on_gpu("Memcpy HtoD", 7.0),
+        on_gpu("Optimizer.step#Adam.step", 30.0, annotation=True),
+    ]  # fmt: skip
+    family_us, busy_us = speed.tally_events(events, torch.device("cuda"))
+    assert family_us == {"convolution": 100.0, "convolution backward": 200.0,
+                         "matrix product": 15.0}  # fmt: skip
+    assert busy_us == 100.0 + 200.0 + 15.0 + 7.0  # the annotation span is not counted again
+
+
+def test_warmup_covers_every_layout_batch_on_a_gpu_only(tmp_path, monkeypatch):
+    speed = _speed_module()
+    seen = {}
+    monkeypatch.setattr(speed, "measure", lambda args, modes, device: seen.update(w=args.warmup))
+    monkeypatch.setattr(speed, "render", lambda record: "")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().to_dict()))
+    args = ["--config", str(tmp_path / "tiny.yaml"), "--amp", "off", "--out", str(tmp_path)]
+    speed.main(args)
+    assert seen["w"] == 1
+    speed.main([*args, "--warmup", "0"])
+    assert seen["w"] == 0
+    monkeypatch.setattr(speed.torch.cuda, "get_device_name", lambda device: "fake GPU")
+    speed.main([*args, "--device", "cuda"])
+    assert seen["w"] == speed.LAYOUT_BATCHES
+
+
 def test_kernel_iters_must_be_positive(capsys):
     with pytest.raises(SystemExit) as exit_info:
         _speed_module().main(["--kernels", "--kernel-iters", "0"])

@@ -38,6 +38,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from .config import ConfigError, ModelConfig, model_config_from_dict
+from .fsutil import new_file_mode
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
 from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
 from .models import Layout2ImGenerator
@@ -197,6 +198,7 @@ class Layout2ImPipeline:
             meta["provenance"] = provenance
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
+        os.chmod(folder / WEIGHTS_FILE, new_file_mode())  # safetensors creates it 0600
         (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         self.vocab.save(folder / VOCAB_FILE)
         return folder

@@ -113,6 +113,10 @@ def test_output_that_is_not_a_model_folder_is_refused_and_left_alone(tmp_path, m
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "data.csv").write_text("keep me too")
     (tmp_path / "link").symlink_to(tmp_path / "other")
+    (tmp_path / "bert").mkdir()  # another library's model folder, with the same file names
+    (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}')
+    (tmp_path / "bert" / "model.safetensors").write_bytes(b"bert weights")
+    (run / "model").mkdir()
     monkeypatch.chdir(tmp_path)
     cases = [
         (run, "is the run folder"),
@@ -124,6 +128,9 @@ def test_output_that_is_not_a_model_folder_is_refused_and_left_alone(tmp_path, m
         (tmp_path / "link", "is a file or a link"),
         (tmp_path / "other", "other files than a model's (data.csv)"),
         (tmp_path / "notes.txt" / "model", "notes.txt is not a folder"),
+        (tmp_path / "bert", "not a layout2im model's"),
+        (run / "model", "its exported model"),
+        (run / "model" / "averaged", "its exported model"),
     ]
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     for out, message in cases:
@@ -136,9 +143,14 @@ def test_output_that_is_not_a_model_folder_is_refused_and_left_alone(tmp_path, m
     out, _ = export_averaged_model(run, run / "model-averaged")
     assert sorted(p.name for p in out.iterdir()) == sorted(MODEL_FILES)
     export_averaged_model(run, run / "model-averaged", last=1)
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["provenance"]["averaged_checkpoint_steps"] == [4]  # the new one replaced it
     umask = os.umask(0)
     os.umask(umask)
-    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir makes it, not mkdtemp's 0o700
+    # as mkdir and open() make them, not mkdtemp's 0o700 or safetensors' 0o600
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
+    for name in MODEL_FILES:
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 
 def test_a_failed_write_keeps_the_previous_model(tmp_path, monkeypatch):
@@ -154,6 +166,26 @@ def test_a_failed_write_keeps_the_previous_model(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match=r"could not write the model to .*No space left"):
         export_averaged_model(tmp_path / "run", tmp_path / "model")
     assert (out / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "run"]
+
+
+def test_a_failed_swap_puts_the_previous_model_back(tmp_path, monkeypatch):
+    """The new folder is complete, the old one has been moved aside, and the last rename fails:
+    the old model must be back at --out and no hidden folder left."""
+    run_with_checkpoints(tmp_path / "run", steps=(2, 4))
+    out, _ = export_averaged_model(tmp_path / "run", tmp_path / "model", last=1)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    rename = Path.rename
+
+    def failing_rename(self, target):
+        if self.name.startswith(".model-new-"):
+            raise OSError(5, "Input/output error")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing_rename)
+    with pytest.raises(CheckpointError, match=r"could not write the model to .*Input/output"):
+        export_averaged_model(tmp_path / "run", tmp_path / "model")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "run"]
 
 

@@ -39,9 +39,9 @@ from tqdm import tqdm
 from ..config import Config
 from ..data import build_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
+from ..fsutil import new_file_mode
 from ..layout import LayoutBatch
 from ..models.layers import crop_boxes
-from .files import new_file_mode
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .files import new_file_mode
+from ..fsutil import new_file_mode
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:

@@ -182,13 +182,6 @@ def resolve(spec: WeightFile, given: str | Path | None, option: str) -> tuple[Pa
     raise MissingWeightsError(missing_message(spec, looked, option))
 
 
-def new_file_mode() -> int:
-    """The permissions a plain ``open(..., "w")`` would give (temp files start at 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def default_cache_dir() -> Path:
     """Where real-data statistics are cached: ``$LAYOUT2IM_CACHE`` or ``~/.cache/layout2im``."""
     root = os.environ.get("LAYOUT2IM_CACHE")

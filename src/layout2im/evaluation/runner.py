@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from ..config import ConfigError, DataConfig
 from ..data import build_dataset
+from ..fsutil import new_file_mode
 from ..layout import LayoutBatch
 from ..pipeline import Layout2ImPipeline, derived_seed
 from ..visualize import normalize, to_uint8
@@ -603,7 +604,7 @@ def write_results(results: dict, path: str | Path) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(results, f, indent=2)
             f.write("\n")
-        os.chmod(tmp, wfiles.new_file_mode())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

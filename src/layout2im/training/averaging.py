@@ -15,6 +15,7 @@ re-measured for the averaged weights; for checkpoints of one run's late phase th
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -23,10 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from ..config import Config, ConfigError, from_dict
+from ..fsutil import new_folder_mode
 from ..models import Layout2ImGenerator
-from ..pipeline import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, Layout2ImPipeline
+from ..pipeline import CONFIG_FILE, FORMAT, VOCAB_FILE, WEIGHTS_FILE, Layout2ImPipeline
 from ..vocab import Vocabulary
 from .checkpoint import CheckpointError, checkpoint_step, list_checkpoints, load_checkpoint
 
@@ -116,17 +119,25 @@ MODEL_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE})
 
 def check_output_folder(out: Path, run_dir: Path) -> None:
     """Refuse an ``--out`` that replacing would destroy something else: the run folder, a folder
-    above it, its checkpoints, the current folder, a file, a link, or a folder that is not a
-    model folder (anything but config.json, model.safetensors and vocab.json in it). A new
-    folder inside the run (``RUN/model-averaged``) is fine."""
+    above it, its checkpoints or its exported ``model/``, the current folder, a file, a link,
+    or a folder that is not a layout2im model folder (other files than config.json,
+    model.safetensors and vocab.json, or a config.json of another format). A new folder inside
+    the run (``RUN/model-averaged``) is fine. File-system errors become CheckpointError."""
+    try:
+        _check_output_folder(out, run_dir)
+    except OSError as exc:
+        raise CheckpointError(f"--out {out} cannot be checked: {exc}") from None
+
+
+def _check_output_folder(out: Path, run_dir: Path) -> None:
     resolved, run = out.resolve(), run_dir.resolve()
     if out.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(resolved):
         raise CheckpointError(f"--out {out}: name a new model folder, not the current folder")
-    checkpoints = run / "checkpoints"
-    if run.is_relative_to(resolved) or resolved.is_relative_to(checkpoints):
+    protected = (run / "checkpoints", run / "model")
+    if run.is_relative_to(resolved) or any(resolved.is_relative_to(p) for p in protected):
         raise CheckpointError(
-            f"--out {out} is the run folder {run_dir}, a folder above it or its checkpoints; "
-            "write the model somewhere else"
+            f"--out {out} is the run folder {run_dir}, a folder above it, its checkpoints or "
+            "its exported model; write the averaged model somewhere else"
         )
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise CheckpointError(f"--out {out} is a file or a link, not a folder; it is left alone")
@@ -138,8 +149,21 @@ def check_output_folder(out: Path, run_dir: Path) -> None:
                 f"--out {out} is a folder with other files than a model's ({shown}); "
                 "it is left alone"
             )
+        config = out / CONFIG_FILE
+        if config.exists() and not _is_layout2im_config(config):
+            raise CheckpointError(
+                f"--out {out} holds a config.json that is not a layout2im model's; it is left alone"
+            )
     if out.parent.exists() and not out.parent.is_dir():
         raise CheckpointError(f"--out {out}: {out.parent} is not a folder")
+
+
+def _is_layout2im_config(path: Path) -> bool:
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
 
 
 def export_averaged_model(
@@ -149,11 +173,15 @@ def export_averaged_model(
     last: int | None = None,
 ) -> tuple[Path, list[int]]:
     """Average the generator over the chosen checkpoints of ``run_dir`` and save it as a model
-    folder at ``out``. An existing model folder at ``out`` is replaced in one rename (the new
-    folder is written beside it first); anything else there is refused (see
+    folder at ``out``. The new folder is written beside ``out`` and renamed into place; an
+    existing model folder there is first renamed aside (and put back if the swap fails), so
+    ``out`` never holds a half-written model; anything else at ``out`` is refused (see
     :func:`check_output_folder`). Returns the folder and the averaged steps."""
     run_dir, out = Path(run_dir), Path(out)
-    checkpoints = select_checkpoints(run_dir, from_step, last)
+    try:
+        checkpoints = select_checkpoints(run_dir, from_step, last)
+    except OSError as exc:
+        raise CheckpointError(f"cannot list the checkpoints of {run_dir}: {exc}") from None
     check_output_folder(out, run_dir)
     steps = [checkpoint_step(p) for p in checkpoints]
     log.info("averaging the generator over %d checkpoints (steps %s)", len(steps), steps)
@@ -170,23 +198,22 @@ def export_averaged_model(
         ) from None
     generator.eval()
     pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
+    check_output_folder(out, run_dir)  # again: averaging can take a while
     try:
         _write_model_folder(pipe, out, {"averaged_checkpoint_steps": steps})
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"could not write the model to {out}: {exc}") from None
     return out, steps
 
 
 def _write_model_folder(pipe: Layout2ImPipeline, out: Path, provenance: dict) -> None:
-    """Write into a new folder beside ``out``, then swap it in: an old model at ``out`` is moved
-    aside first and removed last, so ``out`` never holds a half-written model."""
+    """Write into a new folder beside ``out``, then rename it into place; an old model at
+    ``out`` is renamed aside just before and removed last, or put back if the rename fails."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
     old = None
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a model folder is not
+        tmp.chmod(new_folder_mode())  # mkdtemp makes it private; a model folder is not
         pipe.save_pretrained(tmp, provenance=provenance)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
