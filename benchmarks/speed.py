@@ -46,6 +46,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -140,14 +141,6 @@ PEAK_TFLOPS: list[tuple[str, str, dict[str, float]]] = [
 ]
 
 
-def count_flops(fn) -> int:
-    """Floating-point operations of ``fn()`` (convolutions and matrix products, forward and
-    backward; a multiply-add counts 2), by ``FlopCounterMode``. Runs ``fn`` once, untimed."""
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
 # The main kernels: the op families that hold nearly all FLOPs. Keys are ATen op names as the
 # FLOP counter (``aten.x``) and the profiler (``aten::x``) spell them; an op nested inside
 # another of these (e.g. a matrix product inside a CPU convolution) counts for the outer one.
@@ -159,16 +152,28 @@ MAIN_OPS = {
 _FAMILY = {op: family for family, ops in MAIN_OPS.items() for op in ops}
 
 
-def flops_by_family(fn) -> dict[str, int]:
-    """FLOPs of ``fn()`` per MAIN_OPS family (one untimed call)."""
+def flop_counts(fn) -> tuple[int, dict[str, int]]:
+    """Floating-point operations of ``fn()`` (convolutions and matrix products, forward and
+    backward; a multiply-add counts 2), by ``FlopCounterMode``: the total and the share of each
+    MAIN_OPS family. Runs ``fn`` once, untimed."""
     with FlopCounterMode(display=False) as counter:
         fn()
-    out = dict.fromkeys(MAIN_OPS, 0)
+    families = dict.fromkeys(MAIN_OPS, 0)
     for op, count in counter.get_flop_counts().get("Global", {}).items():
         family = _FAMILY.get(str(op).removeprefix("aten."))
         if family is not None:
-            out[family] += count
-    return out
+            families[family] += count
+    return counter.get_total_flops(), families
+
+
+def count_flops(fn) -> int:
+    """The total of :func:`flop_counts`."""
+    return flop_counts(fn)[0]
+
+
+def flops_by_family(fn) -> dict[str, int]:
+    """The per-family FLOPs of :func:`flop_counts`."""
+    return flop_counts(fn)[1]
 
 
 def _event_time_us(event, device: torch.device, self_only: bool = False) -> float:
@@ -362,13 +367,19 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
         layout = random_layouts(args.batch, config.model.num_classes, g)
         batches.append((torch.randn(args.batch, 3, size, size, generator=g), layout))
 
-    # FLOPs once per configuration (and the reference's), in untimed calls of their own.
+    # FLOPs once per configuration (and the reference's), in untimed calls of their own; the
+    # per-family split is kept for --kernels, which profiles the same inputs.
     counted = {**modes, "reference": REFERENCE}
     flops: dict[str, dict[str, int]] = {name: {} for name in counted}
+    families: dict[str, dict[str, dict[str, int]]] = {name: {} for name in counted}
     count_images, count_layout = batches[0]
+
+    def train_step(images=count_images, layout=count_layout):
+        trainer.train_step(images, layout)
+
     for name, mode in counted.items():
         apply_mode(trainer, mode)
-        flops[name]["train"] = count_flops(lambda: trainer.train_step(count_images, count_layout))
+        flops[name]["train"], families[name]["train"] = flop_counts(train_step)
 
     train_times: dict[str, list[float]] = {name: [] for name in modes}
     peaks: dict[str, float] = {}
@@ -378,65 +389,52 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
             apply_mode(trainer, mode)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            seconds = timed(lambda: trainer.train_step(images, layout), device)  # noqa: B023
+            seconds = timed(partial(train_step, images, layout), device)
             if r >= args.warmup:
                 train_times[name].append(seconds)
             if device.type == "cuda":
                 peaks[name] = max(peaks.get(name, 0.0), peak_memory_mb(device))
 
     kernels: dict[str, dict] = {name: {} for name in modes}
-    if args.kernels:
-        images, layout = batches[0]
+
+    def profile_kernels(call: str, fn) -> None:
+        """``--kernels``: every configuration's main kernels for ``fn`` (the counted inputs)."""
         for name, mode in modes.items():
             apply_mode(trainer, mode)
-            peak = device_peak(device, mode.amp, args.peak_tflops)
-
-            def step(images=images, layout=layout):
-                trainer.train_step(images, layout)
-
-            kernels[name]["train"] = kernel_rows(
-                flops_by_family(step), profile_main_kernels(step, device, args.kernel_iters), peak
+            kernels[name][call] = kernel_rows(
+                families[name][call],
+                profile_main_kernels(fn, device, args.kernel_iters),
+                device_peak(device, mode.amp, args.peak_tflops),
             )
 
+    if args.kernels:
+        profile_kernels("train", train_step)
+
     generator = trainer.generator.eval()
+
+    def generate(layout, z):
+        with torch.no_grad(), trainer.autocast():
+            generator.decode(layout, z)
+
     gen_inputs = {}
     for gen_batch in sorted({1, args.batch}):
         layout = random_layouts(gen_batch, config.model.num_classes, g).to(device)
         z = torch.randn(layout.num_objects, config.model.z_dim, generator=g).to(device)
         gen_inputs[gen_batch] = (layout, z)
+    gen_counted = partial(generate, *gen_inputs[args.batch])
     gen_times = {(name, b): [] for name in modes for b in gen_inputs}
     for name, mode in counted.items():
         apply_mode(trainer, mode)
-        layout, z = gen_inputs[args.batch]
-        with torch.no_grad(), trainer.autocast():
-            flops[name]["generate"] = count_flops(lambda: generator.decode(layout, z))  # noqa: B023
+        flops[name]["generate"], families[name]["generate"] = flop_counts(gen_counted)
     for r in range(args.warmup + args.gen_iters):
         for name, mode in modes.items():
             apply_mode(trainer, mode)
-            for b, (layout, z) in gen_inputs.items():
-
-                def generate(layout=layout, z=z):
-                    with torch.no_grad(), trainer.autocast():
-                        generator.decode(layout, z)
-
-                seconds = timed(generate, device)
+            for b, inputs in gen_inputs.items():
+                seconds = timed(partial(generate, *inputs), device)
                 if r >= args.warmup:
                     gen_times[(name, b)].append(seconds)
     if args.kernels:
-        layout, z = gen_inputs[args.batch]
-        for name, mode in modes.items():
-            apply_mode(trainer, mode)
-            peak = device_peak(device, mode.amp, args.peak_tflops)
-
-            def generate(layout=layout, z=z):
-                with torch.no_grad(), trainer.autocast():
-                    generator.decode(layout, z)
-
-            kernels[name]["generate"] = kernel_rows(
-                flops_by_family(generate),
-                profile_main_kernels(generate, device, args.kernel_iters),
-                peak,
-            )
+        profile_kernels("generate", gen_counted)
 
     results = {}
     for name in modes:
