@@ -48,7 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/speed.py --config shapes32 --batch 8 --iters 30 --reference
 
 # Retrain the shipped model (src/layout2im/pretrained/shapes32) from scratch: the exact commands
-# that produced it (see README, "The shipped model"): about 2.5 hours on 2 idle cores. The
+# that produced it (docs/shipped-model.md): about 2.5 hours on 2 idle cores. The
 # shipped generator is the average of the last 9 checkpoints (steps 32,000 to 40,000, one every
 # 1,000; checkpointing does not change the training). Then evaluate it with
 # benchmarks/quality_shapes.py.

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from layout2im.config import load_config
+from layout2im.fsutil import portable_paths
 from layout2im.evaluation.protocols import get_protocol
 from layout2im.evaluation.runner import evaluate_model
 from layout2im.training.averaging import export_averaged_model
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - start, 1),
         "rows": rows,
     }
+    record = portable_paths(record)
     table = render(record)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

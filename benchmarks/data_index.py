@@ -35,6 +35,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from layout2im.fsutil import portable_paths
+
 COCO_THING_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 SIZES = [(640, 480), (480, 640), (640, 427), (427, 640), (500, 375), (640, 424), (612, 612)]
 
@@ -270,6 +272,7 @@ def main() -> int:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
+    results = portable_paths(results, {str(work): "<workdir>"})
     table = format_table(results)
     print()
     print(table)

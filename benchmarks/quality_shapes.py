@@ -1,4 +1,4 @@
-"""Quality of a shapes32 model against its zero-latent baseline and real data (issue 7).
+"""Quality of a shapes32 model against its zero-latent baseline and real data.
 
     python benchmarks/quality_shapes.py --model runs/00000-shapes32/model
     python benchmarks/quality_shapes.py                      # the shipped default model
@@ -61,7 +61,7 @@ from layout2im.evaluation.runner import (
     load_layouts,
     run_metrics,
 )
-from layout2im.fsutil import new_file_mode
+from layout2im.fsutil import new_file_mode, portable_paths
 from layout2im.pipeline import Layout2ImPipeline, ModelLoadError, default_model, resolve_model
 from layout2im.visualize import grid
 
@@ -435,6 +435,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         "skipped": skipped_notes(runs),
         "runs": runs,
     }
+    report = portable_paths(report)
     out = Path(args.out)
     if out.suffix in (".md", ".json"):
         out = out.with_suffix("")

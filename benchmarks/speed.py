@@ -53,6 +53,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from layout2im.config import apply_overrides, load_config
+from layout2im.fsutil import portable_paths
 from layout2im.layout import LayoutBatch
 from layout2im.models.computation import FAST_PATHS, use_fast_paths
 from layout2im.training.trainer import Trainer
@@ -96,8 +97,8 @@ def fast_mode(amp: str) -> Mode:
 
 def bf16_is_fast(device: torch.device) -> bool:
     """What ``--amp auto`` measures in bf16: CUDA with bf16 support, or a CPU with
-    AVX512-BF16/AMX (where it is about 1.8x faster). On the one GPU measured so far, an H200,
-    bf16 was not faster for this model; see the README's GPU figures."""
+    AVX512-BF16/AMX (where it is about 1.7x faster). On the one GPU measured so far, an H200,
+    bf16 was not faster for this model; see docs/speed.md."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return bool(
@@ -211,7 +212,8 @@ def tally_events(events, device: torch.device) -> tuple[dict[str, float], float]
     for event in events:
         if event.device_type != DeviceType.CPU:  # a kernel or a copy, on the GPU
             # record_function spans (torch.optim wraps step() in one) also show up on the GPU's
-            # timeline, around kernels counted already (pytorch/pytorch#130730)
+            # timeline, around kernels counted already
+            # (https://github.com/pytorch/pytorch/issues/130730)
             if not getattr(event, "is_user_annotation", False):
                 busy_us += _event_time_us(event, device, self_only=True)
             continue
@@ -542,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "args": {k: str(v) for k, v in vars(args).items()},
+        "args": portable_paths({k: str(v) for k, v in vars(args).items()}),
         "modes": {
             name: {"train": sorted(m.train), "fast_paths": sorted(m.fast_paths), "amp": m.amp}
             for name, m in modes.items()

@@ -14,7 +14,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from . import __version__
 from .config import Config, ConfigError, apply_overrides, load_config, preset_names
+from .fsutil import portable_paths
 
 EXIT_USAGE = 2
 
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="layout2im",
         description="Image generation from layout (Layout2Im, Zhao et al., CVPR 2019).",
     )
+    parser.add_argument("--version", action="version", version=f"layout2im {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model; writes a run folder and exports the model")
@@ -455,14 +458,9 @@ def cmd_serve(args) -> int:
         raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device)
-    try:
-        from .web.app import create_app
-        from .web.server import bind_socket, is_loopback, make_server
-    except ImportError as exc:
-        raise CLIError(
-            f"the editor needs fastapi, uvicorn and python-multipart ({exc}); "
-            "install them with: pip install fastapi uvicorn python-multipart"
-        ) from None
+    from .web.app import create_app
+    from .web.server import bind_socket, is_loopback, make_server
+
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -676,7 +674,8 @@ def cmd_evaluate(args) -> int:
     if args.out:
         print(f"results: {write_results(results, args.out)}")
     if args.markdown:
-        md = _markdown_report(results, table)
+        shared = portable_paths(results)  # no folders of this machine in a file
+        md = _markdown_report(shared, format_table(shared))
         path = Path(args.markdown)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

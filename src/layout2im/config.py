@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelConfig:
-    """Architecture of the generator and both discriminators (DESIGN.md section 1).
+    """Architecture of the generator and both discriminators.
 
     Channel lists set depth as well as width: the crop encoder has ``len(crop_encoder_channels)
     - 1`` stride-2 convolutions, the object encoder and decoder ``len(object_encoder_channels) -

