@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from layout2im.config import load_config
-from layout2im.fsutil import portable_paths
 from layout2im.evaluation.protocols import get_protocol
 from layout2im.evaluation.runner import evaluate_model
+from layout2im.fsutil import portable_paths
 from layout2im.training.averaging import export_averaged_model
 from layout2im.training.checkpoint import CheckpointError
 
