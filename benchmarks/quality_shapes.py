@@ -83,7 +83,7 @@ COLUMN_TITLES = {"model": "model", "zero_latent": "zero-latent model (z = 0)", "
 @dataclasses.dataclass(frozen=True)
 class Row:
     """A table row: ``metric``/``key`` of the harness results (``*_mean`` keys print with their
-    ``*_std``), how the real column is filled, the display format and the issue's target."""
+    ``*_std``), how the real column is filled, the display format and the target value."""
 
     title: str
     metric: str
