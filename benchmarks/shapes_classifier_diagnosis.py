@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from layout2im.config import DataConfig
-from layout2im.data import shapes as S
+from layout2im.data import shapes_render as S
 from layout2im.evaluation.classifier import load_network
 from layout2im.evaluation.files import sha256_of
 from layout2im.evaluation.runner import bundled_network

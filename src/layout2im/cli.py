@@ -581,7 +581,7 @@ def example_layouts() -> list[Path]:
 
 
 def cmd_export_shapes(args) -> int:
-    from .data.shapes import export_shapes_coco
+    from .data.shapes_export import export_shapes_coco
 
     try:
         path = export_shapes_coco(

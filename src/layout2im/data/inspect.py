@@ -104,7 +104,7 @@ def _check_images(data, progress: bool) -> dict[str, Any]:
 
 def _inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
     from . import build_dataset
-    from .shapes import SHAPE_CATEGORIES, _sample_scene, scene_seed
+    from .shapes_render import SHAPE_CATEGORIES, _sample_scene, scene_seed
 
     report: dict[str, Any] = {"dataset": "shapes", "root": None, "splits": {}, "filters": {}}
     for split in ("train", "val", "test", "samples"):
