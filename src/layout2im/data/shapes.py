@@ -10,7 +10,11 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
+from ..config import DataConfig
+from ..vocab import Vocabulary
 from .images import to_imagenet_tensor
+from .inspect import inspect_shapes
+from .registry import DatasetEntry, register_dataset
 from .shapes_render import (
     MAX_OBJECTS,
     SEED_STRIDE,
@@ -29,6 +33,7 @@ __all__ = [
     "SHAPE_CATEGORIES",
     "Scene",
     "ShapesDataset",
+    "build_shapes",
     "render_scene",
     "scene_seed",
 ]
@@ -89,3 +94,33 @@ class ShapesDataset(Dataset):
             "boxes": torch.tensor(scene.boxes),
             "index": index,
         }
+
+
+def build_shapes(
+    cfg: DataConfig, image_size: int, split: str = "train"
+) -> tuple[ShapesDataset, Vocabulary]:
+    """The ``split`` of the shapes dataset of ``cfg``: ``train`` holds ``cfg.num_images``
+    scenes of dataset seed ``cfg.seed``; the held-out ``val`` and ``samples`` (seed + 1) and
+    ``test`` (seed + 2) hold a tenth as many (at least 64)."""
+    held_out = split != "train"
+    seed = {"train": cfg.seed, "test": cfg.seed + 2}.get(split, cfg.seed + 1)
+    dataset = ShapesDataset(
+        num_images=cfg.num_images if not held_out else max(64, cfg.num_images // 10),
+        image_size=image_size,
+        seed=seed,
+        min_objects=cfg.min_objects,
+        max_objects=cfg.max_objects,
+    )
+    return dataset, Vocabulary(SHAPE_CATEGORIES)
+
+
+register_dataset(
+    DatasetEntry(
+        name="shapes",
+        description="built-in synthetic scenes of ten shape categories, drawn on demand",
+        splits=("train", "val", "test", "samples"),
+        eval_split="val",
+        build=build_shapes,
+        inspect=inspect_shapes,
+    )
+)
