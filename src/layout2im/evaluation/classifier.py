@@ -39,7 +39,7 @@ from tqdm import tqdm
 from ..config import Config
 from ..data import build_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
-from ..fsutil import new_file_mode
+from ..fsutil import new_file_mode, portable_paths
 from ..layout import LayoutBatch
 from ..models.layers import crop_boxes
 
@@ -151,15 +151,16 @@ def scene_targets(layout: LayoutBatch, num_classes: int, grid: int) -> torch.Ten
 
 
 def save_network(net: SmallResNet, path: str | Path, meta: dict) -> tuple[Path, Path]:
-    """Write ``path.safetensors`` and ``path.json`` (atomically). ``path`` may end in either
-    suffix or none."""
+    """Write ``path.safetensors`` and ``path.json`` (atomically; paths in ``meta`` as
+    :func:`layout2im.fsutil.portable_paths` records them). ``path`` may end in either suffix or
+    none."""
     base = Path(path)
     if base.suffix in (".safetensors", ".json"):
         base = base.with_suffix("")
     base.parent.mkdir(parents=True, exist_ok=True)
     weights, config = base.with_suffix(".safetensors"), base.with_suffix(".json")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    info = {"format": FORMAT, "network": asdict(net.config), **meta}
+    info = portable_paths({"format": FORMAT, "network": asdict(net.config), **meta})
     for target, write in (
         (weights, lambda p: save_file(state, p, metadata={"format": FORMAT})),
         (config, lambda p: Path(p).write_text(json.dumps(info, indent=2) + "\n")),
