@@ -346,6 +346,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, bool):
+            # YAML 1.1 reads an unquoted off/on/no/yes as a boolean (train.amp=off)
+            return "on" if value else "off"
         raise ConfigError(f"{key} must be a string, got {value!r}")
     return value
 
