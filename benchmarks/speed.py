@@ -23,7 +23,7 @@ step is bound by kernel launches and Python, not by the kernels).
 
 Configurations: ``fast`` takes every speed option (the ``train.*`` switches and every fast path of
 the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
-device with fast bfloat16, see ``bf16_is_fast``), bf16 autocast.
+device with fast bfloat16, see ``layout2im.hardware.bf16_is_fast``), bf16 autocast.
 ``--reference`` adds the straightforward computation (generator forward recomputed for the G step,
 full composer maps, image-by-image ConvLSTM, one discriminator call per input, separate convolution
 and pooling, NCHW, float32), so each figure comes with its ratio. ``--ablate`` instead measures the
@@ -53,6 +53,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from layout2im.config import apply_overrides, load_config
+from layout2im.hardware import bf16_is_fast, cpu_info, cpu_summary
 from layout2im.layout import LayoutBatch
 from layout2im.models.computation import FAST_PATHS, use_fast_paths
 from layout2im.training.trainer import Trainer
@@ -92,17 +93,6 @@ def fast_mode(amp: str) -> Mode:
     for name in [*TRAIN_OPTIONS, *FAST_PATHS]:
         mode = mode.plus(name)
     return mode.plus(f"amp={amp}")
-
-
-def bf16_is_fast(device: torch.device) -> bool:
-    """What ``--amp auto`` measures in bf16: CUDA with bf16 support, or a CPU with
-    AVX512-BF16/AMX (where it is about 1.8x faster). On the one GPU measured so far, an H200,
-    bf16 was not faster for this model; see the README's GPU figures."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
 
 
 def apply_mode(trainer: Trainer, mode: Mode) -> None:
@@ -473,8 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         "--amp",
         choices=["auto", "off", "bf16"],
         default="auto",
-        help="autocast of the fast configuration (auto: bf16 on a GPU that supports it or a CPU "
-        "with AVX512-BF16/AMX)",
+        help="autocast of the fast configuration (auto: bf16 on a CPU with AVX512-BF16/AMX or a "
+        "GPU where it was measured faster, see layout2im.hardware)",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument(
@@ -540,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         "device_name": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else platform.processor() or platform.machine(),
+        "cpu": cpu_info(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -566,6 +557,8 @@ def _header(record: dict) -> str:
         f"{record['config']}, batch {record['batch']}, {record['device']} "
         f"({record['device_name']}), {record['threads']} threads, torch {record['torch']}"
     )
+    if "cpu" in record:
+        line += f"; CPU {cpu_summary(record['cpu'])}"
     return line + (f"\n\n{record['note']}" if record.get("note") else "")
 
 

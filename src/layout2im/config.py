@@ -198,7 +198,9 @@ class LossConfig:
 
 
 LR_RULES = ("none", "linear", "sqrt")
-AMP_MODES = ("off", "bf16")
+# "auto": bf16 autocast where the device runs it fast (layout2im.hardware.bf16_is_fast), else
+# float32; resolved when training starts and recorded resolved in the run's config.yaml and log
+AMP_MODES = ("off", "bf16", "auto")
 
 
 @dataclass

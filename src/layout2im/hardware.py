@@ -77,9 +77,10 @@ def _torch_cpu_capability() -> str:
         return "unknown"
 
 
-def cpu_summary() -> str:
-    """One line for result tables: the model, and which bf16 features it has."""
-    info = cpu_info()
+def cpu_summary(info: dict | None = None) -> str:
+    """One line for result tables: the CPU model and which bf16 features it has (``info``: a
+    :func:`cpu_info` record, by default this machine's)."""
+    info = info or cpu_info()
     f = info["flags"]
     yes = {True: "yes", False: "no"}
     return (

@@ -24,6 +24,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import Config
+from ..hardware import resolve_amp
 from ..layout import LayoutBatch
 from ..losses import discriminator_loss, generator_loss
 from ..models import GeneratorOutput, ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
@@ -80,6 +81,7 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         seed_everything(t.seed)
+        t.amp = resolve_amp(t.amp, self.device)
         m = config.model
         self.generator = Layout2ImGenerator(m).to(self.device)
         self.image_d = ImageDiscriminator(m.image_disc_channels).to(self.device)
@@ -111,7 +113,8 @@ class Trainer:
             module.to(memory_format=self.memory_format)
 
     def autocast(self):
-        """bf16 autocast when ``train.amp == "bf16"``, else a no-op context."""
+        """bf16 autocast when ``train.amp == "bf16"``, else a no-op context (``"auto"`` is
+        resolved to one of the two when the trainer is built)."""
         enabled = self.config.train.amp == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
