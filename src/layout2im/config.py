@@ -226,6 +226,9 @@ class TrainConfig:
     batch_discriminator_calls: bool = False
     channels_last: bool = False
     amp: str = "off"
+    # pad every layout to data.max_objects slots so each step has the same shapes (for CUDA
+    # graphs / compilers); the same training, padding enters no statistic
+    static_shapes: bool = False
     sync_batchnorm: bool = False
     deterministic: bool = False
     log_every: int = 10
@@ -252,6 +255,11 @@ class TrainConfig:
         _require(self.lr_rule in LR_RULES, "train.lr_rule", f"must be one of {', '.join(LR_RULES)}")
         _require(self.lr_base_batch >= 1, "train.lr_base_batch", "must be positive")
         _require(self.amp in AMP_MODES, "train.amp", f"must be one of {', '.join(AMP_MODES)}")
+        _require(
+            not (self.static_shapes and self.sync_batchnorm),
+            "train.static_shapes",
+            "does not work with train.sync_batchnorm (its statistics span processes)",
+        )
         _require(self.steps >= 0, "train.steps", "must be >= 0")
         _require(self.lr > 0, "train.lr", "must be positive")
         _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1", "betas in [0, 1)")

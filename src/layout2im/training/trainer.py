@@ -84,6 +84,7 @@ class Trainer:
         t.amp = resolve_amp(t.amp, self.device)
         m = config.model
         self.generator = Layout2ImGenerator(m).to(self.device)
+        self.generator.static_shapes = t.static_shapes
         self.image_d = ImageDiscriminator(m.image_disc_channels).to(self.device)
         self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes).to(self.device)
         if t.sync_batchnorm and self.env.distributed:
@@ -124,17 +125,18 @@ class Trainer:
         """images: (B, 3, H, W) ImageNet-normalised; layout: the batch's boxes and labels."""
         cfg = self.config.train
         self.generator.train()
+        if cfg.static_shapes:  # every batch has max_objects slots per image
+            layout = layout.padded(self.config.data.max_objects)
         layout, _ = layout.shuffled(self.rng)  # objects in a random order, per sample
         layout = layout.to(self.device)
         images = images.to(self.device).contiguous(memory_format=self.memory_format)
-        labels = layout.flat().labels
-        z_rand = torch.randn(layout.num_objects, self.config.model.z_dim, generator=self.rng)
-        z_rand = z_rand.to(self.device)
+        labels = self.generator.objects(layout)[0].labels
+        z_rand = self._per_object_normal(layout)
         result = StepResult()
 
         # D step
         with torch.set_grad_enabled(cfg.reuse_generator_forward), self.autocast():
-            out = self.g_train(images, layout, z_rand, generator=self.rng)
+            out = self._generate(images, layout, z_rand)
         with self.autocast():
             d_terms = self._discriminator_terms(images, out.detached(), labels)
         result.d_applied = self._apply(d_terms["total"], [self.opt_d_img, self.opt_d_obj], "D")
@@ -143,7 +145,7 @@ class Trainer:
         # gradients are not wanted, so there is nothing to synchronise)
         if not cfg.reuse_generator_forward:
             with self.autocast():
-                out = self.g_train(images, layout, z_rand, generator=self.rng)
+                out = self._generate(images, layout, z_rand)
         with _frozen(self.image_d, self.object_d), self.autocast():
             g_terms = self._generator_terms(images, out, labels)
         with _frozen(self.image_d, self.object_d):
@@ -153,6 +155,25 @@ class Trainer:
         result.losses = {f"D/{k}": v.item() for k, v in d_terms.items()}
         result.losses.update({f"G/{k}": v.item() for k, v in g_terms.items()})
         return result
+
+    def _per_object_normal(self, layout: LayoutBatch) -> torch.Tensor:
+        """N(0, I) codes (N, z_dim) from the trainer's RNG, one per real object (drawn on the
+        CPU in float32); with static shapes scattered into the B * O slots (zeros in padding),
+        so both paths draw the same numbers."""
+        z = torch.randn(layout.num_objects, self.config.model.z_dim, generator=self.rng)
+        z = z.to(self.device)
+        if self.generator.static_shapes:
+            z = layout.scatter(z).flatten(0, 1)
+        return z
+
+    def _generate(self, images: torch.Tensor, layout: LayoutBatch, z_rand: torch.Tensor):
+        """The generator's training forward; its reparameterisation noise comes from the
+        trainer's RNG (drawn here with static shapes, one per real object, as the default
+        path draws it inside the forward)."""
+        if self.generator.static_shapes:
+            eps = self._per_object_normal(layout)
+            return self.g_train(images, layout, z_rand, eps=eps)
+        return self.g_train(images, layout, z_rand, generator=self.rng)
 
     def _batched(self) -> bool:
         """One discriminator call per step and network: asked for, or needed by DDP (which
@@ -192,6 +213,7 @@ class Trainer:
             cls_real=cls_real,
             labels=labels,
             weights=self.config.train.loss,
+            valid=fake.valid,
         )
 
     def _generator_terms(self, images, out: GeneratorOutput, labels):
@@ -214,6 +236,7 @@ class Trainer:
             cls_rand=cls_rand,
             labels=labels,
             weights=self.config.train.loss,
+            valid=out.valid,
         )
 
     def _apply(self, loss: torch.Tensor, optimizers, name: str) -> bool:
