@@ -80,7 +80,7 @@ def test_amp_overrides_parse():
     config = tiny_config()
     assert apply_overrides(config, ["train.amp=off"]).train.amp == "off"
     assert apply_overrides(config, ["train.amp=auto"]).train.amp == "auto"
-    with pytest.raises(ConfigError, match="train.amp must be one of off, bf16, auto"):
+    with pytest.raises(ConfigError, match=r"train\.amp must be one of off, bf16, auto"):
         apply_overrides(config, ["train.amp=on"])
 
 

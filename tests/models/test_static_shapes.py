@@ -78,7 +78,7 @@ def test_static_fuser_matches_packed_fuser():
     torch.manual_seed(0)
     fuser = ObjectsFuser(6, [5, 4], 3)
     layout = layouts(torch.Generator().manual_seed(1)).padded(SLOTS)
-    objects, valid = layout.slots()
+    _, valid = layout.slots()
     feats = torch.randn(len(valid), 6, 4, 4, requires_grad=True)
     static = fuser.forward_static(feats, layout.mask)
     packed = fuser(feats[valid], layout.mask)
