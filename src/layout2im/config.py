@@ -229,6 +229,10 @@ class TrainConfig:
     # pad every layout to data.max_objects slots so each step has the same shapes (for CUDA
     # graphs / compilers); the same training, padding enters no statistic
     static_shapes: bool = False
+    # CUDA only: the whole iteration captured once and replayed as one CUDA graph (needs
+    # static_shapes and one process); cudnn.benchmark picks convolution kernels by timing
+    cuda_graphs: bool = False
+    cudnn_benchmark: bool = False
     sync_batchnorm: bool = False
     deterministic: bool = False
     log_every: int = 10
@@ -259,6 +263,11 @@ class TrainConfig:
             not (self.static_shapes and self.sync_batchnorm),
             "train.static_shapes",
             "does not work with train.sync_batchnorm (its statistics span processes)",
+        )
+        _require(
+            self.static_shapes or not self.cuda_graphs,
+            "train.cuda_graphs",
+            "needs train.static_shapes=true (a graph replays fixed shapes)",
         )
         _require(self.steps >= 0, "train.steps", "must be >= 0")
         _require(self.lr > 0, "train.lr", "must be positive")
