@@ -32,7 +32,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,12 +43,14 @@ from tqdm import tqdm
 from layout2im.config import Config, ConfigError, apply_overrides, load_config
 from layout2im.evaluation import EvalFiles, evaluate_generator, write_results
 from layout2im.evaluation import files as wfiles
-from layout2im.fsutil import new_file_mode
 from layout2im.hardware import cpu_info, cpu_summary
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.training.checkpoint import checkpoint_step, list_checkpoints
 from layout2im.training.loop import train
 from layout2im.training.run_dir import latest_run_dir
+
+sys.path.insert(0, str(Path(__file__).parent))
+from quality_shapes import write_atomic
 
 RESULTS = Path(__file__).parent / "results"
 PROTOCOL = "shapes32"
@@ -386,19 +387,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def report_for(args: argparse.Namespace) -> dict:
     evals, missing = {}, []
     for precision, seed in jobs(args):
@@ -506,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     report = report_for(args)
     write_results(report, args.out.with_suffix(".json"))
     text = markdown(report)
-    write_text_atomic(args.out.with_suffix(".md"), text)
+    write_atomic(args.out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(text))
     print(text)
     print(f"wrote {args.out.with_suffix('.md')}, {args.out.with_suffix('.json')}")
     return 1 if failures else 0

@@ -23,10 +23,10 @@ CONFIG=${CONFIG:-paper-coco64}
 DEVICE=cuda
 # per stage: seconds allowed, and speed.py's timed iterations
 LIMITS=(60 200 150 45 60)
-ITERS=20 GEN_ITERS=10 BIG_ITERS=3
+ITERS=20 GEN_ITERS=10 BIG_ITERS=3 KERNEL_ITERS=3
 B8=8 BIG=256 MID=64
 if [ "${1:-}" = "--dry-run" ]; then
-    DEVICE=cpu CONFIG=${CONFIG_DRY:-shapes32} ITERS=1 GEN_ITERS=1 BIG_ITERS=1
+    DEVICE=cpu CONFIG=${CONFIG_DRY:-shapes32} ITERS=1 GEN_ITERS=1 BIG_ITERS=1 KERNEL_ITERS=1
     B8=4 BIG=8 MID=6 LIMITS=(300 600 300 300 300)
 fi
 SPEED=("$PY" benchmarks/speed.py --config "$CONFIG" --device "$DEVICE")
@@ -54,7 +54,7 @@ stage() {  # stage NAME LIMIT COMMAND...: run with a time limit, log, report the
 stage graph-check "${LIMITS[0]}" "$PY" benchmarks/graph_check.py --config "$CONFIG" \
     --device "$DEVICE" --batch "$B8" --steps 3 --out "$RESULTS/graph-check.json"
 stage "b$B8-ablate" "${LIMITS[1]}" "${SPEED[@]}" --out "$RESULTS/b$B8-ablate" --batch "$B8" --ablate --amp bf16 \
-    --kernels --kernel-iters 3 --iters "$ITERS" --gen-iters "$GEN_ITERS"
+    --kernels --kernel-iters "$KERNEL_ITERS" --iters "$ITERS" --gen-iters "$GEN_ITERS"
 stage "b$BIG-reference" "${LIMITS[2]}" "${SPEED[@]}" --out "$RESULTS/b$BIG-reference" --batch "$BIG" --reference \
     --amp off --kernels --kernel-iters 2 --iters "$BIG_ITERS" --gen-iters "$BIG_ITERS"
 stage "b$MID-bf16" "${LIMITS[3]}" "${SPEED[@]}" --out "$RESULTS/b$MID-bf16" --batch "$MID" --amp bf16 \
