@@ -13,10 +13,11 @@
 #
 # Writes RESULTS (default benchmarks/results/gpu-session) and, when $OUT is set (the device
 # tool's output folder), packs it into $OUT/gpu-session.tar.gz with gpu-targets.md beside it.
-# Environment: PYTHON (default python), CONFIG (default paper-coco64), RESULTS.
+# Environment: PYTHON (default python3), CONFIG (default paper-coco64), RESULTS.
 set -u
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python}
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 RESULTS=${RESULTS:-benchmarks/results/gpu-session}
 CONFIG=${CONFIG:-paper-coco64}
