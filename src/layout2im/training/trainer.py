@@ -128,8 +128,14 @@ class Trainer:
     def autocast(self):
         """bf16 autocast when ``train.amp == "bf16"``, else a no-op context (``"auto"`` is
         resolved to one of the two when the trainer is built)."""
-        enabled = self.config.train.amp == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        t = self.config.train
+        # no weight-cast cache under CUDA graphs: cached casts would outlive the capture
+        return torch.autocast(
+            self.device.type,
+            dtype=torch.bfloat16,
+            enabled=t.amp == "bf16",
+            cache_enabled=not t.cuda_graphs,
+        )
 
     # -- one iteration ------------------------------------------------------------------------
 
