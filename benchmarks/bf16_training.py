@@ -43,6 +43,7 @@ from tqdm import tqdm
 from layout2im.config import Config, ConfigError, apply_overrides, load_config
 from layout2im.evaluation import EvalFiles, evaluate_generator, write_results
 from layout2im.evaluation import files as wfiles
+from layout2im.fsutil import portable_paths
 from layout2im.hardware import cpu_info, cpu_summary
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.training.checkpoint import checkpoint_step, list_checkpoints
@@ -395,7 +396,7 @@ def report_for(args: argparse.Namespace) -> dict:
             evals[(precision, seed)] = json.loads(path.read_text())
         else:
             missing.append(f"{PRECISIONS[precision]} seed {seed}")
-    return {
+    return portable_paths({
         "format": "layout2im-bf16-training",
         "version": 1,
         "command": "python benchmarks/bf16_training.py " + shlex.join(args.argv),
@@ -416,7 +417,7 @@ def report_for(args: argparse.Namespace) -> dict:
         "missing": missing,
         "runs": {f"{p}-seed{s}": {k: v for k, v in r.items() if k != "results"} | {
             "metrics": r["results"]["metrics"]} for (p, s), r in evals.items()},
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- main
