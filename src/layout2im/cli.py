@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rescale",
         choices=("clamp", "minmax"),
-        default="clamp",
-        help="how images are mapped to pixels",
+        default=None,
+        help="how images are mapped to pixels: clamp, or minmax (per-image min-max, as the "
+        "authors' test.py saved images); default: the model's model.output_rescale",
     )
     p.add_argument("--device", default="cpu")
     p.add_argument(
@@ -499,9 +500,11 @@ def cmd_info(args) -> int:
         "name": config.name,
         "params": {
             "generator": count(g),
-            "image_discriminator": count(ImageDiscriminator(m.image_disc_channels)),
+            "image_discriminator": count(
+                ImageDiscriminator(m.image_disc_channels, m.spectral_norm)
+            ),
             "object_discriminator": count(
-                ObjectDiscriminator(m.object_disc_channels, m.num_classes)
+                ObjectDiscriminator(m.object_disc_channels, m.num_classes, m.spectral_norm)
             ),
         },
         "generator_modules": {name: count(mod) for name, mod in g.named_children()},

@@ -94,8 +94,10 @@ class GenerateRequest(BaseModel):
     seed: int | None = Field(
         0, ge=0, lt=2**63, description="call seed; null draws one (returned in the answer)"
     )
-    rescale: Literal["clamp", "minmax"] = Field(
-        "clamp", description="pixels: clamp the de-normalised output, or min-max per image"
+    rescale: Literal["clamp", "minmax"] | None = Field(
+        None,
+        description="pixels: clamp the de-normalised output, or min-max per image (as the "
+        "authors' test.py saved images); null: the model's own choice (model.output_rescale)",
     )
 
 
