@@ -83,9 +83,19 @@ GENERATOR_LAYERS: tuple[tuple[str, str, str, tuple], ...] = (
         row
         for i in range(6)
         for row in (
-            (f"layout_encoder.residual.{i}.main.0", f"decoder.res_blocks.{i}.body.0", "conv", (64, 64, 3, 3)),  # noqa: E501
+            (
+                f"layout_encoder.residual.{i}.main.0",
+                f"decoder.res_blocks.{i}.body.0",
+                "conv",
+                (64, 64, 3, 3),
+            ),
             (f"layout_encoder.residual.{i}.main.1", f"decoder.res_blocks.{i}.body.1", "bn", (64,)),
-            (f"layout_encoder.residual.{i}.main.3", f"decoder.res_blocks.{i}.body.3", "conv", (64, 64, 3, 3)),  # noqa: E501
+            (
+                f"layout_encoder.residual.{i}.main.3",
+                f"decoder.res_blocks.{i}.body.3",
+                "conv",
+                (64, 64, 3, 3),
+            ),
             (f"layout_encoder.residual.{i}.main.4", f"decoder.res_blocks.{i}.body.4", "bn", (64,)),
         )
     ),
@@ -135,15 +145,13 @@ OBJECT_DISCRIMINATOR_LAYERS = (
 )
 
 
-def expand(
-    layers: tuple[tuple[str, str, str, tuple], ...], num_classes: int
-) -> list[KeyMapping]:
+def expand(layers: tuple[tuple[str, str, str, tuple], ...], num_classes: int) -> list[KeyMapping]:
     """One :class:`KeyMapping` per tensor of ``layers``, with ``K`` = ``num_classes``."""
     out: list[KeyMapping] = []
     for original, ours, kind, raw_shape in layers:
         shape = tuple(num_classes if d == K else d for d in raw_shape)
 
-        def add(o_suffix: str, our_suffix: str, s: tuple[int, ...], optional: bool = False):
+        def add(o_suffix, our_suffix, s, optional=False, original=original, ours=ours):
             target = f"{ours}.{our_suffix}" if our_suffix else ""
             out.append(KeyMapping(f"{original}.{o_suffix}", target, s, optional))
 

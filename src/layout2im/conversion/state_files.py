@@ -27,6 +27,7 @@ class ConversionError(ValueError):
 
 DATA_PARALLEL_PREFIX = "module."
 _ITERATION = re.compile(r"iter-(\d+)")
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -34,15 +35,22 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     ``weights_only=True``. Raises :class:`ConversionError` for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise ConversionError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+        raise ConversionError(
+            f"{path}: no such file" if not path.exists() else f"{path}: not a file"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        code = _GLOBAL.search(str(exc))
+        if code is None:
+            raise ConversionError(
+                f"{path} is not a readable PyTorch state-dict file (its pickle data is damaged "
+                "or of another kind)"
+            ) from None
         raise ConversionError(
-            f"{path} needs Python code unpickled to load ({first}); layout2im reads only plain "
-            "state dicts (torch.load with weights_only=True). If the file holds a whole model "
-            "object, save its model.state_dict() with the authors' code and convert that"
+            f"{path} needs Python code unpickled to load ({code.group(1)}); layout2im reads only "
+            "plain state dicts (torch.load with weights_only=True). If the file holds a whole "
+            "model object, save its model.state_dict() with the authors' code and convert that"
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

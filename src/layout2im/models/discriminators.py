@@ -22,6 +22,7 @@ import itertools
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from .computation import FastPathsMixin
 from .spectral_norm import spectral_norm as _sn
 

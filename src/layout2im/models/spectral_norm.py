@@ -52,7 +52,9 @@ class ClassicSpectralNorm(nn.Module):
     def power_iteration(self, weight_mat: torch.Tensor) -> None:
         """``n_power_iterations`` times: v from u, then u from v (in place in the buffers)."""
         for _ in range(self.n_power_iterations):
-            self._v = F.normalize(torch.mv(weight_mat.t(), self._u), dim=0, eps=self.eps, out=self._v)
+            self._v = F.normalize(
+                torch.mv(weight_mat.t(), self._u), dim=0, eps=self.eps, out=self._v
+            )
             self._u = F.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps, out=self._u)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
