@@ -10,7 +10,7 @@ import torch
 
 from layout2im.cli import main
 from layout2im.config import load_config
-from layout2im.conversion import ConversionError, convert_original
+from layout2im.conversion import convert_original
 from layout2im.conversion.vocabularies import coco_stuff_vocabulary
 from layout2im.layout import LayoutBatch, LayoutError
 from layout2im.models import ImageDiscriminator, ObjectDiscriminator
@@ -145,10 +145,10 @@ def test_model_folder_round_trip_vocabulary_and_provenance(original_files, conve
         states["netG"]["crop_encoder.conv5.weight"],
         rtol=0,
         atol=0,
-    )  # noqa: E501
+    )
     torch.testing.assert_close(
         ours["decoder.up.9.weight"], states["netG"]["decoder.dc3.weight"], rtol=0, atol=0
-    )  # noqa: E501
+    )
     # the vocabulary: row = COCO id, names users type
     vocab = pipe.vocab
     assert len(vocab) == 184 and vocab.names[0] == "__image__"
@@ -218,7 +218,7 @@ def test_refusals_name_every_problem_and_write_nothing(original_files, tmp_path,
             str(vocab),
             "--out",
             str(out),
-        ],  # noqa: E501
+        ],
         "layout_encoder.embedding.weight: (184, 64) in the file, (179, 64) expected",
         out=out,
     )
@@ -243,7 +243,7 @@ def test_refusals_name_every_problem_and_write_nothing(original_files, tmp_path,
             str(vocab),
             "--out",
             str(out),
-        ],  # noqa: E501
+        ],
         "has 2 rows",
         out=out,
     )
