@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue RUN_DIR, or the latest run of this config under --out",
     )
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL_DIR",
+        help="start a new run from this model folder's networks (all three when it holds a "
+        "training checkpoint, e.g. from convert-original --discriminators); optimisers start "
+        "fresh",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--nproc",
@@ -402,7 +409,12 @@ def cmd_train(args) -> int:
             args.nproc, _without(args.argv, "--nproc", "--master-port"), args.master_port
         )
     run_dir = train(
-        config, out_root=args.out, resume=args.resume, desc=args.desc, progress=not args.no_progress
+        config,
+        out_root=args.out,
+        resume=args.resume,
+        desc=args.desc,
+        progress=not args.no_progress,
+        init_from=args.init_from,
     )
     if os.environ.get("RANK", "0") == "0":
         print(f"run folder: {run_dir}")

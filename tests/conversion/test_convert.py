@@ -292,3 +292,9 @@ def test_cli_converts_and_reconverts_in_place(original_files, tmp_path, capsys):
     assert "generator 27.68M" in printed and "training checkpoint" in printed
     assert main(argv) == 0  # a converted folder (with checkpoints/) may be replaced
     assert (out / "checkpoints" / "ckpt-00300000.pt").is_file()
+    capsys.readouterr()
+    # the converted folder reads as a run folder for `average` (one checkpoint: the same model)
+    assert main(["average", str(out), "--out", str(tmp_path / "avg")]) == 0
+    a = Layout2ImPipeline.from_pretrained(tmp_path / "avg").generator.state_dict()
+    b = Layout2ImPipeline.from_pretrained(out).generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
