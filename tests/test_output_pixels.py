@@ -49,6 +49,7 @@ def test_the_models_output_rescale_is_the_default(tiny_model_dir, tmp_path):
     default = paper(layout, seed=0).images[0].tobytes()
     assert default == paper(layout, seed=0, rescale="minmax").images[0].tobytes()
     assert default != paper(layout, seed=0, rescale="clamp").images[0].tobytes()
-    assert plain(layout, seed=0).images[0].tobytes() == plain(
-        layout, seed=0, rescale="clamp"
-    ).images[0].tobytes()
+    assert (
+        plain(layout, seed=0).images[0].tobytes()
+        == plain(layout, seed=0, rescale="clamp").images[0].tobytes()
+    )

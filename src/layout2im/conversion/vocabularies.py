@@ -151,9 +151,17 @@ def coco_stuff_vocabulary() -> Vocabulary:
     return Vocabulary(names)
 
 
-def is_coco_thing_row(row: int) -> bool:
-    """Rows 1..91 are COCO's thing categories, 92..182 COCO-Stuff's stuff categories."""
-    return 1 <= row <= 91
+def category_groups(vocab: Vocabulary) -> list[dict] | None:
+    """The categories a person picks from, grouped, for vocabularies that have groups: the
+    COCO-Stuff vocabulary (things, rows 1..91, then stuff, rows 92..182; ``__image__`` and
+    ``other`` were never trained on and are left out). None for other vocabularies."""
+    if vocab != coco_stuff_vocabulary():
+        return None
+    names = vocab.names
+    return [
+        {"name": "things", "categories": [n for n in names[1:92] if n is not None]},
+        {"name": "stuff", "categories": [n for n in names[92:COCO_OTHER_ID] if n is not None]},
+    ]
 
 
 def vg_vocabulary_from_file(path: str | Path) -> Vocabulary:
