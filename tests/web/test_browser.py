@@ -266,8 +266,8 @@ def test_category_picker_behaves_as_a_person_expects(page, pipe):
     assert combo.input_value() == "circle"
     page.keyboard.press("Escape")
     result = _settle(page)
-    assert [o["category"] for o in page.evaluate(
-        "() => window.layout2imEditor.layoutJson()")["objects"]] == ["circle", "square"]  # fmt: skip
+    sent = page.evaluate("() => window.layout2imEditor.layoutJson()")["objects"]
+    assert [o["category"] for o in sent] == ["circle", "square"]
     assert len(result["ids"]) == 2
 
     # A box narrower than the model shows (16 px images here: 1-2 px) is enlarged, with a word.
