@@ -298,3 +298,27 @@ def test_cli_converts_and_reconverts_in_place(original_files, tmp_path, capsys):
     a = Layout2ImPipeline.from_pretrained(tmp_path / "avg").generator.state_dict()
     b = Layout2ImPipeline.from_pretrained(out).generator.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+from tests.data.test_coco128 import COCO128  # noqa: E402
+
+
+@pytest.mark.skipif(
+    not COCO128.is_dir(), reason="the coco128 sample (../shared/data/coco128) is absent"
+)
+def test_coco_thing_names_are_cocos():
+    categories = json.loads((COCO128 / "annotations" / "instances_train2017.json").read_text())
+    vocab = coco_stuff_vocabulary()
+    for c in categories["categories"]:
+        assert vocab.names[c["id"]] == c["name"]
+
+
+def test_vg_root_without_visual_genome_is_refused(original_files, tmp_path, capsys):
+    _, paths = original_files
+    out = tmp_path / "out"
+    argv = ["convert-original", str(paths["netG"]), "--dataset", "vg", "--out", str(out)]
+    assert main([*argv, "--vg-root", str(tmp_path / "no-vg")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*argv, "--vg-root", str(tmp_path), "--vocab", "x.json"]) == 2
+    assert "not both" in capsys.readouterr().err
