@@ -5,6 +5,7 @@ Never runs ``playwright install``: it uses /usr/bin/chromium (``apt-get install 
 """
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -44,21 +45,30 @@ def pipe(tiny_model_dir):
     return Layout2ImPipeline.from_pretrained(tiny_model_dir)
 
 
-@pytest.fixture(scope="module")
-def server_url(pipe):
+@contextlib.contextmanager
+def _serving(pipe, name: str):
+    """The editor on a free loopback port; yields its URL."""
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = make_server(create_app(pipe, model_name="tiny"), log_level="warning")
+    server = make_server(create_app(pipe, model_name=name), log_level="warning")
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(pipe):
+    with _serving(pipe, "tiny") as url:
+        yield url
 
 
 @pytest.fixture
@@ -291,19 +301,8 @@ def coco_server_url(tmp_path_factory):
     torch.save(state, folder / "netG_coco.pt")
     convert_original(folder / "netG_coco.pt", "coco", folder / "model")
     pipe = Layout2ImPipeline.from_pretrained(folder / "model")
-    sock = bind_socket("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = make_server(create_app(pipe, model_name="coco"), log_level="warning")
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with _serving(pipe, "coco") as url:
+        yield url
 
 
 def test_coco_model_categories_grouped_filtered_and_the_object_limit(coco_server_url, tmp_path):
