@@ -651,7 +651,7 @@ def example_layouts() -> list[Path]:
 
 
 def cmd_export_shapes(args) -> int:
-    from .data.shapes import export_shapes_coco
+    from .data.shapes_export import export_shapes_coco
 
     try:
         path = export_shapes_coco(
@@ -701,7 +701,13 @@ def _metric_list(values: list[str] | None) -> list[str] | None:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluation import EvalFiles, evaluate_model, format_table, write_results
+    from .evaluation import (
+        EvalFiles,
+        evaluate_model,
+        format_markdown,
+        format_table,
+        write_results,
+    )
     from .evaluation.protocols import get_protocol
     from .evaluation.runner import resolve_metrics
 
@@ -746,7 +752,7 @@ def cmd_evaluate(args) -> int:
     if args.out:
         print(f"results: {write_results(results, args.out)}")
     if args.markdown:
-        md = _markdown_report(results, table)
+        md = format_markdown(results)
         path = Path(args.markdown)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -754,23 +760,6 @@ def cmd_evaluate(args) -> int:
         tmp.replace(path)
         print(f"table:   {path}")
     return 0
-
-
-def _markdown_report(results: dict, table: str) -> str:
-    model = results.get("model", {})
-    lines = [
-        f"# Evaluation: protocol {results['protocol']['name']}",
-        "",
-        f"Model: `{model.get('path', '?')}` (model.safetensors sha256 "
-        f"`{model.get('weights_sha256', '?')[:16]}...`).",
-        f"Command: `{' '.join(results.get('command', []))}`",
-        f"Device {results['settings']['device']}, torch {results['settings']['torch']}, "
-        f"{results['created']}.",
-        "",
-        table,
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def cmd_train_classifier(args) -> int:

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .data.images import IMAGENET_MEAN, IMAGENET_STD
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

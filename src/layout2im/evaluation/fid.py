@@ -28,7 +28,7 @@ from ..fsutil import new_file_mode
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
-    from .runner import EvalContext
+    from .context import EvalContext
 
 log = logging.getLogger(__name__)
 
