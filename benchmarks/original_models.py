@@ -12,7 +12,9 @@ discriminator files; conversion and generation cost do not depend on the values.
 - the generation speed of the converted ``paper-coco64`` model: one 8-object layout, the
   pipeline's ``generate_tensor`` (eval mode, no grad) at batch 1 and 8, float32 and bf16
   autocast, after 2 untimed calls, ``--reps`` timed calls each, round-robin so that load drift
-  on a shared machine affects every setting alike. Median [min, max] are reported.
+  on a shared machine affects every setting alike (bf16: ``--bf16-reps`` calls, after one
+  warm-up call at batch 1: without bfloat16 instructions a CPU emulates it, minutes per call).
+  Median [min, max] are reported.
 
 Writes ``benchmarks/results/original-models-<device>.{json,md}``.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -64,9 +67,23 @@ def random_original_file(layers, num_classes: int, path: Path, seed: int) -> Non
             state[m.original] = torch.tensor(0)
         elif m.original.endswith("running_var"):
             state[m.original] = torch.ones(m.shape)
+        elif m.original.endswith("embed.weight"):  # conditional BN: scale 1, shift 0
+            c = m.shape[1] // 2
+            state[m.original] = torch.cat(
+                [torch.ones(m.shape[0], c), torch.zeros(m.shape[0], c)], 1
+            )
+        elif len(m.shape) >= 2 and "embedding" not in m.original:
+            # weights at the scale of a trained network's (activations neither vanish into
+            # denormal numbers, which CPUs compute far more slowly, nor explode)
+            fan_in = m.shape[0] if ".dc" in m.original else math.prod(m.shape[1:])
+            state[m.original] = torch.randn(m.shape, generator=g) / fan_in**0.5
         else:
-            state[m.original] = torch.randn(m.shape, generator=g) * 0.02
+            state[m.original] = torch.randn(m.shape, generator=g) * 0.1
     torch.save(state, path)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def timed(fn, reps: int) -> list[float]:
@@ -85,6 +102,13 @@ def summary(values: list[float]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--reps", type=int, default=7, help="timed repetitions of each measure")
+    p.add_argument(
+        "--bf16-reps",
+        type=int,
+        default=2,
+        help="timed repetitions in bf16 (on CPUs without bfloat16 instructions each batch-8 "
+        "call takes minutes)",
+    )
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     device = torch.device(args.device)
@@ -115,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         r = convert_original(tmp / "netG_vg.pt", "vg", tmp / "vg", vocab_file=vocab)
         conversions["vg"].append(r.seconds)
         parameters["vg"] = r.parameters
+        progress(f"conversion: coco {conversions['coco'][-1]:.2f} s, vg {r.seconds:.2f} s")
 
     pipe = Layout2ImPipeline.from_pretrained(tmp / "coco", device=device)
     layout = pipe.parse(LAYOUT)
@@ -128,12 +153,15 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    for b, amp in settings:  # warm-up
-        for _ in range(2):
+    for b, amp in settings:  # warm-up: two calls each in float32, one at batch 1 in bf16
+        for _ in range(2 if amp == "off" else int(b == 1)):
             call(b, amp)
-    for _ in range(args.reps):
+        progress(f"warmed up batch {b}, amp {amp}")
+    for rep in range(max(args.reps, args.bf16_reps)):
         for b, amp in settings:
-            times[f"b{b}-{amp}"] += timed(lambda b=b, amp=amp: call(b, amp), 1)
+            if rep < (args.reps if amp == "off" else args.bf16_reps):
+                times[f"b{b}-{amp}"] += timed(lambda b=b, amp=amp: call(b, amp), 1)
+                progress(f"round {rep + 1}: batch {b}, amp {amp}: {times[f'b{b}-{amp}'][-1]:.2f} s")
     generation = {
         key: {**summary([t * 1e3 / int(key[1:].split("-")[0]) for t in values]), "unit": "ms/image"}
         for key, values in times.items()
@@ -146,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "load_average_at_end": os.getloadavg(),
         "reps": args.reps,
+        "bf16_reps": args.bf16_reps,
         "conversion_seconds": {k: summary(v) for k, v in conversions.items()},
         "parameters": parameters,
         "generation": generation,
@@ -163,7 +192,8 @@ def markdown(r: dict) -> str:
     lines = [
         f"Converted authors' models on {r['device']} ({r['cpus']} CPUs, {r['threads']} threads, "
         f"torch {r['torch']}; load average at the end {r['load_average_at_end'][0]:.1f}: a "
-        f"shared machine, so medians of {r['reps']} round-robin repetitions with their range).",
+        f"shared machine, so medians of {r['reps']} round-robin repetitions (bf16: "
+        f"{r['bf16_reps']}) with their range).",
         "",
         f"Command: `{r['command']}`",
         "",
