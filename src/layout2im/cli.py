@@ -70,6 +70,7 @@ def _worker_message(message: str) -> str:
 
 
 def _is_expected(exc: Exception) -> bool:
+    from .conversion import ConversionError
     from .data import DatasetError
     from .evaluation.classifier import NetworkLoadError
     from .evaluation.files import MissingWeightsError, WeightsChecksumError
@@ -93,6 +94,7 @@ def _is_expected(exc: Exception) -> bool:
         MissingWeightsError,
         WeightsChecksumError,
         UnknownMetricError,
+        ConversionError,
     )
     return isinstance(exc, expected)
 
@@ -118,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue RUN_DIR, or the latest run of this config under --out",
     )
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL_DIR",
+        help="start a new run from this model folder's networks (all three when it holds a "
+        "training checkpoint, e.g. from convert-original --discriminators); optimisers start "
+        "fresh",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--nproc",
@@ -142,6 +151,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, help="only the newest N of the chosen checkpoints")
     p.set_defaults(func=cmd_average)
 
+    p = sub.add_parser(
+        "convert-original",
+        help="convert the authors' trained COCO or Visual Genome model into a model folder",
+        description="Convert the generator state dict of the authors' code (zhaobozb/layout2im: "
+        "the released netG_coco.pt / netG_vg.pt, or a training script's iter-N_netG.pkl) into "
+        "a model folder (config.json, model.safetensors, vocab.json) for generate, serve, "
+        "evaluate and train --init-from. Files are read with torch.load(weights_only=True) "
+        "only. See docs/original-models.md.",
+    )
+    p.add_argument("generator", help="the authors' generator state dict (.pt or .pkl)")
+    p.add_argument(
+        "--dataset", required=True, choices=("coco", "vg"), help="what it was trained on"
+    )
+    p.add_argument("--out", required=True, help="model folder to write (replaced if a model)")
+    p.add_argument(
+        "--vocab",
+        help="vg only: the vocab.json the original VG preprocessing wrote (or a layout2im one)",
+    )
+    p.add_argument(
+        "--vg-root",
+        help="vg only: take the vocabulary from layout2im's preprocessing of this VG folder",
+    )
+    p.add_argument(
+        "--discriminators",
+        nargs=2,
+        metavar=("NETD_IMAGE", "NETD_OBJECT"),
+        help="also convert the training script's iter-N_netD_image.pkl and iter-N_netD_object.pkl "
+        "into a training checkpoint (for train --init-from)",
+    )
+    p.set_defaults(func=cmd_convert_original)
+
     p = sub.add_parser("generate", help="generate images for a layout JSON file")
     p.add_argument(
         "--model",
@@ -156,8 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rescale",
         choices=("clamp", "minmax"),
-        default="clamp",
-        help="how images are mapped to pixels",
+        default=None,
+        help="how images are mapped to pixels: clamp, or minmax (per-image min-max, as the "
+        "authors' test.py saved images); default: the model's model.output_rescale",
     )
     p.add_argument("--device", default="cpu")
     p.add_argument(
@@ -370,7 +411,12 @@ def cmd_train(args) -> int:
             args.nproc, _without(args.argv, "--nproc", "--master-port"), args.master_port
         )
     run_dir = train(
-        config, out_root=args.out, resume=args.resume, desc=args.desc, progress=not args.no_progress
+        config,
+        out_root=args.out,
+        resume=args.resume,
+        desc=args.desc,
+        progress=not args.no_progress,
+        init_from=args.init_from,
     )
     if os.environ.get("RANK", "0") == "0":
         print(f"run folder: {run_dir}")
@@ -403,6 +449,28 @@ def _without(argv: list[str], *options: str) -> list[str]:
         elif not any(item.startswith(opt + "=") for opt in options):
             out.append(item)
     return out
+
+
+def cmd_convert_original(args) -> int:
+    from .conversion import convert_original
+
+    image_d, object_d = args.discriminators or (None, None)
+    result = convert_original(
+        args.generator,
+        args.dataset,
+        args.out,
+        vocab_file=args.vocab,
+        vg_root=args.vg_root,
+        image_discriminator_file=image_d,
+        object_discriminator_file=object_d,
+    )
+    counts = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in result.parameters.items())
+    print(f"converted in {result.seconds:.1f} s ({counts} parameters)")
+    print(f"vocabulary: {len(result.vocab)} rows, {len(result.vocab.categories)} names")
+    print(f"model: {result.out}")
+    if result.checkpoint is not None:
+        print(f"training checkpoint: {result.checkpoint} (for train --init-from {result.out})")
+    return 0
 
 
 def cmd_generate(args) -> int:
@@ -496,9 +564,11 @@ def cmd_info(args) -> int:
         "name": config.name,
         "params": {
             "generator": count(g),
-            "image_discriminator": count(ImageDiscriminator(m.image_disc_channels)),
+            "image_discriminator": count(
+                ImageDiscriminator(m.image_disc_channels, m.spectral_norm)
+            ),
             "object_discriminator": count(
-                ObjectDiscriminator(m.object_disc_channels, m.num_classes)
+                ObjectDiscriminator(m.object_disc_channels, m.num_classes, m.spectral_norm)
             ),
         },
         "generator_modules": {name: count(mod) for name, mod in g.named_children()},

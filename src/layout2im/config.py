@@ -24,6 +24,10 @@ class ConfigError(ValueError):
     """A config file, preset name or override is invalid; the message names the key."""
 
 
+SPECTRAL_NORMS = ("classic", "modern")
+RESCALE_MODES = ("clamp", "minmax")
+
+
 @dataclass
 class ModelConfig:
     """Architecture of the generator and both discriminators.
@@ -46,9 +50,27 @@ class ModelConfig:
     decoder_channels: list[int] = field(default_factory=lambda: [256, 256, 128, 64])
     image_disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
     object_disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+    # the discriminators' spectral-norm iteration order: "classic" (the authors' code and
+    # Miyato et al.: v from u, then u from v, no warm-up) or "modern" (PyTorch's
+    # parametrization: u first, 15 warm-up iterations); see layout2im.models.spectral_norm
+    spectral_norm: str = "modern"
+    # how generated images become pixels by default (CLI, pipeline, editor): "clamp"
+    # de-normalises and clamps; "minmax" de-normalises, then stretches each image to its own
+    # min..max, as the authors' test.py saved images (see layout2im.visualize)
+    output_rescale: str = "clamp"
 
     def validate(self) -> None:
         _require(self.image_size >= 8, "model.image_size", "must be at least 8")
+        _require(
+            self.spectral_norm in SPECTRAL_NORMS,
+            "model.spectral_norm",
+            f"must be one of {', '.join(SPECTRAL_NORMS)} (got {self.spectral_norm!r})",
+        )
+        _require(
+            self.output_rescale in RESCALE_MODES,
+            "model.output_rescale",
+            f"must be one of {', '.join(RESCALE_MODES)} (got {self.output_rescale!r})",
+        )
         _require(self.crop_size >= 4, "model.crop_size", "must be at least 4")
         _require(self.z_dim >= 1, "model.z_dim", "must be positive")
         _require(self.embedding_dim >= 1, "model.embedding_dim", "must be positive")

@@ -372,11 +372,13 @@ class Layout2ImPipeline:
         num_samples: int = 1,
         seed: int | None = None,
         generator: torch.Generator | None = None,
-        rescale: str = "clamp",
+        rescale: str | None = None,
     ) -> GenerationResult:
         """Generate ``num_samples`` images of ``layout`` (a layout dict, a list of objects or a
         :class:`~layout2im.layout.Layout`); ``seed`` (or a ``torch.Generator``) draws the codes of
-        objects without their own ``seed``, ``z`` or ``style``. Raises
+        objects without their own ``seed``, ``z`` or ``style``. ``rescale`` (``clamp`` or
+        ``minmax``, see :func:`~layout2im.visualize.to_uint8`) defaults to the model's
+        ``output_rescale``. Raises
         :class:`~layout2im.layout.LayoutError` naming the object and field of any problem.
 
         ``model_dir`` is a model folder (``layout2im train`` writes ``runs/<run>/model``):
@@ -427,4 +429,5 @@ class Layout2ImPipeline:
         call_seed = self._call_seed(seed, generator)
         latents = self.latents(parsed, num_samples, call_seed)
         images = self.generate_tensor(parsed, latents)
+        rescale = self.config.output_rescale if rescale is None else rescale
         return GenerationResult(to_pil(images, rescale), latents, parsed, call_seed)

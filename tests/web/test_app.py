@@ -75,7 +75,10 @@ def test_info_categories_and_openapi(client, pipe):
     info = client.get("/api/info").json()
     assert info["name"] == "tiny" and info["image_size"] == 16 and info["z_dim"] == 4
     assert info["max_objects"] == 8 and info["max_upload_bytes"] == 200_000
-    assert client.get("/api/categories").json() == {"categories": pipe.vocab.categories}
+    assert client.get("/api/categories").json() == {
+        "categories": pipe.vocab.categories,
+        "groups": None,  # only vocabularies with groups (COCO-Stuff) have them
+    }
     schema = client.get("/openapi.json").json()
     assert {"/api/generate", "/api/style", "/api/info", "/api/categories"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
@@ -270,3 +273,13 @@ def test_twenty_concurrent_requests_get_their_own_images(client, pipe):
         assert torch.equal(torch.tensor(body["latents"]), expected[seed].latents)
         for b64, img in zip(body["images"], expected[seed].images, strict=True):
             assert np.array_equal(_decode(b64), np.asarray(img))
+
+
+def test_coco_stuff_categories_come_in_groups():
+    from layout2im.conversion.vocabularies import category_groups, coco_stuff_vocabulary
+
+    groups = category_groups(coco_stuff_vocabulary())
+    assert [g["name"] for g in groups] == ["things", "stuff"]
+    assert len(groups[0]["categories"]) == 80 and len(groups[1]["categories"]) == 91
+    assert groups[0]["categories"][:2] == ["person", "bicycle"]
+    assert groups[1]["categories"][-1] == "wood"

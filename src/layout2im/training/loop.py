@@ -30,6 +30,7 @@ from ..vocab import Vocabulary
 from . import distributed as dist_env
 from .checkpoint import load_checkpoint, load_latest_checkpoint, save_checkpoint
 from .distributed import DistEnv, DistributedError
+from .init_from import initialise_from
 from .run_dir import latest_run_dir, new_run_dir
 from .trainer import Trainer
 
@@ -56,11 +57,13 @@ def train(
     resume: str | Path | bool | None = None,
     desc: str | None = None,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train ``config`` in a new run folder under ``out_root`` (or continue one) and export the
     final generator to ``<run>/model``. ``resume``: a run folder, or ``True`` for the latest run
-    of this config under ``out_root``. Returns the run folder (on every rank)."""
-    return run_training(config, out_root, resume, desc, progress).run_dir
+    of this config under ``out_root``. ``init_from``: a model folder whose networks a new run
+    starts from (see :mod:`.init_from`). Returns the run folder (on every rank)."""
+    return run_training(config, out_root, resume, desc, progress, init_from).run_dir
 
 
 def run_training(
@@ -69,16 +72,23 @@ def run_training(
     resume: str | Path | bool | None = None,
     desc: str | None = None,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> TrainingRun:
     """:func:`train`, also returning this process's trainer (models, optimisers, step)."""
+    if resume and init_from is not None:
+        raise RunError("--init-from starts a new run; it cannot be combined with --resume")
+    if init_from is not None and not (Path(init_from) / "config.json").is_file():
+        raise RunError(f"--init-from {init_from} is not a model folder (no config.json)")
     env = dist_env.setup(config.train.device)
     try:
-        return _train(config, Path(out_root), resume, desc, progress, env)
+        return _train(config, Path(out_root), resume, desc, progress, env, init_from)
     finally:
         dist_env.teardown()
 
 
-def _train(config, out_root: Path, resume, desc, progress, env: DistEnv) -> TrainingRun:
+def _train(
+    config, out_root: Path, resume, desc, progress, env: DistEnv, init_from=None
+) -> TrainingRun:
     if config.train.batch_size % env.world_size:
         raise ConfigError(
             f"train.batch_size={config.train.batch_size} (the global batch) is not divisible "
@@ -117,7 +127,7 @@ def _train(config, out_root: Path, resume, desc, progress, env: DistEnv) -> Trai
         package_log.setLevel(logging.WARNING)
     try:
         state = load_checkpoint(Path(ckpt_path)) if ckpt_path else None
-        return _train_in(config, run_dir, state, progress, env)
+        return _train_in(config, run_dir, state, progress, env, init_from)
     except (RuntimeError, ConnectionError) as exc:
         if env.distributed and _looks_like_lost_peer(exc):
             raise DistributedError(
@@ -208,7 +218,12 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
 
 
 def _train_in(
-    config: Config, run_dir: Path, state: dict | None, progress: bool, env: DistEnv
+    config: Config,
+    run_dir: Path,
+    state: dict | None,
+    progress: bool,
+    env: DistEnv,
+    init_from: str | Path | None = None,
 ) -> TrainingRun:
     dataset, vocab = build_dataset(config.data, config.model.image_size, split="train")
     if len(vocab) != config.model.num_classes:
@@ -221,6 +236,8 @@ def _train_in(
         if state.get("vocab") != vocab.names:
             raise RunError(f"{run_dir}: the checkpoint's vocabulary differs from the dataset's")
         trainer.load_state_dict(state)
+    elif init_from is not None:
+        initialise_from(trainer, init_from)  # every rank: the same weights everywhere
     t = config.train
     per_rank = t.batch_size // env.world_size
     sampler = ResumableSampler(

@@ -86,8 +86,11 @@ class Trainer:
         m = config.model
         self.generator = Layout2ImGenerator(m).to(self.device)
         self.generator.static_shapes = t.static_shapes
-        self.image_d = ImageDiscriminator(m.image_disc_channels).to(self.device)
-        self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes).to(self.device)
+        sn = m.spectral_norm
+        self.image_d = ImageDiscriminator(m.image_disc_channels, sn).to(self.device)
+        self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes, sn).to(
+            self.device
+        )
         if t.sync_batchnorm and self.env.distributed:
             self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
         self.set_channels_last(t.channels_last)

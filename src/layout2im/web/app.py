@@ -44,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..conversion.vocabularies import category_groups
 from ..images import DEFAULT_MAX_PIXELS, ImageError
 from ..layout import LayoutError
 from ..pipeline import Layout2ImPipeline
@@ -94,8 +95,10 @@ class GenerateRequest(BaseModel):
     seed: int | None = Field(
         0, ge=0, lt=2**63, description="call seed; null draws one (returned in the answer)"
     )
-    rescale: Literal["clamp", "minmax"] = Field(
-        "clamp", description="pixels: clamp the de-normalised output, or min-max per image"
+    rescale: Literal["clamp", "minmax"] | None = Field(
+        None,
+        description="pixels: clamp the de-normalised output, or min-max per image (as the "
+        "authors' test.py saved images); null: the model's own choice (model.output_rescale)",
     )
 
 
@@ -138,8 +141,19 @@ class ModelInfo(BaseModel):
     max_image_pixels: int
 
 
-class Categories(BaseModel):
+class CategoryGroup(BaseModel):
+    name: str = Field(description="the group's title, e.g. things or stuff")
     categories: list[str]
+
+
+class Categories(BaseModel):
+    categories: list[str] = Field(description="every category name of the model, by row")
+    groups: list[CategoryGroup] | None = Field(
+        None,
+        description="the categories a person picks from, in groups (COCO-Stuff: things, then "
+        "stuff); null when the vocabulary has no groups. Leaves out rows the model never "
+        "trained on (__image__, COCO-Stuff's other)",
+    )
 
 
 # ----------------------------------------------------------------------------- the app
@@ -214,7 +228,11 @@ def create_app(
 
     @app.get("/api/categories", response_model=Categories, summary="the model's categories")
     async def categories() -> Categories:
-        return Categories(categories=pipeline.vocab.categories)
+        groups = category_groups(pipeline.vocab)
+        return Categories(
+            categories=pipeline.vocab.categories,
+            groups=None if groups is None else [CategoryGroup(**g) for g in groups],
+        )
 
     @app.post(
         "/api/generate",
