@@ -304,7 +304,7 @@ from tests.data.test_coco128 import COCO128  # noqa: E402
 
 
 @pytest.mark.skipif(
-    not COCO128.is_dir(), reason="the coco128 sample (../shared/data/coco128) is absent"
+    not COCO128.is_dir(), reason="set LAYOUT2IM_COCO128 to the 128-image COCO sample"
 )
 def test_coco_thing_names_are_cocos():
     categories = json.loads((COCO128 / "annotations" / "instances_train2017.json").read_text())
