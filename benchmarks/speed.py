@@ -166,16 +166,6 @@ def flop_counts(fn) -> tuple[int, dict[str, int]]:
     return counter.get_total_flops(), families
 
 
-def count_flops(fn) -> int:
-    """The total of :func:`flop_counts`."""
-    return flop_counts(fn)[0]
-
-
-def flops_by_family(fn) -> dict[str, int]:
-    """The per-family FLOPs of :func:`flop_counts`."""
-    return flop_counts(fn)[1]
-
-
 def _event_time_us(event, device: torch.device, self_only: bool = False) -> float:
     """An op's time in microseconds: its kernels' time on a GPU, its CPU time on a CPU."""
     if device.type == "cuda":
