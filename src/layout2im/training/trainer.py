@@ -146,9 +146,9 @@ class Trainer:
         return result
 
     def _batched(self) -> bool:
-        """One discriminator call per step and network: asked for, or needed by DDP (which
-        synchronises one forward per backward)."""
-        return self.config.train.batch_discriminator_calls or self.env.distributed
+        """One discriminator call per step and network in a distributed run: DDP synchronises
+        one forward per backward."""
+        return self.env.distributed
 
     def _image_d(self, module, *images: torch.Tensor) -> list[torch.Tensor]:
         """Image D logits for each batch; one call on their concatenation when batched (no
