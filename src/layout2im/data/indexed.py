@@ -82,10 +82,6 @@ class IndexedLayoutDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    @property
-    def vocab_names(self) -> list[str | None]:
-        return self.index.meta["vocab"]
-
     def image_path(self, i: int) -> Path:
         return self.image_dir / self.index.file_name(int(self.rows[i]))
 
