@@ -411,10 +411,12 @@ def cmd_generate(args) -> int:
         raise CLIError(f"--samples must be between 1 and 256, got {args.samples}")
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
-    layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
+    layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
     start = time.perf_counter()
     result = pipe(layout, num_samples=args.samples, seed=args.seed, rescale=args.rescale)
     elapsed = time.perf_counter() - start
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     paths = write_generation(result, pipe, Path(args.out), Path(args.layout).stem)
     print(f"generated {args.samples} image(s) in {elapsed * 1000:.0f} ms")
     for path in paths:
@@ -546,7 +548,7 @@ def cmd_demo(args) -> int:
     written = []
     start = time.perf_counter()
     for path in sorted(example_layouts()):
-        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
+        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
         result = pipe(layout, num_samples=args.samples, seed=0)
         written.append(write_generation(result, pipe, out, path.stem)[0])
     elapsed = time.perf_counter() - start

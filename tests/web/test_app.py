@@ -75,6 +75,7 @@ def test_info_categories_and_openapi(client, pipe):
     info = client.get("/api/info").json()
     assert info["name"] == "tiny" and info["image_size"] == 16 and info["z_dim"] == 4
     assert info["max_objects"] == 8 and info["max_upload_bytes"] == 200_000
+    assert info["max_objects_accepted"] == 32
     assert client.get("/api/categories").json() == {"categories": pipe.vocab.categories}
     schema = client.get("/openapi.json").json()
     assert {"/api/generate", "/api/style", "/api/info", "/api/categories"} <= set(schema["paths"])
@@ -132,7 +133,7 @@ BAD_LAYOUTS = [
         "x1 (1.2) is outside [0, 1]",
     ),
     ([{"category": "circle", "box": [0, 0, 1]}], "objects[0].box", "4 numbers"),
-    ([CIRCLE] * 9, "objects", "at most 8"),
+    ([CIRCLE] * 33, "objects", "at most 32"),
     ([], "objects", "empty"),
     ([{**CIRCLE, "z": [1.0]}], "objects[0].z", "z_dim is 4"),
     (_styled("/etc/passwd"), "objects[0].style.image", "file paths are not accepted"),
@@ -270,3 +271,12 @@ def test_twenty_concurrent_requests_get_their_own_images(client, pipe):
         assert torch.equal(torch.tensor(body["latents"]), expected[seed].latents)
         for b64, img in zip(body["images"], expected[seed].images, strict=True):
             assert np.array_equal(_decode(b64), np.asarray(img))
+
+
+def test_more_objects_than_trained_generate_with_a_warning(client):
+    obj = {"category": "circle", "box": [0.1, 0.1, 0.5, 0.5]}
+    r = _generate(client, {"objects": [obj] * 10})
+    assert r.status_code == 200
+    warnings = r.json()["warnings"]
+    assert len(warnings) == 1 and "10 objects" in warnings[0] and "at most 8" in warnings[0]
+    assert _generate(client).json()["warnings"] == []
