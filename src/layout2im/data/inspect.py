@@ -98,7 +98,7 @@ def _check_images(data, progress: bool) -> dict[str, Any]:
 
 def inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
     """The report of the synthetic ``shapes`` dataset (objects counted over the first
-    ``SHAPES_SCENES`` scenes of each split; nothing is rendered)."""
+    ``SHAPES_SCENES`` scenes of each split; only the skill splits' scenes are rendered)."""
     from . import build_dataset
     from .shapes_render import SHAPE_CATEGORIES, _sample_scene, scene_seed
 
@@ -108,11 +108,15 @@ def inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
         n = min(len(dataset), SHAPES_SCENES)
         counts, labels = [], Counter()
         for i in range(n):
-            _, objects = _sample_scene(
-                scene_seed(dataset.seed, i), cfg.min_objects, cfg.max_objects
-            )
-            counts.append(len(objects))
-            labels.update(obj.category for obj in objects)
+            if hasattr(dataset, "skill"):  # skill scenes are drawn by their own rules
+                categories = dataset.scene(i).labels.tolist()
+            else:
+                _, objects = _sample_scene(
+                    scene_seed(dataset.seed, i), cfg.min_objects, cfg.max_objects
+                )
+                categories = [obj.category for obj in objects]
+            counts.append(len(categories))
+            labels.update(categories)
         report["splits"][split] = {
             "images": len(dataset),
             "objects": None,
