@@ -8,7 +8,7 @@ from layout2im.data.shapes_skills import SKILL_LAYOUTS, SKILL_SPLITS, SKILLS, me
 
 @pytest.mark.parametrize("skill", SKILLS)
 def test_skill_scenes_have_their_property_and_are_deterministic(skill):
-    dataset, vocab = build_dataset(DataConfig(name="shapes"), 32, f"ood-{skill}")
+    dataset, _ = build_dataset(DataConfig(name="shapes"), 32, f"ood-{skill}")
     assert len(dataset) == SKILL_LAYOUTS
     counts = []
     for i in range(8):
