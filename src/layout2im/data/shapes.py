@@ -85,6 +85,10 @@ class ShapesDataset(Dataset):
             self._cache[index] = scene
         return scene
 
+    def real_image_id(self, index: int) -> int:
+        """The scene seed of item ``index`` (``render_scene`` of it draws the item)."""
+        return scene_seed(self.seed, index)
+
     def render(self, seed: int) -> Scene:
         """The scene of scene seed ``seed`` at this dataset's image size."""
         return render_scene(seed, self.image_size, self.min_objects, self.max_objects)
