@@ -379,10 +379,11 @@ def _scoring_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _eval_files(args):
+def _scoring_options(args) -> dict:
+    """The keyword arguments of evaluate_model and score_folder that the options give."""
     from .evaluation import EvalFiles
 
-    return EvalFiles(
+    files = EvalFiles(
         inception=args.inception,
         inception_logits=args.inception_logits,
         lpips_weights=args.lpips_weights,
@@ -391,6 +392,13 @@ def _eval_files(args):
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
     )
+    return {
+        "device": args.device,
+        "num_images": args.num_images,
+        "files": files,
+        "batch_size": args.batch_size,
+        "progress": not args.no_progress,
+    }
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -734,17 +742,7 @@ def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_model
 
     config, protocol, metrics = _check_scoring_args(args)
-    results = evaluate_model(
-        args.model,
-        config.data,
-        protocol,
-        metrics,
-        device=args.device,
-        num_images=args.num_images,
-        files=_eval_files(args),
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
+    results = evaluate_model(args.model, config.data, protocol, metrics, **_scoring_options(args))
     _report_results(args, config, results, f"model {args.model}")
     return 0
 
@@ -785,13 +783,9 @@ def cmd_evaluate_images(args) -> int:
         config.data,
         protocol,
         metrics,
-        device=args.device,
-        num_images=args.num_images,
-        files=_eval_files(args),
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
         allow_missing=args.allow_missing,
         image_size=args.image_size,
+        **_scoring_options(args),
     )
     parts = results.get("splits", {"": results})
     lines = []
