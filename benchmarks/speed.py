@@ -25,10 +25,10 @@ Configurations: ``fast`` takes every speed option (the ``train.*`` switches and 
 the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
 device with fast bfloat16, see ``bf16_is_fast``), bf16 autocast.
 ``--reference`` adds the straightforward computation (generator forward recomputed for the G step,
-full composer maps, image-by-image ConvLSTM, one discriminator call per input, separate convolution
-and pooling, NCHW, float32), so each figure comes with its ratio. ``--ablate`` instead measures the
-reference and then switches the speed options on one at a time (cumulatively, in the order of
-``STEPS``) and reports what each bought.
+full composer maps, image-by-image ConvLSTM, separate convolution and pooling, NCHW, float32), so
+each figure comes with its ratio. ``--ablate`` instead measures the reference and then switches
+the speed options on one at a time (cumulatively, in the order of ``STEPS``) and reports what
+each bought.
 
 All configurations share one set of networks and are measured round-robin (one training step
 of each per round, after ``--warmup`` untimed rounds), so a machine whose load drifts affects
@@ -60,7 +60,7 @@ from layout2im.vocab import Vocabulary
 
 RESULTS = Path(__file__).parent / "results"
 
-TRAIN_OPTIONS = ("reuse_generator_forward", "batch_discriminator_calls", "channels_last")
+TRAIN_OPTIONS = ("reuse_generator_forward", "channels_last")
 LAYOUT_BATCHES = 4  # training steps cycle through this many random layout batches
 
 
@@ -108,7 +108,6 @@ def bf16_is_fast(device: torch.device) -> bool:
 def apply_mode(trainer: Trainer, mode: Mode) -> None:
     t = trainer.config.train
     t.reuse_generator_forward = "reuse_generator_forward" in mode.train
-    t.batch_discriminator_calls = "batch_discriminator_calls" in mode.train
     t.amp = mode.amp
     channels_last = "channels_last" in mode.train
     if trainer.memory_format != (torch.channels_last if channels_last else torch.contiguous_format):
@@ -164,16 +163,6 @@ def flop_counts(fn) -> tuple[int, dict[str, int]]:
         if family is not None:
             families[family] += count
     return counter.get_total_flops(), families
-
-
-def count_flops(fn) -> int:
-    """The total of :func:`flop_counts`."""
-    return flop_counts(fn)[0]
-
-
-def flops_by_family(fn) -> dict[str, int]:
-    """The per-family FLOPs of :func:`flop_counts`."""
-    return flop_counts(fn)[1]
 
 
 def _event_time_us(event, device: torch.device, self_only: bool = False) -> float:

@@ -43,7 +43,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from .config import ConfigError, ModelConfig, model_config_from_dict
+from .config import AMP_MODES, ConfigError, ModelConfig, model_config_from_dict
 from .fsutil import new_file_mode
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
 from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
@@ -156,9 +156,6 @@ def derived_seed(seed: int, sample: int, obj: int | str) -> int:
 
 def normal_from_seed(seed: int, dim: int) -> torch.Tensor:
     return torch.randn(dim, generator=torch.Generator().manual_seed(seed))
-
-
-AMP_MODES = ("off", "bf16")
 
 
 class Layout2ImPipeline:

@@ -82,10 +82,6 @@ class IndexedLayoutDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    @property
-    def vocab_names(self) -> list[str | None]:
-        return self.index.meta["vocab"]
-
     def real_image_id(self, i: int) -> int:
         """The annotation file's image id of item ``i``."""
         return int(self.index.image_ids[int(self.rows[i])])

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..config import DataConfig
 from .errors import DatasetError
+from .index import IMAGE_ROW_NAME
 from .registry import get_dataset
 
 TOP_CATEGORIES = 20
@@ -53,7 +54,7 @@ def inspect_dataset(
             "index": str(data.index_path) if data.index_path else None,
             "cached": data.cached,
             "vocab_rows": len(vocab),
-            "categories": sum(1 for n in vocab if n is not None and n != "__image__"),
+            "categories": sum(1 for n in vocab if n is not None and n != IMAGE_ROW_NAME),
             "objects_per_image": _histogram(counts),
             "top_categories": [
                 [vocab[label], n]
