@@ -108,7 +108,8 @@ PROTOCOLS: dict[str, Protocol] = {
             description=(
                 "for comparison with LostGAN-era papers on COCO-Stuff: the val layouts, five "
                 "64x64 images per layout (five times the images), images clamped (a linear map "
-                "to pixels, as tanh-output models save them), otherwise as paper-coco64"
+                "to pixels, as tanh-output models save them), SceneFID as these papers report "
+                "it, otherwise as paper-coco64"
             ),
             dataset="coco",
             split="val",
@@ -116,6 +117,7 @@ PROTOCOLS: dict[str, Protocol] = {
             samples_per_layout=5,
             rescale="clamp",
             resize="tf-bilinear",
+            metrics=("fid", "is", "diversity", "object-accuracy", "scene-fid"),
         ),
         Protocol(
             name="shapes32",
