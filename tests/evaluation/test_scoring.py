@@ -180,3 +180,24 @@ def test_cli_layouts_and_images(drawn, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "1 missing: 000000.png" in err
     assert "Traceback" not in err
+
+
+def test_skill_split_folders_are_scored_per_split(pipe, tmp_path):
+    export_layouts(tmp_path / "ood.jsonl", DATA, "shapes32-ood", num_images=3)
+    _, records = _read_layouts(tmp_path / "ood.jsonl")
+    assert [r["id"] for r in records[:4]] == [
+        "ood-number-000000",
+        "ood-number-000001",
+        "ood-number-000002",
+        "ood-position-000000",
+    ]
+    for split in ("ood-number", "ood-position", "ood-size", "ood-shape"):
+        part = [r for r in records if r["split"] == split]
+        draw_folder(pipe, part, tmp_path / "images", samples=1)
+    results = score_folder(
+        tmp_path / "images", DATA, "shapes32-ood", ["object-accuracy"], num_images=3
+    )
+    assert list(results["splits"]) == ["ood-number", "ood-position", "ood-size", "ood-shape"]
+    for part in results["splits"].values():
+        assert part["images"]["folder"]["layouts_scored"] == 3
+        assert part["metrics"]["object-accuracy"]["status"] == "ok"
