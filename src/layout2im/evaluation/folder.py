@@ -29,7 +29,8 @@ from .exchange import IMAGE_NAME, layout_id
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 MIN_SIDE = 8
-MAX_SAMPLES = 64  # images per layout read at most
+MAX_SAMPLES = 64  # sample numbers beyond are no layout's (reported as extra)
+DIVERSITY_SAMPLES = 2  # samples read beyond the required ones: diversity compares two
 DEFAULT_MAX_ENTRIES = 1_000_000
 SHOWN = 20  # names listed per kind of problem in messages
 
@@ -151,7 +152,8 @@ def read_folder(
 ) -> FolderImages:
     """Decode the images of the layouts ``prefix``+``000000`` .. ``num_layouts - 1``: samples
     ``0..K-1`` of every layout that has the ``required`` first ones readable, ``K`` the
-    fewest such samples any of them has. Everything else is reported."""
+    fewest such samples any of them has (samples beyond ``max(required, 2)`` are not read, so
+    memory stays bounded by the protocol). Everything else is reported."""
     missing, unreadable, wrong = [], [], []
     sizes: Counter = Counter()
     images: dict[int, list[np.ndarray]] = {}
@@ -159,7 +161,7 @@ def read_folder(
         files = scan.files.get((prefix, index), {})
         ident = layout_id(prefix, index)
         got = []
-        for k in range(max(required, len(files))):
+        for k in range(max(required, min(len(files), DIVERSITY_SAMPLES))):
             path = files.get(k)
             if path is None:
                 if k < required:
