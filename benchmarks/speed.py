@@ -25,10 +25,10 @@ Configurations: ``fast`` takes every speed option (the ``train.*`` switches and 
 the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
 device with fast bfloat16, see ``layout2im.hardware.bf16_is_fast``), bf16 autocast.
 ``--reference`` adds the straightforward computation (generator forward recomputed for the G step,
-full composer maps, image-by-image ConvLSTM, one discriminator call per input, separate convolution
-and pooling, NCHW, float32), so each figure comes with its ratio. ``--ablate`` instead measures the
-reference and then switches the speed options on one at a time (cumulatively, in the order of
-``STEPS``) and reports what each bought.
+full composer maps, image-by-image ConvLSTM, separate convolution and pooling, NCHW, float32), so
+each figure comes with its ratio. ``--ablate`` instead measures the reference and then switches
+the speed options on one at a time (cumulatively, in the order of ``STEPS``) and reports what
+each bought.
 
 All configurations share one set of networks and are measured round-robin (one training step
 of each per round, after ``--warmup`` untimed rounds), so a machine whose load drifts affects
@@ -64,7 +64,7 @@ from layout2im.vocab import Vocabulary
 
 RESULTS = Path(__file__).parent / "results"
 
-TRAIN_OPTIONS = ("reuse_generator_forward", "batch_discriminator_calls", "channels_last")
+TRAIN_OPTIONS = ("reuse_generator_forward", "channels_last")
 # CUDA only, after the fast paths in --ablate: layouts padded to the preset's max_objects (every
 # call the same shapes), cuDNN's kernel choice by timing, the whole call replayed as a CUDA graph
 GPU_OPTIONS = ("static_shapes", "cudnn_benchmark", "cuda_graphs")
@@ -122,7 +122,6 @@ def apply_mode(trainer: Trainer, mode: Mode) -> None:
     see :func:`graphed_trainer`)."""
     t = trainer.config.train
     t.reuse_generator_forward = "reuse_generator_forward" in mode.train
-    t.batch_discriminator_calls = "batch_discriminator_calls" in mode.train
     t.static_shapes = "static_shapes" in mode.train
     trainer.generator.static_shapes = t.static_shapes
     if trainer.device.type == "cuda":
@@ -185,16 +184,6 @@ def flop_counts(fn) -> tuple[int, dict[str, int]]:
         if family is not None:
             families[family] += count
     return counter.get_total_flops(), families
-
-
-def count_flops(fn) -> int:
-    """The total of :func:`flop_counts`."""
-    return flop_counts(fn)[0]
-
-
-def flops_by_family(fn) -> dict[str, int]:
-    """The per-family FLOPs of :func:`flop_counts`."""
-    return flop_counts(fn)[1]
 
 
 def _event_time_us(event, device: torch.device, self_only: bool = False) -> float:

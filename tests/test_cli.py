@@ -63,8 +63,8 @@ def test_generate_writes_samples_and_grid_deterministically(tmp_path, tiny_model
             "objects[0].box: x1 (0.5) must be greater than x0 (0.6)",
         ),
         (
-            {"objects": [{"category": "square", "box": [0, 0, 0.5, 0.5]}] * 9},
-            "has 9 objects; this model takes at most 8",
+            {"objects": [{"category": "square", "box": [0, 0, 0.5, 0.5]}] * 33},
+            "has 33 objects; this model takes at most 32",
         ),
     ],
 )
@@ -81,6 +81,17 @@ def test_generate_bad_layouts_exit_2_and_write_nothing(
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_generate_more_objects_than_trained_warns(tmp_path, tiny_model_dir, capsys):
+    layout = _write(tmp_path / "many.json", {"objects": [GOOD["objects"][0]] * 12})
+    out = tmp_path / "out"
+    args = ["generate", "--model", str(tiny_model_dir), "--layout", str(layout)]
+    assert main([*args, "--samples", "1", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the layout has 12 objects" in err
+    assert "trained with at most 8 objects" in err
+    assert (out / "many-sample00.png").is_file()
 
 
 def test_generate_missing_files(tmp_path, tiny_model_dir, capsys):

@@ -24,7 +24,7 @@ class CLIError(Exception):
     """An expected failure: printed as ``error: ...`` with exit status 2."""
 
 
-EVALUATE_ACTIONS = ("run", "train-classifier", "list")
+EVALUATE_ACTIONS = ("run", "layouts", "images", "train-classifier", "list")
 
 
 def _default_evaluate_action(argv: list[str]) -> list[str]:
@@ -72,6 +72,7 @@ def _worker_message(message: str) -> str:
 def _is_expected(exc: Exception) -> bool:
     from .conversion import ConversionError
     from .data import DatasetError
+    from .errors import Layout2ImError
     from .evaluation.classifier import NetworkLoadError
     from .evaluation.files import MissingWeightsError, WeightsChecksumError
     from .evaluation.registry import UnknownMetricError
@@ -95,6 +96,7 @@ def _is_expected(exc: Exception) -> bool:
         WeightsChecksumError,
         UnknownMetricError,
         ConversionError,
+        Layout2ImError,
     )
     return isinstance(exc, expected)
 
@@ -297,40 +299,44 @@ def _evaluate_parsers(sub) -> None:
 
     p = actions.add_parser("run", help="evaluate a model folder (the default action)")
     p.add_argument("--model", required=True, help="a model folder (config.json, ...)")
-    _config_args(p)
-    p.add_argument(
-        "--protocol",
-        choices=protocol_names(),
-        help="evaluation protocol (default: the dataset's: shapes32, paper-coco64, paper-vg64)",
-    )
-    p.add_argument(
-        "--metrics",
-        nargs="+",
-        metavar="NAME",
-        help="metrics to compute, names separated by spaces or commas (default: the protocol's)",
-    )
-    p.add_argument("--out", help="write the results JSON here")
-    p.add_argument("--markdown", help="also write the table (with the protocol line) here")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    p.add_argument("--num-images", type=int, help="use only the first N layouts (quick checks)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
-    p.add_argument("--inception", help="Inception pool3 TorchScript file for FID")
-    p.add_argument(
-        "--inception-logits", help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid) for IS"
-    )
-    p.add_argument(
-        "--lpips-weights", help="folder with alexnet-owt-7be5be79.pth and LPIPS v0.1 alex.pth"
-    )
-    p.add_argument("--classifier", help="object classifier (from train-classifier)")
-    p.add_argument(
-        "--scene-features", help="scene feature network (train-classifier --kind scenes)"
-    )
-    p.add_argument(
-        "--cache-dir", help="real statistics cache (default $LAYOUT2IM_CACHE or ~/.cache/layout2im)"
-    )
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _scoring_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = actions.add_parser(
+        "layouts",
+        help="write a protocol's layouts (JSON lines) for another system to draw",
+        description=(
+            "Write the protocol's layouts in order, one JSON object a line after a header "
+            "line: id, real image id, boxes normalised and in pixels, category names and ids. "
+            "Draw one image per layout as <id>.png (several: <id>_<k>.png, k = 0, 1, ...) and "
+            "score the folder with `layout2im evaluate images`. See docs/evaluation.md."
+        ),
+    )
+    _config_args(p)
+    p.add_argument("--protocol", choices=protocol_names(), help="(default: the dataset's)")
+    p.add_argument("--out", required=True, help="the layouts file to write (.jsonl)")
+    p.add_argument("--num-images", type=int, help="only the first N layouts (quick checks)")
+    p.add_argument("--image-size", type=int, help="image side (for protocols that fix none)")
+    p.set_defaults(func=cmd_evaluate_layouts)
+
+    p = actions.add_parser(
+        "images",
+        help="score a folder of any system's images under a protocol",
+        description=(
+            "Score the images in DIR, named by the ids `layout2im evaluate layouts` writes, "
+            "with the protocol's metrics. Missing, extra, unreadable or wrongly sized images "
+            "are reported by name; an incomplete folder is refused unless --allow-missing."
+        ),
+    )
+    p.add_argument("folder", metavar="DIR", help="folder of PNG/JPEG images named <id>.png")
+    _scoring_args(p)
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score the layouts whose images are all there and readable (says how many)",
+    )
+    p.add_argument("--image-size", type=int, help="image side (for protocols that fix none)")
+    p.set_defaults(func=cmd_evaluate_images)
 
     p = actions.add_parser(
         "train-classifier",
@@ -375,6 +381,67 @@ def _evaluate_parsers(sub) -> None:
 
     p = actions.add_parser("list", help="list metrics and protocols")
     p.set_defaults(func=cmd_evaluate_list)
+
+
+def _scoring_args(p: argparse.ArgumentParser) -> None:
+    """The options of commands that score images under a protocol."""
+    from .evaluation.protocols import protocol_names
+
+    _config_args(p)
+    p.add_argument(
+        "--protocol",
+        choices=protocol_names(),
+        help="evaluation protocol (default: the dataset's: shapes32, paper-coco64, paper-vg64)",
+    )
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        help="metrics to compute, names separated by spaces or commas (default: the protocol's)",
+    )
+    p.add_argument("--out", help="write the results JSON here")
+    p.add_argument("--markdown", help="also write the table (with the protocol line) here")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--num-images", type=int, help="use only the first N layouts (quick checks)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    p.add_argument("--inception", help="Inception pool3 TorchScript file for FID")
+    p.add_argument(
+        "--inception-logits", help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid) for IS"
+    )
+    p.add_argument(
+        "--lpips-weights", help="folder with alexnet-owt-7be5be79.pth and LPIPS v0.1 alex.pth"
+    )
+    p.add_argument("--classifier", help="object classifier (from train-classifier)")
+    p.add_argument(
+        "--scene-features", help="scene feature network (train-classifier --kind scenes)"
+    )
+    p.add_argument(
+        "--cache-dir", help="real statistics cache (default $LAYOUT2IM_CACHE or ~/.cache/layout2im)"
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _scoring_options(args) -> dict:
+    """The keyword arguments of evaluate_model and score_folder that the options give."""
+    from .evaluation import EvalFiles
+
+    files = EvalFiles(
+        inception=args.inception,
+        inception_logits=args.inception_logits,
+        lpips_weights=args.lpips_weights,
+        object_classifier=args.classifier,
+        scene_features=args.scene_features,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+    )
+    return {
+        "device": args.device,
+        "num_images": args.num_images,
+        "files": files,
+        "batch_size": args.batch_size,
+        "progress": not args.no_progress,
+    }
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -481,10 +548,12 @@ def cmd_generate(args) -> int:
         raise CLIError(f"--samples must be between 1 and 256, got {args.samples}")
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
-    layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
+    layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
     start = time.perf_counter()
     result = pipe(layout, num_samples=args.samples, seed=args.seed, rescale=args.rescale)
     elapsed = time.perf_counter() - start
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     paths = write_generation(result, pipe, Path(args.out), Path(args.layout).stem)
     print(f"generated {args.samples} image(s) in {elapsed * 1000:.0f} ms")
     for path in paths:
@@ -613,7 +682,7 @@ def cmd_demo(args) -> int:
     written = []
     start = time.perf_counter()
     for path in sorted(example_layouts()):
-        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
+        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
         result = pipe(layout, num_samples=args.samples, seed=0)
         written.append(write_generation(result, pipe, out, path.stem)[0])
     elapsed = time.perf_counter() - start
@@ -697,16 +766,12 @@ def _metric_list(values: list[str] | None) -> list[str] | None:
     return names or None
 
 
-def cmd_evaluate(args) -> int:
-    from .evaluation import (
-        EvalFiles,
-        evaluate_model,
-        format_markdown,
-        format_table,
-        write_results,
-    )
+def _check_scoring_args(args):
+    """Validate the shared scoring options before any work; returns (config, protocol,
+    metric names)."""
     from .evaluation.protocols import get_protocol
     from .evaluation.runner import resolve_metrics
+    from .fsutil import check_output_folder
 
     if args.num_images is not None and args.num_images < 2:
         raise CLIError(f"--num-images must be at least 2, got {args.num_images}")
@@ -721,41 +786,88 @@ def cmd_evaluate(args) -> int:
         path = getattr(args, option)
         if path and Path(path).is_dir():
             raise CLIError(f"--{option} {path} is a folder; give a file path")
-    files = EvalFiles(
-        inception=args.inception,
-        inception_logits=args.inception_logits,
-        lpips_weights=args.lpips_weights,
-        object_classifier=args.classifier,
-        scene_features=args.scene_features,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-    )
-    results = evaluate_model(
-        args.model,
-        config.data,
-        protocol,
-        metrics,
-        device=args.device,
-        num_images=args.num_images,
-        files=files,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
+        if path:
+            check_output_folder(Path(path).parent, f"--{option}")
+    return config, protocol, metrics
+
+
+def _report_results(args, config, results: dict, what: str) -> None:
+    from .evaluation import format_markdown, format_table, write_results
+    from .fsutil import write_text
+
     results["command"] = ["layout2im", *args.argv]
     results["config"] = {"name": config.name, "source": args.config, "overrides": args.set}
-    table = format_table(results)
-    print(f"model {args.model}")
-    print(table)
+    print(what)
+    print(format_table(results))
     if args.out:
         print(f"results: {write_results(results, args.out)}")
     if args.markdown:
-        md = format_markdown(results)
-        path = Path(args.markdown)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(md)
-        tmp.replace(path)
-        print(f"table:   {path}")
+        print(f"table:   {write_text(args.markdown, format_markdown(results))}")
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate_model
+
+    config, protocol, metrics = _check_scoring_args(args)
+    results = evaluate_model(args.model, config.data, protocol, metrics, **_scoring_options(args))
+    _report_results(args, config, results, f"model {args.model}")
+    return 0
+
+
+def cmd_evaluate_layouts(args) -> int:
+    from .evaluation.scoring import export_layouts
+    from .fsutil import check_output_folder
+
+    if args.num_images is not None and args.num_images < 1:
+        raise CLIError(f"--num-images must be positive, got {args.num_images}")
+    if Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a folder; give a file path")
+    check_output_folder(Path(args.out).parent)
+    config = _load_config(args)
+    header = export_layouts(
+        args.out,
+        config.data,
+        args.protocol,
+        image_size=args.image_size,
+        num_images=args.num_images,
+        command=["layout2im", *args.argv],
+    )
+    per_split = ", ".join(f"{k} {v}" for k, v in header["layouts_per_split"].items())
+    print(
+        f"{header['layouts']} layouts of protocol {header['protocol']['name']} ({per_split}), "
+        f"{header['image_size']}x{header['image_size']}: {args.out}"
+    )
+    print(f"name the images: {header['naming']}")
+    return 0
+
+
+def cmd_evaluate_images(args) -> int:
+    from .evaluation.scoring import score_folder
+
+    config, protocol, metrics = _check_scoring_args(args)
+    results = score_folder(
+        args.folder,
+        config.data,
+        protocol,
+        metrics,
+        allow_missing=args.allow_missing,
+        image_size=args.image_size,
+        **_scoring_options(args),
+    )
+    parts = results.get("splits", {"": results})
+    lines = []
+    for split, part in parts.items():
+        found = part["images"]["folder"]
+        lines.append(
+            f"{split + ': ' if split else ''}scored {found['layouts_scored']} of "
+            f"{found['layouts']} layouts ({found['images_read']} images, "
+            f"{found['samples_per_layout_found']} per layout, {found['resized']} resized)"
+        )
+        for kind in ("missing", "unreadable", "wrong_size", "extra", "duplicates"):
+            if found[kind]["count"]:
+                names = ", ".join(found[kind]["names"])
+                lines.append(f"  {found[kind]['count']} {kind.replace('_', ' ')}: {names}")
+    _report_results(args, config, results, f"folder {args.folder}\n" + "\n".join(lines))
     return 0
 
 

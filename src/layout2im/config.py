@@ -10,6 +10,7 @@ checkpoint rebuilds with no extra flags), ``data`` (which dataset and how it is 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -245,7 +248,6 @@ class TrainConfig:
     device: str = "auto"
     loss: LossConfig = field(default_factory=LossConfig)
     reuse_generator_forward: bool = False
-    batch_discriminator_calls: bool = False
     channels_last: bool = False
     amp: str = "off"
     # pad every layout to data.max_objects slots so each step has the same shapes (for CUDA
@@ -335,10 +337,23 @@ def _require(ok: bool, key: str, message: str) -> None:
 # ----------------------------------------------------------------------------- building
 
 
+# Keys that configs and checkpoints may still hold and that no longer do anything: they are
+# dropped with a warning. Key -> what happens instead.
+IGNORED_KEYS = {
+    "train.batch_discriminator_calls": "each discriminator is called once per input, except in "
+    "distributed runs, which batch the calls (DDP synchronises one forward per backward)",
+}
+
+
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types
+    (:data:`IGNORED_KEYS` are dropped with a warning)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+    ignored = [k for k in data if f"{prefix}{k}" in IGNORED_KEYS]
+    for key in ignored:
+        log.warning("config key %s%s is ignored: %s", prefix, key, IGNORED_KEYS[prefix + key])
+    data = {k: v for k, v in data.items() if k not in ignored}
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)

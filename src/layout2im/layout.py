@@ -416,12 +416,6 @@ class LayoutBatch:
             mask[i, :n] = True
         return cls(out_labels, out_boxes, mask)
 
-    @classmethod
-    def from_layouts(cls, layouts: list[Layout], vocab: Vocabulary) -> LayoutBatch:
-        return cls.from_lists(
-            [lay.labels(vocab) for lay in layouts], [lay.boxes() for lay in layouts]
-        )
-
     @property
     def batch_size(self) -> int:
         return self.labels.shape[0]

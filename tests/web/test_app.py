@@ -75,6 +75,7 @@ def test_info_categories_and_openapi(client, pipe):
     info = client.get("/api/info").json()
     assert info["name"] == "tiny" and info["image_size"] == 16 and info["z_dim"] == 4
     assert info["max_objects"] == 8 and info["max_upload_bytes"] == 200_000
+    assert info["max_objects_accepted"] == 32
     assert client.get("/api/categories").json() == {
         "categories": pipe.vocab.categories,
         "groups": None,  # only vocabularies with groups (COCO-Stuff) have them
@@ -135,7 +136,7 @@ BAD_LAYOUTS = [
         "x1 (1.2) is outside [0, 1]",
     ),
     ([{"category": "circle", "box": [0, 0, 1]}], "objects[0].box", "4 numbers"),
-    ([CIRCLE] * 9, "objects", "at most 8"),
+    ([CIRCLE] * 33, "objects", "at most 32"),
     ([], "objects", "empty"),
     ([{**CIRCLE, "z": [1.0]}], "objects[0].z", "z_dim is 4"),
     (_styled("/etc/passwd"), "objects[0].style.image", "file paths are not accepted"),
@@ -283,3 +284,12 @@ def test_coco_stuff_categories_come_in_groups():
     assert len(groups[0]["categories"]) == 80 and len(groups[1]["categories"]) == 91
     assert groups[0]["categories"][:2] == ["person", "bicycle"]
     assert groups[1]["categories"][-1] == "wood"
+
+
+def test_more_objects_than_trained_generate_with_a_warning(client):
+    obj = {"category": "circle", "box": [0.1, 0.1, 0.5, 0.5]}
+    r = _generate(client, {"objects": [obj] * 10})
+    assert r.status_code == 200
+    warnings = r.json()["warnings"]
+    assert len(warnings) == 1 and "10 objects" in warnings[0] and "at most 8" in warnings[0]
+    assert _generate(client).json()["warnings"] == []

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config, load_config
-from ..fsutil import replace_folder
+from ..fsutil import atomic_folder
 from ..models import ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
 from ..pipeline import Layout2ImPipeline
 from ..training.averaging import check_replaceable_model_folder
@@ -157,7 +157,8 @@ def convert_original(
             path.parent.mkdir()
             torch.save(state, path)
 
-    replace_folder(out, fill)
+    with atomic_folder(out) as tmp:
+        fill(tmp)
     checkpoint = checkpoint_path(out / CHECKPOINTS, step) if discriminators else None
     seconds = time.perf_counter() - start
     log.info("converted %s into %s in %.1f s", generator_file, out, seconds)

@@ -38,12 +38,11 @@ from typing import Any
 import numpy as np
 
 from .errors import DatasetError
-from .index import LayoutIndex
+from .index import IMAGE_ROW_NAME, LayoutIndex
 from .jsonstream import read_members
 
 log = logging.getLogger(__name__)
 
-IMAGE_ROW_NAME = "__image__"
 MAX_CATEGORY_ID = 100_000  # the vocabulary has max id + 1 rows
 
 

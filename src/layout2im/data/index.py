@@ -41,6 +41,7 @@ from .errors import DatasetError
 log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
+IMAGE_ROW_NAME = "__image__"  # vocabulary row 0: the whole-image object of the original code
 _ARRAYS = (
     "image_ids",
     "widths",

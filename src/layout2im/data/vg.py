@@ -50,12 +50,10 @@ from typing import Any
 import numpy as np
 
 from .errors import DatasetError
-from .index import LayoutIndex
+from .index import IMAGE_ROW_NAME, LayoutIndex
 from .jsonstream import iter_array
 
 log = logging.getLogger(__name__)
-
-IMAGE_ROW_NAME = "__image__"
 
 
 def packaged_splits() -> Path:

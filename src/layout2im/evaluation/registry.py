@@ -64,6 +64,7 @@ def _ensure_builtin() -> None:
         inception_score,
         object_accuracy,
         object_colours,
+        scene_fid,
     )
 
 

@@ -63,7 +63,10 @@ def _format_values(name: str, values: dict[str, float]) -> str:
 
 
 def format_table(results: dict) -> str:
-    """A markdown table of the metrics, with the protocol line above it."""
+    """A markdown table of the metrics, with the protocol line above it (for a protocol with
+    skill splits: one such table per split)."""
+    if "splits" in results:
+        return "\n\n".join(format_table(part) for part in results["splits"].values())
     lines = [protocol_line(results), "", "| metric | result | network / note |", "|---|---|---|"]
     nets = results.get("networks", {})
     for name, entry in results["metrics"].items():

@@ -93,6 +93,23 @@ def evaluate_generator(
         raise ConfigError(f"num_images must be at least 2 (statistics need two), got {num_images}")
     proto = get_protocol(protocol, data_config.name)
     proto.check_dataset(data_config.name)
+    if proto.skill_splits:
+        parts = {
+            p.split: evaluate_generator(
+                generator,
+                data_config,
+                p,
+                metrics,
+                device,
+                num_images,
+                files,
+                batch_size,
+                progress,
+                vocab,
+            )
+            for p in proto.splits()
+        }
+        return combine_splits(proto, parts)
     size = generator.config.image_size
     if proto.image_size is not None and proto.image_size != size:
         raise ConfigError(
@@ -162,6 +179,31 @@ def evaluate_generator(
             "generation_seconds": round(generation_seconds, 2),
         },
         "metrics": results,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def combine_splits(protocol: Protocol, parts: dict[str, dict]) -> dict:
+    """The results of a protocol with skill splits: each split's results dict under
+    ``splits``, the protocol, and what the splits share (networks, settings) at the top."""
+    first = next(iter(parts.values()))
+    networks: dict = {}
+    for part in parts.values():
+        networks.update(part["networks"])
+    return {
+        "format": RESULTS_FORMAT,
+        "version": RESULTS_VERSION,
+        "protocol": protocol.to_dict(),
+        "data": {
+            "config": first["data"]["config"],
+            "splits": list(parts),
+            "layouts": {name: part["data"]["layouts"] for name, part in parts.items()},
+            "objects": {name: part["data"]["objects"] for name, part in parts.items()},
+            "image_size": first["data"]["image_size"],
+        },
+        "networks": networks,
+        "settings": first["settings"],
+        "splits": parts,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..config import Config, ConfigError, from_dict
-from ..fsutil import replace_folder
+from ..fsutil import atomic_folder
 from ..models import Layout2ImGenerator
 from ..pipeline import CONFIG_FILE, FORMAT, VOCAB_FILE, WEIGHTS_FILE, Layout2ImPipeline
 from ..vocab import Vocabulary
@@ -217,4 +217,5 @@ def export_averaged_model(
 
 
 def _write_model_folder(pipe: Layout2ImPipeline, out: Path, provenance: dict) -> None:
-    replace_folder(out, lambda tmp: pipe.save_pretrained(tmp, provenance=provenance))
+    with atomic_folder(out) as tmp:
+        pipe.save_pretrained(tmp, provenance=provenance)

@@ -35,12 +35,6 @@ from .graphs import GraphedCall
 log = logging.getLogger(__name__)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -275,9 +269,9 @@ class Trainer:
         return self.g_train(images, layout, z_rand, generator=self.rng)
 
     def _batched(self) -> bool:
-        """One discriminator call per step and network: asked for, or needed by DDP (which
-        synchronises one forward per backward)."""
-        return self.config.train.batch_discriminator_calls or self.env.distributed
+        """One discriminator call per step and network in a distributed run: DDP synchronises
+        one forward per backward."""
+        return self.env.distributed
 
     def _image_d(self, module, *images: torch.Tensor) -> list[torch.Tensor]:
         """Image D logits for each batch; one call on their concatenation when batched (no

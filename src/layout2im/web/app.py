@@ -115,6 +115,11 @@ class GenerateResponse(BaseModel):
     )
     ids: list[str | int] = Field(description="each object's identity: its id, else its index")
     seed: int = Field(description="the call seed the codes were drawn from")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what to read the images with, e.g. more objects than the model was "
+        "trained with (generated, up to max_objects_accepted)",
+    )
     width: int
     height: int
     timing: Timing
@@ -133,7 +138,10 @@ class ModelInfo(BaseModel):
     image_size: int
     crop_size: int
     z_dim: int
-    max_objects: int
+    max_objects: int = Field(description="most objects per image the model was trained with")
+    max_objects_accepted: int = Field(
+        description="most objects a layout may hold; above max_objects the response warns"
+    )
     num_categories: int
     max_samples: int
     max_json_bytes: int
@@ -219,6 +227,7 @@ def create_app(
             crop_size=c.crop_size,
             z_dim=c.z_dim,
             max_objects=pipeline.max_objects,
+            max_objects_accepted=pipeline.object_limit,
             num_categories=len(pipeline.vocab.categories),
             max_samples=max_samples,
             max_json_bytes=max_json_bytes,
@@ -269,6 +278,7 @@ def create_app(
             latents=result.latents.tolist(),
             ids=result.layout.object_keys(),
             seed=result.seed,
+            warnings=result.warnings,
             width=size,
             height=size,
             timing=Timing(

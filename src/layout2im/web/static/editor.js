@@ -188,7 +188,7 @@
         `generated in ${t.generate_ms.toFixed(1)} ms · ${roundTrip.toFixed(0)} ms round trip`;
       document.body.dataset.generateMs = String(t.generate_ms);
       document.body.dataset.roundTripMs = roundTrip.toFixed(1);
-      showError("");
+      showError((result.warnings || []).join(" ")); // e.g. more objects than trained with
     } catch (error) {
       showError(error.message);
       highlightField(error.field);
@@ -354,7 +354,7 @@
     if (drag.mode === "draw") {
       if (Math.abs(px - sx) < MIN_SIZE || Math.abs(py - sy) < MIN_SIZE) return;
       if (drag.key === null) {
-        const limit = state.info ? state.info.max_objects : Infinity;
+        const limit = state.info ? state.info.max_objects_accepted : Infinity;
         if (state.objects.length >= limit) {
           showError(`this model takes at most ${limit} objects: delete one first`);
           drag = null;
