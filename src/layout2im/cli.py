@@ -11,16 +11,18 @@ import json
 import logging
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
-from .config import Config, ConfigError, apply_overrides, load_config, preset_names
+from .config import Config, apply_overrides, load_config, preset_names
+from .errors import Layout2ImError
+from .fsutil import check_output_folder
 
 EXIT_USAGE = 2
+SEED_LIMIT = 2**63
 
 
-class CLIError(Exception):
-    """An expected failure: printed as ``error: ...`` with exit status 2."""
+class CLIError(Layout2ImError):
+    """A bad command-line value: printed as ``error: ...`` with exit status 2."""
 
 
 EVALUATE_ACTIONS = ("run", "train-classifier", "list")
@@ -52,11 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
-        if _is_expected(exc):
-            print(f"error: {_worker_message(str(exc))}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
+    except Layout2ImError as exc:
+        print(f"error: {_worker_message(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _worker_message(message: str) -> str:
@@ -66,34 +66,6 @@ def _worker_message(message: str) -> str:
         last = message.rstrip().splitlines()[-1]
         return last.split(": ", 1)[1] if ": " in last else last
     return message
-
-
-def _is_expected(exc: Exception) -> bool:
-    from .data import DatasetError
-    from .evaluation.classifier import NetworkLoadError
-    from .evaluation.files import MissingWeightsError, WeightsChecksumError
-    from .evaluation.registry import UnknownMetricError
-    from .layout import LayoutError
-    from .pipeline import ModelLoadError
-    from .training.checkpoint import CheckpointError
-    from .training.distributed import DistributedError
-    from .training.loop import RunError
-
-    expected = (
-        CLIError,
-        ConfigError,
-        LayoutError,
-        ModelLoadError,
-        DatasetError,
-        RunError,
-        CheckpointError,
-        DistributedError,
-        NetworkLoadError,
-        MissingWeightsError,
-        WeightsChecksumError,
-        UnknownMetricError,
-    )
-    return isinstance(exc, expected)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -406,46 +378,24 @@ def _without(argv: list[str], *options: str) -> list[str]:
 def cmd_generate(args) -> int:
     from .layout import load_layout_file
     from .pipeline import Layout2ImPipeline, default_model
+    from .visualize import save_generation
 
     if args.samples < 1 or args.samples > 256:
         raise CLIError(f"--samples must be between 1 and 256, got {args.samples}")
+    if not 0 <= args.seed < SEED_LIMIT:
+        raise CLIError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
+    check_output_folder(args.out)
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
     layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
     start = time.perf_counter()
     result = pipe(layout, num_samples=args.samples, seed=args.seed, rescale=args.rescale)
     elapsed = time.perf_counter() - start
-    paths = write_generation(result, pipe, Path(args.out), Path(args.layout).stem)
+    paths = save_generation(result, pipe.vocab, Path(args.out), Path(args.layout).stem)
     print(f"generated {args.samples} image(s) in {elapsed * 1000:.0f} ms")
     for path in paths:
         print(path)
     return 0
-
-
-def write_generation(result, pipe, out: Path, stem: str) -> list[Path]:
-    """Write one PNG per sample and a grid (layout | samples, then the same with boxes)."""
-    from .visualize import draw_layout, grid
-
-    size = pipe.config.image_size
-    scale = max(1, 128 // size)
-    boxes = [o.box for o in result.layout.objects]
-    labels = [pipe.vocab.index(o.category) for o in result.layout.objects]
-    names = [o.category for o in result.layout.objects]
-    panel = draw_layout(boxes, labels, names, size, scale=scale)
-    big = [img.resize((size * scale, size * scale)) for img in result.images]
-    boxed = [
-        draw_layout(boxes, labels, names, size, background=img, scale=scale)
-        for img in result.images
-    ]
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for k, img in enumerate(result.images):
-        path = out / f"{stem}-sample{k:02d}.png"
-        img.save(path)
-        paths.append(path)
-    grid_path = out / f"{stem}-grid.png"
-    grid([[panel, *big], [panel, *boxed]]).save(grid_path)
-    return [grid_path, *paths]
 
 
 def cmd_serve(args) -> int:
@@ -525,13 +475,17 @@ DEMO_STEPS = 1500
 
 
 def cmd_demo(args) -> int:
-    from .layout import load_layout_file
+    from .layout import example_layouts, load_layout_file
     from .pipeline import Layout2ImPipeline, default_model, shipped_models
+    from .visualize import save_generation
 
     if args.samples < 1 or args.samples > 64:
         raise CLIError(f"--samples must be between 1 and 64, got {args.samples}")
     if args.steps is not None and not args.train:
         raise CLIError("--steps only applies with --train (the demo otherwise trains nothing)")
+    check_output_folder(args.out)
+    if args.train:
+        check_output_folder(args.runs, "--runs")
     run_dir = None
     if args.train or not shipped_models():
         if not args.train:
@@ -548,7 +502,7 @@ def cmd_demo(args) -> int:
     for path in sorted(example_layouts()):
         layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
         result = pipe(layout, num_samples=args.samples, seed=0)
-        written.append(write_generation(result, pipe, out, path.stem)[0])
+        written.append(save_generation(result, pipe.vocab, out, path.stem)[0])
     elapsed = time.perf_counter() - start
     if run_dir is not None:
         print(f"run folder: {run_dir} (training samples in {run_dir / 'samples'})")
@@ -573,11 +527,6 @@ def _train_demo_model(args) -> Path:
     )
     print(f"layout2im demo: training shapes32 on the built-in shapes dataset for {steps} steps")
     return train(config, out_root=args.runs, desc="demo")
-
-
-def example_layouts() -> list[Path]:
-    folder = resources.files("layout2im") / "examples"
-    return [Path(str(p)) for p in folder.iterdir() if p.name.endswith(".json")]
 
 
 def cmd_export_shapes(args) -> int:
@@ -633,7 +582,8 @@ def _metric_list(values: list[str] | None) -> list[str] | None:
 def cmd_evaluate(args) -> int:
     from .evaluation import EvalFiles, evaluate_model, format_table, write_results
     from .evaluation.protocols import get_protocol
-    from .evaluation.runner import resolve_metrics
+    from .evaluation.runner import markdown_report, resolve_metrics
+    from .fsutil import write_text
 
     if args.num_images is not None and args.num_images < 2:
         raise CLIError(f"--num-images must be at least 2, got {args.num_images}")
@@ -648,6 +598,8 @@ def cmd_evaluate(args) -> int:
         path = getattr(args, option)
         if path and Path(path).is_dir():
             raise CLIError(f"--{option} {path} is a folder; give a file path")
+        if path:
+            check_output_folder(Path(path).parent, f"--{option}")
     files = EvalFiles(
         inception=args.inception,
         inception_logits=args.inception_logits,
@@ -676,31 +628,8 @@ def cmd_evaluate(args) -> int:
     if args.out:
         print(f"results: {write_results(results, args.out)}")
     if args.markdown:
-        md = _markdown_report(results, table)
-        path = Path(args.markdown)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(md)
-        tmp.replace(path)
-        print(f"table:   {path}")
+        print(f"table:   {write_text(args.markdown, markdown_report(results, table))}")
     return 0
-
-
-def _markdown_report(results: dict, table: str) -> str:
-    model = results.get("model", {})
-    lines = [
-        f"# Evaluation: protocol {results['protocol']['name']}",
-        "",
-        f"Model: `{model.get('path', '?')}` (model.safetensors sha256 "
-        f"`{model.get('weights_sha256', '?')[:16]}...`).",
-        f"Command: `{' '.join(results.get('command', []))}`",
-        f"Device {results['settings']['device']}, torch {results['settings']['torch']}, "
-        f"{results['created']}.",
-        "",
-        table,
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def cmd_train_classifier(args) -> int:

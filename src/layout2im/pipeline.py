@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,12 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import ConfigError, ModelConfig, model_config_from_dict
-from .fsutil import new_file_mode
+from .config import MAX_LAYOUT_OBJECTS, ConfigError, ModelConfig, model_config_from_dict
+from .errors import Layout2ImError
+from .fsutil import atomic_write, write_text
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
 from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
 from .models import Layout2ImGenerator
@@ -58,7 +61,7 @@ DEFAULT_MODEL = "shapes32"
 """The name of the shipped default model (see :func:`default_model`)."""
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(Layout2ImError, RuntimeError):
     """A pretrained model folder is missing a file or holds something unusable."""
 
 
@@ -124,6 +127,44 @@ def resolve_model(name_or_dir: str | Path) -> Path:
             "pass a model folder (config.json, model.safetensors, vocab.json)"
         )
     raise ModelLoadError(f"model folder not found: {path}")
+
+
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+"""config.json and vocab.json of a model folder larger than this are refused unread."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_METADATA_BYTES + 1)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_METADATA_BYTES:
+        raise ModelLoadError(f"{path} is larger than {MAX_METADATA_BYTES // 2**20} MB")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ModelLoadError(f"{path} is not valid JSON: nesting too deep") from None
+
+
+def _check_weights_size(path: Path, config: ModelConfig) -> None:
+    """Refuse a config whose generator has more parameters than the weights file holds, before
+    building it: the network is counted on the meta device (no memory), the file from its
+    header (no tensor read)."""
+    with torch.device("meta"):
+        wanted = sum(t.numel() for t in Layout2ImGenerator(config).state_dict().values())
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            held = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+    except Exception as exc:
+        raise ModelLoadError(f"{path} is unreadable: {exc}") from None
+    if wanted > held:
+        raise ModelLoadError(
+            f"{path} holds {held:,} values but its config.json describes a generator of "
+            f"{wanted:,}; the folder's files do not belong together"
+        )
 
 
 def derived_seed(seed: int, sample: int, obj: int | str) -> int:
@@ -197,9 +238,9 @@ class Layout2ImPipeline:
         if provenance:
             meta["provenance"] = provenance
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
-        os.chmod(folder / WEIGHTS_FILE, new_file_mode())  # safetensors creates it 0600
-        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        with atomic_write(folder / WEIGHTS_FILE) as tmp:
+            save_file(state, str(tmp), metadata={"format": FORMAT})
+        write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2))
         self.vocab.save(folder / VOCAB_FILE)
         return folder
 
@@ -214,17 +255,15 @@ class Layout2ImPipeline:
         for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
             if not (folder / name).is_file():
                 raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing")
-        try:
-            meta = json.loads((folder / CONFIG_FILE).read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelLoadError(f"{folder / CONFIG_FILE} is not valid JSON: {exc}") from None
+        meta = _read_json(folder / CONFIG_FILE)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ModelLoadError(f"{folder / CONFIG_FILE} is not a layout2im model config")
         try:
             config = model_config_from_dict(meta.get("model", {}))
-            vocab = Vocabulary.load(folder / VOCAB_FILE)
+            vocab = Vocabulary.from_json(_read_json(folder / VOCAB_FILE))
         except (ConfigError, ValueError) as exc:
             raise ModelLoadError(f"{folder}: {exc}") from None
+        _check_weights_size(folder / WEIGHTS_FILE, config)
         try:
             state = load_file(str(folder / WEIGHTS_FILE))
         except Exception as exc:
@@ -243,8 +282,12 @@ class Layout2ImPipeline:
                 f"missing {missing[:3]}, unexpected {unexpected[:3]}"
             )
         max_objects = meta.get("max_objects", 8)
-        if not isinstance(max_objects, int) or max_objects < 1:
-            raise ModelLoadError(f"{folder / CONFIG_FILE}: max_objects must be a positive integer")
+        ok = isinstance(max_objects, int) and not isinstance(max_objects, bool)
+        if not ok or not 1 <= max_objects <= MAX_LAYOUT_OBJECTS:
+            raise ModelLoadError(
+                f"{folder / CONFIG_FILE}: max_objects must be an integer between 1 and "
+                f"{MAX_LAYOUT_OBJECTS}"
+            )
         return cls(generator, vocab, max_objects=max_objects, device=device, amp=amp)
 
     # -- generation -----------------------------------------------------------------------------

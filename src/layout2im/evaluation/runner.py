@@ -18,9 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,9 +33,9 @@ from tqdm import tqdm
 
 from ..config import ConfigError, DataConfig
 from ..data import build_dataset
-from ..fsutil import new_file_mode
+from ..fsutil import write_text
 from ..layout import LayoutBatch
-from ..pipeline import Layout2ImPipeline, derived_seed
+from ..pipeline import Layout2ImPipeline, derived_seed, resolve_model
 from ..visualize import normalize, to_uint8
 from ..vocab import Vocabulary
 from . import files as wfiles
@@ -569,7 +567,9 @@ def evaluate_model(
     batch_size: int = 64,
     progress: bool = False,
 ) -> dict:
-    """Evaluate a saved model folder (``config.json``, ``model.safetensors``, ``vocab.json``)."""
+    """Evaluate a saved model folder (``config.json``, ``model.safetensors``, ``vocab.json``)
+    or a shipped model by name (see :func:`~layout2im.pipeline.resolve_model`)."""
+    model_dir = resolve_model(model_dir)
     pipe = Layout2ImPipeline.from_pretrained(model_dir, device=device)
     results = evaluate_generator(
         pipe.generator,
@@ -597,19 +597,7 @@ def evaluate_model(
 
 def write_results(results: dict, path: str | Path) -> Path:
     """Write the results JSON atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_text(path, json.dumps(results, indent=2) + "\n")
 
 
 def protocol_line(results: dict) -> str:
@@ -655,6 +643,24 @@ def format_table(results: dict) -> str:
         else:
             reason = entry["reason"].replace("|", "\\|")
             lines.append(f"| {name} | skipped | {reason} |")
+    return "\n".join(lines)
+
+
+def markdown_report(results: dict, table: str) -> str:
+    """The results table as Markdown, headed by the protocol, model and command."""
+    model = results.get("model", {})
+    lines = [
+        f"# Evaluation: protocol {results['protocol']['name']}",
+        "",
+        f"Model: `{model.get('path', '?')}` (model.safetensors sha256 "
+        f"`{model.get('weights_sha256', '?')[:16]}...`).",
+        f"Command: `{' '.join(results.get('command', []))}`",
+        f"Device {results['settings']['device']}, torch {results['settings']['torch']}, "
+        f"{results['created']}.",
+        "",
+        table,
+        "",
+    ]
     return "\n".join(lines)
 
 

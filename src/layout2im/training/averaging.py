@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..config import Config, ConfigError, from_dict
-from ..fsutil import new_folder_mode
+from ..fsutil import atomic_folder
 from ..models import Layout2ImGenerator
 from ..pipeline import CONFIG_FILE, FORMAT, VOCAB_FILE, WEIGHTS_FILE, Layout2ImPipeline
 from ..vocab import Vocabulary
@@ -200,31 +197,8 @@ def export_averaged_model(
     pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
     check_output_folder(out, run_dir)  # again: averaging can take a while
     try:
-        _write_model_folder(pipe, out, {"averaged_checkpoint_steps": steps})
+        with atomic_folder(out) as tmp:
+            pipe.save_pretrained(tmp, provenance={"averaged_checkpoint_steps": steps})
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"could not write the model to {out}: {exc}") from None
     return out, steps
-
-
-def _write_model_folder(pipe: Layout2ImPipeline, out: Path, provenance: dict) -> None:
-    """Write into a new folder beside ``out``, then rename it into place; an old model at
-    ``out`` is renamed aside just before and removed last, or put back if the rename fails."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
-    old = None
-    try:
-        tmp.chmod(new_folder_mode())  # mkdtemp makes it private; a model folder is not
-        pipe.save_pretrained(tmp, provenance=provenance)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-            os.rmdir(old)
-            out.rename(old)
-        tmp.rename(out)
-    except BaseException:
-        if old is not None and old.exists() and not out.exists():
-            old.rename(out)  # put the previous model back
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
