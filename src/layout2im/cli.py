@@ -149,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)",
     )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (e.g. the name a reverse proxy forwards); "
+        "by default only loopback names and the --host address are answered, any with "
+        "--host 0.0.0.0 or ::",
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_serve)
 
@@ -335,6 +344,7 @@ def cmd_train(args) -> int:
     from .training.loop import train
 
     config = _load_config(args)
+    check_output_folder(args.out)
     if args.nproc is not None and "WORLD_SIZE" not in os.environ:
         return launch_local(
             args.nproc, _without(args.argv, "--nproc", "--master-port"), args.master_port
@@ -407,7 +417,7 @@ def cmd_serve(args) -> int:
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device)
     try:
         from .web.app import create_app
-        from .web.server import bind_socket, is_loopback, make_server
+        from .web.server import allowed_hosts, bind_socket, is_loopback, make_server
     except ImportError as exc:
         raise CLIError(
             f"the editor needs fastapi, uvicorn and python-multipart ({exc}); "
@@ -420,7 +430,7 @@ def cmd_serve(args) -> int:
     host, port = sock.getsockname()[:2]
     folder = Path(str(model)).resolve()  # runs/<run>/model is named after its run
     name = f"{folder.parent.name}/{folder.name}" if folder.name == "model" else folder.name
-    app = create_app(pipe, model_name=name)
+    app = create_app(pipe, model_name=name, allowed_hosts=allowed_hosts(args.host, args.allow_host))
     shown = f"[{host}]" if ":" in host else host
     print(f"layout2im editor: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)")
     if not is_loopback(args.host):
@@ -532,6 +542,7 @@ def _train_demo_model(args) -> Path:
 def cmd_export_shapes(args) -> int:
     from .data.shapes import export_shapes_coco
 
+    check_output_folder(args.out)
     try:
         path = export_shapes_coco(
             args.out, num_images=args.images, image_size=args.size, seed=args.seed
@@ -653,6 +664,7 @@ def cmd_train_classifier(args) -> int:
         raise CLIError(f"--stem-channels must be positive, got {args.stem_channels}")
     config = _load_config(args)
     out = args.out or f"outputs/eval-networks/{config.data.name}-{args.kind}"
+    check_output_folder(Path(out).parent, "--out")
     command = " ".join(["layout2im", *args.argv])
     result = train_network(
         config,

@@ -162,8 +162,8 @@ def _check_weights_size(path: Path, config: ModelConfig) -> None:
         raise ModelLoadError(f"{path} is unreadable: {exc}") from None
     if wanted > held:
         raise ModelLoadError(
-            f"{path} holds {held:,} values but its config.json describes a generator of "
-            f"{wanted:,}; the folder's files do not belong together"
+            f"{path} does not match its config: it holds {held:,} values but config.json "
+            f"describes a generator of {wanted:,}"
         )
 
 
@@ -323,13 +323,18 @@ class Layout2ImPipeline:
         :class:`~layout2im.layout.LayoutError` for a bad box or category.
         """
         box = _parse_box("box", box)
-        if category not in self.vocab:
+        if not isinstance(category, str) or category not in self.vocab:
             raise LayoutError(f"category: {self.vocab.unknown_message(category)}")
         picture = load_image(
             image,
             max_bytes=self.max_image_bytes if max_bytes is None else max_bytes,
             max_pixels=self.max_image_pixels if max_pixels is None else max_pixels,
         )
+        return self._encode_picture(picture, box, category)
+
+    def _encode_picture(
+        self, picture: Image.Image, box: tuple[float, float, float, float], category: str
+    ) -> torch.Tensor:
         size = self.config.image_size
         picture = picture.resize((size, size), Image.BICUBIC)
         pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255.0)
@@ -342,17 +347,38 @@ class Layout2ImPipeline:
         mu, _ = self.generator.crop_encoder(crop, label)
         return mu[0].float().cpu()
 
-    def style_codes(self, layout: Layout) -> dict[int, torch.Tensor]:
+    @torch.no_grad()
+    def style_codes(
+        self, layout: Layout, max_total_pixels: int | None = None
+    ) -> dict[int, torch.Tensor]:
         """Codes (z_dim,) of the objects of ``layout`` that have a ``style``, by index.
-        Errors name the object: ``objects[1].style.image: not an image; ...``."""
+        ``max_total_pixels`` bounds the decoded pixels of all style images together (each is
+        also bounded by ``self.max_image_pixels``); images are decoded one at a time and
+        dropped once encoded. Errors name the object: ``objects[1].style.image: not an
+        image; ...``."""
         codes = {}
+        remaining = max_total_pixels
         for j, obj in enumerate(layout.objects):
             if obj.style is None:
                 continue
+            limit = self.max_image_pixels
+            if remaining is not None and remaining < limit:
+                limit = remaining
             try:
-                codes[j] = self.encode_style(obj.style.image, obj.style.box, obj.category)
+                picture = load_image(
+                    obj.style.image, max_bytes=self.max_image_bytes, max_pixels=limit
+                )
             except ImageError as exc:
+                if exc.kind == "too_large" and limit != self.max_image_pixels:
+                    raise LayoutError(
+                        f"objects[{j}].style.image: the style images of this layout hold more "
+                        f"than {max_total_pixels} pixels together ({exc})"
+                    ) from None
                 raise LayoutError(f"objects[{j}].style.image: {exc}") from None
+            if remaining is not None:
+                remaining -= picture.width * picture.height
+            codes[j] = self._encode_picture(picture, obj.style.box, obj.category)
+            del picture
         return codes
 
     def latents(
@@ -416,11 +442,15 @@ class Layout2ImPipeline:
         seed: int | None = None,
         generator: torch.Generator | None = None,
         rescale: str = "clamp",
+        style_codes: dict[int, torch.Tensor] | None = None,
     ) -> GenerationResult:
         """Generate ``num_samples`` images of ``layout`` (a layout dict, a list of objects or a
         :class:`~layout2im.layout.Layout`); ``seed`` (or a ``torch.Generator``) draws the codes of
         objects without their own ``seed``, ``z`` or ``style``. Raises
         :class:`~layout2im.layout.LayoutError` naming the object and field of any problem.
+        ``style_codes``: codes of the styled objects computed beforehand by
+        :meth:`style_codes` (for example with a pixel budget); by default they are computed
+        here.
 
         ``model_dir`` is a model folder (``layout2im train`` writes ``runs/<run>/model``):
 
@@ -468,6 +498,6 @@ class Layout2ImPipeline:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
         parsed = self.parse(layout)
         call_seed = self._call_seed(seed, generator)
-        latents = self.latents(parsed, num_samples, call_seed)
+        latents = self.latents(parsed, num_samples, call_seed, style_codes=style_codes)
         images = self.generate_tensor(parsed, latents)
         return GenerationResult(to_pil(images, rescale), latents, parsed, call_seed)

@@ -31,11 +31,13 @@ def pipe(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def client(pipe):
-    with TestClient(create_app(pipe, model_name="tiny", max_upload_bytes=200_000)) as c:
+    app = create_app(pipe, model_name="tiny", max_upload_bytes=200_000, max_pending=32)
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 
 JSON_HEADERS = {"content-type": "application/json"}
+LOCAL = "http://127.0.0.1:8000"  # the server answers loopback host names only
 
 
 def _decode(b64: str) -> np.ndarray:
@@ -235,7 +237,7 @@ def test_style_bad_uploads(client):
 
 def test_the_server_survives_bad_input_and_internal_errors(pipe, monkeypatch):
     app = create_app(pipe)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
         for _ in range(3):
             assert _style(c, truncated_png()).status_code == 422
             r = c.post("/api/generate", content=b"\xff\xfe", headers=JSON_HEADERS)

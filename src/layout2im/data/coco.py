@@ -16,8 +16,10 @@ A source is an instances JSON (``images``, ``annotations``, ``categories``; ``bb
 Beyond the paper (real files are messy): boxes are clipped to the image (counted), boxes
 with zero or negative width or height, or nothing left after clipping, are dropped (counted),
 and annotations of an image id missing from ``images`` are dropped (counted, with a warning).
-Malformed JSON, missing keys, wrong types, duplicate image ids and unknown category ids raise
-:class:`DatasetError` naming the file and the annotation.
+Malformed JSON, missing keys, wrong types, duplicate image ids, unknown category ids and
+``file_name`` values that leave the image folder (absolute, or with ``..``) raise
+:class:`DatasetError` naming the file and the annotation. Duplicate annotation ids are kept
+and counted (``data inspect`` reports them).
 
 **Vocabulary**: indexed by category id, so labels are category ids and exported models keep
 them: ``max id + 1`` rows, row 0 ``__image__`` (unless a category uses id 0), the JSON's
@@ -32,11 +34,12 @@ import math
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
+from ..errors import quote
 from .errors import DatasetError
 from .index import LayoutIndex
 from .jsonstream import read_members
@@ -177,7 +180,13 @@ class _Images:
             if not _is_int(image_id) or not -(2**63) <= image_id < 2**63:
                 raise DatasetError(f"{where}: 'id' must be an integer, got {image_id!r}")
             if not isinstance(name, str) or not name:
-                raise DatasetError(f"{path}: image id {image_id}: bad 'file_name' {name!r}")
+                raise DatasetError(f"{path}: image id {image_id}: bad 'file_name' {quote(name)}")
+            if escapes_folder(name):
+                raise DatasetError(
+                    f"{path}: image id {image_id}: 'file_name' {quote(name)} leaves the image "
+                    "folder (absolute, or with '..'); file names must be relative paths inside "
+                    "the image folder"
+                )
             if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
                 raise DatasetError(
                     f"{path}: image id {image_id}: 'width' and 'height' must be positive "
@@ -189,6 +198,17 @@ class _Images:
             self.file_names.append(name)
 
         return add
+
+
+def escapes_folder(name: str) -> bool:
+    """Whether a relative file name from a dataset file could point outside its folder: an
+    absolute path (POSIX or Windows, drive or UNC), a ``..`` component, or a NUL byte."""
+    if "\0" in name or PurePosixPath(name).is_absolute():
+        return True
+    windows = PureWindowsPath(name)
+    if windows.drive or windows.root:
+        return True
+    return any(part == ".." for part in name.replace("\\", "/").split("/"))
 
 
 def _categories_handler(path: Path, names: dict[int, str], files: dict[int, Path]):
@@ -410,6 +430,7 @@ def _filter(
             "dropped": dict(dropped),
             "in_dropped_images": int((keep & ~final).sum()),
             "clipped": int((clipped & final).sum()),
+            "duplicate_ids": _duplicate_count(a["ids"]),
         },
     }
     return LayoutIndex.from_lists(
@@ -430,6 +451,11 @@ def _filter(
             "settings": asdict(filters),
         },
     )
+
+
+def _duplicate_count(ids: np.ndarray) -> int:
+    """How many annotations share their id with an earlier one (0 when all are unique)."""
+    return int(len(ids) - len(np.unique(ids)))
 
 
 def _str(path: Path | None) -> str | None:

@@ -40,7 +40,7 @@ from .errors import DatasetError
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _ARRAYS = (
     "image_ids",
     "widths",
