@@ -391,3 +391,26 @@ def test_evaluate_takes_a_shipped_model_name(tmp_path, capsys):
     args += ["--metrics", "diversity-shapes", "--num-images", "2", "--out", str(out)]
     assert main([*args, "--no-progress", "--batch-size", "2"]) == 0
     assert json.loads(out.read_text())["model"]["path"].endswith("shapes32")
+
+
+def test_generate_on_any_layout_file_exits_0_or_2_and_leaves_no_partial_output(
+    tmp_path, tiny_model_dir
+):
+    from hypothesis import HealthCheck, given, settings
+
+    from layout2im.pipeline import Layout2ImPipeline
+    from tests import layout_fuzz as fz
+
+    pipe = Layout2ImPipeline.from_pretrained(tiny_model_dir)
+    counter, seen = iter(range(10**9)), set()
+
+    @settings(max_examples=80, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(fz.layout_bytes(pipe.vocab.categories, pipe.config.z_dim, pipe.max_objects))
+    def run(text):
+        seen.add(fz.check_cli_generate(tiny_model_dir, text, tmp_path, next(counter)))
+
+    run()
+    assert seen == {"refused", "generated"}
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
+    assert leftovers == []

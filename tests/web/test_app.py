@@ -360,3 +360,20 @@ def test_style_images_of_one_layout_share_a_pixel_budget(pipe):
         assert _generate(c, {"objects": _styled(url)}).status_code == 200
         r = _generate(c, {"objects": two})
         _assert_error(r, 422, "layout.objects[1].style.image", "more than 100000 pixels together")
+
+
+def test_any_generate_body_gets_a_200_or_a_4xx_never_a_5xx(client, pipe):
+    from hypothesis import HealthCheck, given, settings
+
+    from tests import layout_fuzz as fz
+
+    seen = set()
+
+    @settings(max_examples=120, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(fz.api_bodies(pipe.vocab.categories, pipe.config.z_dim, pipe.max_objects))
+    def run(body):
+        seen.add(fz.check_api_generate(client, body))
+
+    run()
+    assert seen == {"refused", "generated"}
