@@ -113,13 +113,42 @@ def objects(categories: list[str], z_dim: int):
     )
 
 
+def valid_objects(categories: list[str], z_dim: int):
+    """One object that a model accepts, with any of the optional controls (extreme codes
+    inside the accepted range included)."""
+    return st.fixed_dictionaries(
+        {"category": st.sampled_from(categories), "box": valid_boxes()},
+        optional={
+            "seed": st.integers(0, 2**63 - 1),
+            "z": st.lists(
+                st.floats(-1000, 1000) | st.sampled_from([-1000.0, 1000.0, 0.0]),
+                min_size=z_dim,
+                max_size=z_dim,
+            ),
+            "id": st.text(min_size=1, max_size=6),
+        },
+    ).filter(lambda o: not ("seed" in o and "z" in o))
+
+
 def layouts(categories: list[str], z_dim: int, max_objects: int):
-    """Parsed JSON layouts: well-formed, mutated, or any JSON value at all."""
+    """Parsed JSON layouts: valid, well-formed but wrong somewhere, mutated, or any JSON."""
+    valid = st.builds(
+        lambda objs: {"objects": objs},
+        st.lists(
+            valid_objects(categories, z_dim),
+            min_size=1,
+            max_size=max_objects,
+            unique_by=lambda o: o.get("id", id(o)),  # ids must be unique within a layout
+        ),
+    )
     well_formed = st.builds(
         lambda objs: {"objects": objs},
         st.lists(objects(categories, z_dim), min_size=1, max_size=max_objects + 2),
     )
     return st.one_of(
+        valid,  # three times: about half of all examples reach the model
+        valid,
+        valid,
         well_formed,
         st.builds(
             lambda layout, extra: {**layout, **extra},
