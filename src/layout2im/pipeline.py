@@ -40,7 +40,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import MAX_LAYOUT_OBJECTS, ConfigError, ModelConfig, model_config_from_dict
-from .errors import Layout2ImError
+from .errors import Layout2ImError, quote
 from .fsutil import atomic_write, write_text
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
 from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
@@ -123,7 +123,7 @@ def resolve_model(name_or_dir: str | Path) -> Path:
             else "this version of layout2im ships no models"
         )
         raise ModelLoadError(
-            f"{text!r} is neither a model folder nor the name of a shipped model ({shipped}); "
+            f"{quote(text)} is neither a model folder nor the name of a shipped model ({shipped}); "
             "pass a model folder (config.json, model.safetensors, vocab.json)"
         )
     raise ModelLoadError(f"model folder not found: {path}")
@@ -414,7 +414,7 @@ class Layout2ImPipeline:
     def _call_seed(seed: int | None, generator: torch.Generator | None) -> int:
         if seed is not None:
             if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-                raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+                raise ValueError(f"seed must be an integer in [0, 2**63), got {quote(seed)}")
             return seed
         draw = torch.randint(0, 2**62, (1,), generator=generator)
         return int(draw.item())
@@ -495,7 +495,7 @@ class Layout2ImPipeline:
         True
         """
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+            raise ValueError(f"num_samples must be a positive integer, got {quote(num_samples)}")
         parsed = self.parse(layout)
         call_seed = self._call_seed(seed, generator)
         latents = self.latents(parsed, num_samples, call_seed, style_codes=style_codes)
