@@ -53,12 +53,9 @@ from layout2im.evaluation import (
 )
 from layout2im.evaluation import files as wfiles
 from layout2im.evaluation.baselines import ZeroLatentGenerator
-from layout2im.evaluation.runner import (
-    EvalContext,
-    generate_images,
-    load_layouts,
-    run_metrics,
-)
+from layout2im.evaluation.context import EvalContext
+from layout2im.evaluation.generation import generate_images, load_layouts
+from layout2im.evaluation.runner import run_metrics
 from layout2im.fsutil import atomic_write, write_text
 from layout2im.pipeline import Layout2ImPipeline, ModelLoadError, default_model, resolve_model
 from layout2im.visualize import grid

@@ -540,7 +540,7 @@ def _train_demo_model(args) -> Path:
 
 
 def cmd_export_shapes(args) -> int:
-    from .data.shapes import export_shapes_coco
+    from .data.shapes_export import export_shapes_coco
 
     check_output_folder(args.out)
     try:
@@ -591,9 +591,15 @@ def _metric_list(values: list[str] | None) -> list[str] | None:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluation import EvalFiles, evaluate_model, format_table, write_results
+    from .evaluation import (
+        EvalFiles,
+        evaluate_model,
+        format_markdown,
+        format_table,
+        write_results,
+    )
     from .evaluation.protocols import get_protocol
-    from .evaluation.runner import markdown_report, resolve_metrics
+    from .evaluation.runner import resolve_metrics
     from .fsutil import write_text
 
     if args.num_images is not None and args.num_images < 2:
@@ -639,7 +645,7 @@ def cmd_evaluate(args) -> int:
     if args.out:
         print(f"results: {write_results(results, args.out)}")
     if args.markdown:
-        print(f"table:   {write_text(args.markdown, markdown_report(results, table))}")
+        print(f"table:   {write_text(args.markdown, format_markdown(results))}")
     return 0
 
 

@@ -157,10 +157,13 @@ class DataConfig:
     vg_max_objects_used: int = 9  # objects per training item: in relationships first
 
     def validate(self) -> None:
+        from .data.registry import dataset_names  # here: the data package imports this one
+
+        names = dataset_names()
         _require(
-            self.name in DATASET_NAMES,
+            self.name in names,
             "data.name",
-            f"must be one of {', '.join(DATASET_NAMES)} (got {quote(self.name)})",
+            f"must be one of {', '.join(names)} (got {quote(self.name)})",
         )
         _require(self.num_images >= 1, "data.num_images", "must be positive")
         _require(self.min_objects >= 1, "data.min_objects", "must be at least 1")
@@ -192,9 +195,6 @@ class DataConfig:
             "must be >= data.vg_min_relationships",
         )
         _require(self.vg_max_objects_used >= 1, "data.vg_max_objects_used", "must be >= 1")
-
-
-DATASET_NAMES = ("shapes", "coco", "vg", "coco-format")
 
 
 @dataclass

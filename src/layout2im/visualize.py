@@ -17,14 +17,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .data.images import IMAGENET_MEAN, IMAGENET_STD
 from .fsutil import atomic_write
 
 if TYPE_CHECKING:
     from .pipeline import GenerationResult
     from .vocab import Vocabulary
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from layout2im.config import DataConfig
 from layout2im.data import DatasetError, build_dataset
 from layout2im.data.collate import collate_layouts
-from layout2im.data.shapes import IMAGENET_MEAN, IMAGENET_STD
+from layout2im.data.images import IMAGENET_MEAN, IMAGENET_STD
 from layout2im.data.sources import open_split
 from tests.data import fixtures as fx
 

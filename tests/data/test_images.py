@@ -2,9 +2,18 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from layout2im.data.images import BadImageError, load_image, resize_to_array, to_rgb
+from layout2im.data.images import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    BadImageError,
+    load_image,
+    resize_to_array,
+    to_imagenet_tensor,
+    to_rgb,
+)
 
 
 @pytest.mark.parametrize(
@@ -56,3 +65,14 @@ def test_bad_files(tmp_path):
     (tmp_path / "cut.jpg").write_bytes(good.read_bytes()[:200])
     with pytest.raises(BadImageError, match=r"cannot read image .*cut.jpg"):
         load_image(tmp_path / "cut.jpg")
+
+
+def test_to_imagenet_tensor():
+    white = to_imagenet_tensor(np.full((2, 3, 3), 255, dtype=np.uint8))
+    assert white.shape == (3, 2, 3)
+    expected = (1 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    torch.testing.assert_close(white[:, 0, 0], expected)
+    with pytest.raises(ValueError, match="uint8"):
+        to_imagenet_tensor(np.zeros((2, 2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        to_imagenet_tensor(np.zeros((2, 2), dtype=np.uint8))

@@ -12,11 +12,12 @@ from layout2im.config import DataConfig
 from layout2im.evaluation import evaluate_generator, get_metric
 from layout2im.evaluation.baselines import ZeroLatentGenerator
 from layout2im.evaluation.classifier import load_network
+from layout2im.evaluation.context import EvalContext, bundled_network
 from layout2im.evaluation.fidelity import WINDOWS, found_in_boxes, window_boxes
+from layout2im.evaluation.generation import EvalLayouts, load_layouts
 from layout2im.evaluation.object_colours import box_mean_colours, box_pixel_l1, colour_errors
 from layout2im.evaluation.protocols import get_protocol
 from layout2im.evaluation.registry import MetricSkipped
-from layout2im.evaluation.runner import EvalContext, EvalLayouts, bundled_network, load_layouts
 from layout2im.layout import LayoutBatch
 from layout2im.models.layers import box_masks, crop_boxes
 from layout2im.pipeline import Layout2ImPipeline

@@ -12,8 +12,9 @@ from layout2im.evaluation import (
     metric_names,
     register_metric,
 )
+from layout2im.evaluation.generation import generate_images
 from layout2im.evaluation.registry import UnknownMetricError
-from layout2im.evaluation.runner import generate_images, run_metrics
+from layout2im.evaluation.runner import run_metrics
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.vocab import Vocabulary
 from tests.conftest import tiny_config

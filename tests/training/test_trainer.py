@@ -256,7 +256,7 @@ def test_a_run_that_fails_at_start_has_the_error_in_its_log(tmp_path, capsys):
 
 
 def test_a_new_coco_format_run_takes_its_vocabulary_from_the_data(tmp_path, caplog):
-    from layout2im.data.shapes import export_shapes_coco
+    from layout2im.data.shapes_export import export_shapes_coco
 
     root = tmp_path / "data"
     export_shapes_coco(root, num_images=12, image_size=16)

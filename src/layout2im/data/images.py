@@ -1,4 +1,5 @@
-"""Reading real photos: any PIL mode to RGB, resized straight to the model's size.
+"""Reading real photos (any PIL mode to RGB, resized straight to the model's size) and turning
+pixels into the model's input (:func:`to_imagenet_tensor`).
 
 Photos in COCO and Visual Genome come as RGB, grayscale (``L``), palette (``P``), CMYK, RGBA
 and now and then 16-bit or otherwise odd modes. :func:`to_rgb` turns each into 8-bit RGB:
@@ -13,9 +14,14 @@ truncated file, so the dataset can skip it or fail with that message.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PIL import Image
 
 RESAMPLE = Image.Resampling.BILINEAR  # as sg2im / Layout2Im (PIL resize, bilinear)
+
+# The model's images are normalised with ImageNet's per-channel mean and std (no tanh).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class BadImageError(OSError):
@@ -63,3 +69,13 @@ def resize_to_array(image: Image.Image, size: int) -> np.ndarray:
     if image.size != (size, size):
         image = image.resize((size, size), RESAMPLE)
     return np.array(image, dtype=np.uint8)  # a writable copy (torch.from_numpy needs one)
+
+
+def to_imagenet_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 tensor normalised with ImageNet mean/std."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return tensor.sub_(mean).div_(std)

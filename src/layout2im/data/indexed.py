@@ -28,9 +28,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .errors import DatasetError
-from .images import BadImageError, load_image, resize_to_array
+from .images import BadImageError, load_image, resize_to_array, to_imagenet_tensor
 from .index import LayoutIndex
-from .shapes import to_imagenet_tensor
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,11 @@ from tqdm import tqdm
 
 from ..config import DataConfig
 from .errors import DatasetError
+from .registry import get_dataset
 
 TOP_CATEGORIES = 20
 SHAPES_SCENES = 1000  # scenes per split whose objects are counted for shapes
 MAX_BAD_EXAMPLES = 10
-
-REAL_SPLITS = {
-    "coco": ("train", "val", "samples"),
-    "coco-format": ("train", "val", "samples"),
-    "vg": ("train", "val", "test", "samples"),
-}
 
 
 def inspect_dataset(
@@ -34,14 +29,13 @@ def inspect_dataset(
 ) -> dict[str, Any]:
     """A report on dataset ``cfg``: filter counts, split sizes, objects per image and the most
     common categories per split, and (``check_images``) unreadable images."""
-    if cfg.name == "shapes":
-        return _inspect_shapes(cfg)
-    from .sources import open_split
-
+    dataset = get_dataset(cfg.name)
+    if not dataset.file_based:
+        return dataset.inspect(cfg)
     report: dict[str, Any] = {"dataset": cfg.name, "root": cfg.root, "splits": {}, "filters": {}}
-    for split in REAL_SPLITS[cfg.name]:
+    for split in dataset.splits:
         try:
-            data = open_split(cfg, split)
+            data = dataset.open_split(cfg, split, False)
         except DatasetError as exc:
             if split == "train":
                 raise
@@ -102,12 +96,14 @@ def _check_images(data, progress: bool) -> dict[str, Any]:
     return {"checked": len(data.rows), "bad": len(bad), "examples": bad[:MAX_BAD_EXAMPLES]}
 
 
-def _inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
+def inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
+    """The report of the synthetic ``shapes`` dataset (objects counted over the first
+    ``SHAPES_SCENES`` scenes of each split; nothing is rendered)."""
     from . import build_dataset
-    from .shapes import SHAPE_CATEGORIES, _sample_scene, scene_seed
+    from .shapes_render import SHAPE_CATEGORIES, _sample_scene, scene_seed
 
-    report: dict[str, Any] = {"dataset": "shapes", "root": None, "splits": {}, "filters": {}}
-    for split in ("train", "val", "test", "samples"):
+    report: dict[str, Any] = {"dataset": cfg.name, "root": None, "splits": {}, "filters": {}}
+    for split in get_dataset(cfg.name).splits:
         dataset, _ = build_dataset(cfg, 32, split)
         n = min(len(dataset), SHAPES_SCENES)
         counts, labels = [], Counter()

@@ -28,18 +28,13 @@ from ..config import DataConfig
 from .coco import CocoFilters, CocoSource, build_coco_index, holdout_mask
 from .errors import DatasetError
 from .index import LayoutIndex, cache_dirs, cached_index
+from .registry import DatasetEntry, get_dataset, register_dataset
 from .vg import VgSettings, VgSources, build_vg_index, packaged_splits
 
 log = logging.getLogger(__name__)
 
 SAMPLE_IMAGES = 64
-PAPER_EVAL_SPLIT = {"shapes": "val", "coco": "val", "coco-format": "val", "vg": "test"}
 _warned: set[str] = set()
-
-
-def paper_eval_split(name: str) -> str:
-    """The split published numbers use: ``val`` (COCO-Stuff val2017, filtered), ``test`` (VG)."""
-    return PAPER_EVAL_SPLIT[name]
 
 
 @dataclass
@@ -285,10 +280,36 @@ def _vg_split(cfg: DataConfig, split: str, rebuild: bool) -> SplitData:
 
 def open_split(cfg: DataConfig, split: str, rebuild: bool = False) -> SplitData:
     """The index (built or read from the cache) and rows of ``split`` of a real dataset."""
-    if cfg.name == "coco":
-        return _coco_split(cfg, split, rebuild)
-    if cfg.name == "coco-format":
-        return _coco_format_split(cfg, split, rebuild)
-    if cfg.name == "vg":
-        return _vg_split(cfg, split, rebuild)
-    raise DatasetError(f"{cfg.name!r} is not a file-based dataset")
+    entry = get_dataset(cfg.name)
+    if not entry.file_based:
+        raise DatasetError(f"{cfg.name!r} is not a file-based dataset")
+    return entry.open_split(cfg, split, rebuild)
+
+
+register_dataset(
+    DatasetEntry(
+        name="coco",
+        description="COCO-Stuff 2017 (instances and stuff), filtered as in the paper",
+        splits=("train", "val", "samples"),
+        eval_split="val",
+        open_split=_coco_split,
+    )
+)
+register_dataset(
+    DatasetEntry(
+        name="vg",
+        description="Visual Genome with sg2im's preprocessing and splits",
+        splits=("train", "val", "test", "samples"),
+        eval_split="test",
+        open_split=_vg_split,
+    )
+)
+register_dataset(
+    DatasetEntry(
+        name="coco-format",
+        description="your own COCO-format instances JSON (optionally with a stuff JSON)",
+        splits=("train", "val", "samples"),
+        eval_split="val",
+        open_split=_coco_format_split,
+    )
+)

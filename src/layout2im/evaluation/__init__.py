@@ -9,16 +9,12 @@ named presets (:data:`PROTOCOLS`); :func:`evaluate_generator` (training) and
 """
 
 from .baselines import ZeroLatentGenerator
+from .context import EvalFiles
 from .files import MissingWeightsError, WeightsChecksumError
 from .protocols import PROTOCOLS, Protocol, get_protocol, protocol_names
 from .registry import Metric, MetricSkipped, get_metric, metric_names, register_metric
-from .runner import (
-    EvalFiles,
-    evaluate_generator,
-    evaluate_model,
-    format_table,
-    write_results,
-)
+from .report import format_markdown, format_table, write_results
+from .runner import evaluate_generator, evaluate_model
 
 __all__ = [
     "PROTOCOLS",
@@ -31,6 +27,7 @@ __all__ = [
     "ZeroLatentGenerator",
     "evaluate_generator",
     "evaluate_model",
+    "format_markdown",
     "format_table",
     "get_metric",
     "get_protocol",

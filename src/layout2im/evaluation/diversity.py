@@ -21,7 +21,7 @@ from .lpips import LPIPS, summarize, uint8_to_signed
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
-    from .runner import EvalContext
+    from .context import EvalContext
 
 
 def pixel_l1(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:

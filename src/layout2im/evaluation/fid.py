@@ -26,7 +26,7 @@ from ..fsutil import atomic_write
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
-    from .runner import EvalContext
+    from .context import EvalContext
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
     from .classifier import SmallResNet
-    from .runner import EvalContext
+    from .context import EvalContext
 
 THRESHOLD = 0.5
 _SHIFT = 0.15

@@ -14,7 +14,7 @@ import numpy as np
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
-    from .runner import EvalContext
+    from .context import EvalContext
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

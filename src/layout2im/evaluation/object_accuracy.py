@@ -15,7 +15,7 @@ import torch
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
-    from .runner import EvalContext
+    from .context import EvalContext
 
 
 def accuracy(predictions: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:

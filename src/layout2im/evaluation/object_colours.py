@@ -29,7 +29,7 @@ from .lpips import summarize
 from .registry import Metric, MetricSkipped, register_metric
 
 if TYPE_CHECKING:
-    from .runner import EvalContext
+    from .context import EvalContext
 
 
 def _box_masks_of(boxes: Sequence[torch.Tensor], height: int, width: int) -> list[torch.Tensor]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from ..errors import Layout2ImError
 
 if TYPE_CHECKING:
-    from .runner import EvalContext
+    from .context import EvalContext
 
 
 class MetricSkipped(Exception):

@@ -1,0 +1,139 @@
+"""The images a protocol scores: its layouts with their real images, and the generator's images.
+
+Images: object ``j`` of sample ``k`` of layout ``i`` gets ``z ~ N(0, I)`` from a generator
+seeded by ``derived_seed(protocol.seed, i, k)`` (all objects of an image drawn together), so a
+number does not depend on the batch size or on ``num_images``, and the first ``n`` layouts of
+a longer run get exactly the same images. Generated images are turned into uint8 pixels with
+the protocol's ``rescale``; every metric reads those pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from ..config import DataConfig
+from ..data import build_dataset
+from ..layout import LayoutBatch
+from ..pipeline import derived_seed
+from ..visualize import normalize, to_uint8
+from ..vocab import Vocabulary
+from .protocols import Protocol
+
+
+@dataclass
+class EvalLayouts:
+    """The protocol's layouts: per layout ``labels`` (O_i,), ``boxes`` (O_i, 4) normalised
+    xyxy, and ``real`` uint8 (L, 3, H, W), the dataset's images of those layouts."""
+
+    labels: list[torch.Tensor]
+    boxes: list[torch.Tensor]
+    real: torch.Tensor
+    vocab: Vocabulary
+    available: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_layouts(
+    data: DataConfig, image_size: int, protocol: Protocol, num_images: int | None = None
+) -> EvalLayouts:
+    """The first ``num_images`` (else ``protocol.num_layouts``, else all) layouts of the
+    protocol's split, with their real images as uint8."""
+    dataset, vocab = build_dataset(data, image_size, split=protocol.split)
+    available = len(dataset)
+    limit = num_images if num_images is not None else protocol.num_layouts
+    n = available if limit is None else min(limit, available)
+    labels, boxes, real = [], [], []
+    for i in range(n):
+        item = dataset[i]
+        labels.append(item["labels"])
+        boxes.append(item["boxes"])
+        real.append(torch.from_numpy(to_uint8(item["image"][None], "clamp")[0]).permute(2, 0, 1))
+    return EvalLayouts(labels, boxes, torch.stack(real), vocab, available)
+
+
+def progress_bar(total: int, desc: str, progress: bool):
+    return tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False)
+
+
+@torch.no_grad()
+def generate_images(
+    generator,
+    labels: Sequence[torch.Tensor],
+    boxes: Sequence[torch.Tensor],
+    samples: int,
+    seed: int,
+    rescale: str,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    progress: bool = False,
+) -> torch.Tensor:
+    """uint8 images (L, samples, 3, H, W) of ``generator`` (a :class:`Layout2ImGenerator`, used
+    in eval mode and restored afterwards) for the layouts ``labels``/``boxes``."""
+    device = torch.device(device)
+    was_training = generator.training
+    generator.eval()
+    z_dim = generator.config.z_dim
+    per_batch = max(1, batch_size // samples)
+    out = []
+    try:
+        with progress_bar(len(labels) * samples, "generate", progress) as bar:
+            for start in range(0, len(labels), per_batch):
+                idx = range(start, min(len(labels), start + per_batch))
+                lab = [labels[i] for i in idx for _ in range(samples)]
+                box = [boxes[i] for i in idx for _ in range(samples)]
+                z = [
+                    torch.randn(
+                        len(labels[i]),
+                        z_dim,
+                        generator=torch.Generator().manual_seed(derived_seed(seed, i, k)),
+                    )
+                    for i in idx
+                    for k in range(samples)
+                ]
+                layout = LayoutBatch.from_lists(lab, box).to(device)
+                images = generator.decode(layout, torch.cat(z).to(device))
+                pixels = torch.from_numpy(to_uint8(images, rescale)).permute(0, 3, 1, 2)
+                out.append(pixels.reshape(len(idx), samples, *pixels.shape[1:]))
+                bar.update(len(lab))
+    finally:
+        generator.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def reconstruct_images(
+    generator,
+    labels: Sequence[torch.Tensor],
+    boxes: Sequence[torch.Tensor],
+    real: torch.Tensor,
+    rescale: str,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    progress: bool = False,
+) -> torch.Tensor:
+    """uint8 (L, 3, H, W): the layouts ``labels``/``boxes`` generated with each object's code
+    set to the posterior mean ``mu`` that ``generator.encode_objects`` estimates from its box in
+    the real image (uint8 ``real`` (L, 3, H, W)). Eval mode while running, mode restored."""
+    device = torch.device(device)
+    was_training = generator.training
+    generator.eval()
+    out = []
+    try:
+        with progress_bar(len(labels), "reconstruct", progress) as bar:
+            for start in range(0, len(labels), batch_size):
+                stop = min(len(labels), start + batch_size)
+                layout = LayoutBatch.from_lists(labels[start:stop], boxes[start:stop]).to(device)
+                x = normalize(real[start:stop].to(device).float() / 255.0)
+                _, mu, _ = generator.encode_objects(x, layout)
+                images = generator.decode(layout, mu)
+                out.append(torch.from_numpy(to_uint8(images, rescale)).permute(0, 3, 1, 2))
+                bar.update(stop - start)
+    finally:
+        generator.train(was_training)
+    return torch.cat(out)
