@@ -446,25 +446,14 @@ def cmd_serve(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .models import ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
+    from .models.size import generator_module_counts, parameter_counts
 
     config = _load_config(args)
     m = config.model
-
-    def count(module) -> int:
-        return sum(p.numel() for p in module.parameters())
-
-    g = Layout2ImGenerator(m)
     info = {
         "name": config.name,
-        "params": {
-            "generator": count(g),
-            "image_discriminator": count(ImageDiscriminator(m.image_disc_channels)),
-            "object_discriminator": count(
-                ObjectDiscriminator(m.object_disc_channels, m.num_classes)
-            ),
-        },
-        "generator_modules": {name: count(mod) for name, mod in g.named_children()},
+        "params": parameter_counts(m),
+        "generator_modules": generator_module_counts(m),
         "config": config.to_dict(),
     }
     if args.json:

@@ -46,6 +46,7 @@ from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_imag
 from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
 from .models import Layout2ImGenerator
 from .models.layers import crop_boxes
+from .models.size import generator_state_size
 from .visualize import normalize, to_pil
 from .vocab import Vocabulary
 
@@ -153,8 +154,7 @@ def _check_weights_size(path: Path, config: ModelConfig) -> None:
     """Refuse a config whose generator has more parameters than the weights file holds, before
     building it: the network is counted on the meta device (no memory), the file from its
     header (no tensor read)."""
-    with torch.device("meta"):
-        wanted = sum(t.numel() for t in Layout2ImGenerator(config).state_dict().values())
+    wanted = generator_state_size(config)
     try:
         with safe_open(str(path), framework="pt") as f:
             held = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
