@@ -196,7 +196,7 @@ def test_any_parsed_json_is_refused_in_one_line_or_generates_finite_images(tiny_
     categories = tiny_pipe.vocab.categories
     seen = set()
 
-    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=150, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
     @given(fz.layouts(categories, tiny_pipe.config.z_dim, tiny_pipe.max_objects))
     def run(data):

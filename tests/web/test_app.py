@@ -369,7 +369,7 @@ def test_any_generate_body_gets_a_200_or_a_4xx_never_a_5xx(client, pipe):
 
     seen = set()
 
-    @settings(max_examples=120, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
     @given(fz.api_bodies(pipe.vocab.categories, pipe.config.z_dim, pipe.max_objects))
     def run(body):
