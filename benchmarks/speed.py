@@ -23,7 +23,7 @@ step is bound by kernel launches and Python, not by the kernels).
 
 Configurations: ``fast`` takes every speed option (the ``train.*`` switches and every fast path of
 the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
-device with fast bfloat16, see ``bf16_is_fast``), bf16 autocast.
+device with fast bfloat16, see ``layout2im.hardware.bf16_is_fast``), bf16 autocast.
 ``--reference`` adds the straightforward computation (generator forward recomputed for the G step,
 full composer maps, image-by-image ConvLSTM, one discriminator call per input, separate convolution
 and pooling, NCHW, float32), so each figure comes with its ratio. ``--ablate`` instead measures the
@@ -39,6 +39,7 @@ seed. Writes ``benchmarks/results/speed-<config>-<device>-b<batch>[-ablate].{jso
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import resource
@@ -54,14 +55,19 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from layout2im.config import apply_overrides, load_config
 from layout2im.fsutil import write_text
+from layout2im.hardware import bf16_is_fast, cpu_info, cpu_summary
 from layout2im.layout import LayoutBatch
 from layout2im.models.computation import FAST_PATHS, use_fast_paths
+from layout2im.training.graphs import GraphedCall
 from layout2im.training.trainer import Trainer
 from layout2im.vocab import Vocabulary
 
 RESULTS = Path(__file__).parent / "results"
 
 TRAIN_OPTIONS = ("reuse_generator_forward", "batch_discriminator_calls", "channels_last")
+# CUDA only, after the fast paths in --ablate: layouts padded to the preset's max_objects (every
+# call the same shapes), cuDNN's kernel choice by timing, the whole call replayed as a CUDA graph
+GPU_OPTIONS = ("static_shapes", "cudnn_benchmark", "cuda_graphs")
 LAYOUT_BATCHES = 4  # training steps cycle through this many random layout batches
 
 
@@ -74,7 +80,7 @@ class Mode:
     amp: str = "off"
 
     def plus(self, name: str) -> Mode:
-        if name in TRAIN_OPTIONS:
+        if name in TRAIN_OPTIONS or name in GPU_OPTIONS:
             return Mode(self.train | {name}, self.fast_paths, self.amp)
         if name in FAST_PATHS:
             return Mode(self.train, self.fast_paths | {name}, self.amp)
@@ -85,31 +91,42 @@ class Mode:
 
 REFERENCE = Mode()
 # The cumulative order of --ablate: training-step options first, then the networks' fast paths.
-STEPS = [*TRAIN_OPTIONS, *FAST_PATHS, "amp=bf16"]
+STEPS = [*TRAIN_OPTIONS, *FAST_PATHS, *GPU_OPTIONS, "amp=bf16"]
 
 
-def fast_mode(amp: str) -> Mode:
+def fast_mode(amp: str, device: torch.device) -> Mode:
+    """Every speed option the device takes (the GPU options on CUDA only), autocast ``amp``."""
     mode = REFERENCE
-    for name in [*TRAIN_OPTIONS, *FAST_PATHS]:
+    for name in [*TRAIN_OPTIONS, *FAST_PATHS, *(GPU_OPTIONS if device.type == "cuda" else ())]:
         mode = mode.plus(name)
     return mode.plus(f"amp={amp}")
 
 
-def bf16_is_fast(device: torch.device) -> bool:
-    """What ``--amp auto`` measures in bf16: CUDA with bf16 support, or a CPU with
-    AVX512-BF16/AMX (where it is about 1.8x faster). On the one GPU measured so far, an H200,
-    bf16 was not faster for this model; see the README's GPU figures."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+def ablation_modes(amp: str, device: torch.device) -> dict[str, Mode]:
+    """The reference, then STEPS switched on one at a time (GPU options on CUDA only, bf16
+    only when ``amp`` is bf16)."""
+    modes = {"reference": REFERENCE}
+    mode = REFERENCE
+    for step in STEPS:
+        if step == "amp=bf16" and amp != "bf16":
+            continue
+        if step in GPU_OPTIONS and device.type != "cuda":
+            continue
+        mode = mode.plus(step)
+        modes[f"+ {step}"] = mode
+    return modes
 
 
 def apply_mode(trainer: Trainer, mode: Mode) -> None:
+    """Switch a trainer to ``mode`` (all but cuda_graphs, which needs a trainer of its own:
+    see :func:`graphed_trainer`)."""
     t = trainer.config.train
     t.reuse_generator_forward = "reuse_generator_forward" in mode.train
     t.batch_discriminator_calls = "batch_discriminator_calls" in mode.train
+    t.static_shapes = "static_shapes" in mode.train
+    trainer.generator.static_shapes = t.static_shapes
+    if trainer.device.type == "cuda":
+        torch.backends.cudnn.benchmark = "cudnn_benchmark" in mode.train
     t.amp = mode.amp
     channels_last = "channels_last" in mode.train
     if trainer.memory_format != (torch.channels_last if channels_last else torch.contiguous_format):
@@ -118,11 +135,14 @@ def apply_mode(trainer: Trainer, mode: Mode) -> None:
         use_fast_paths(network, mode.fast_paths)
 
 
-def random_layouts(batch: int, num_classes: int, generator: torch.Generator) -> LayoutBatch:
-    """``batch`` layouts of 3..8 objects with boxes from 10% to 60% of the image side."""
+def random_layouts(
+    batch: int, num_classes: int, generator: torch.Generator, max_objects: int = 8
+) -> LayoutBatch:
+    """``batch`` layouts of 3..``max_objects`` objects (3..8 as the COCO presets) with boxes
+    from 10% to 60% of the image side."""
     labels, boxes = [], []
     for _ in range(batch):
-        n = int(torch.randint(3, 9, (1,), generator=generator))
+        n = int(torch.randint(3, max(max_objects, 3) + 1, (1,), generator=generator))
         size = 0.1 + 0.5 * torch.rand(n, 2, generator=generator)
         corner = torch.rand(n, 2, generator=generator) * (1 - size)
         boxes.append(torch.cat([corner, corner + size], dim=1))
@@ -353,44 +373,94 @@ def summary(values: list[float], scale: float = 1.0) -> dict:
     }
 
 
+def graphed_trainer(config, vocab: Vocabulary, device: torch.device, mode: Mode) -> Trainer:
+    """A trainer of its own for a mode with cuda_graphs: a captured graph holds its tensors'
+    addresses, which switching the shared trainer between modes (channels_last) would move.
+    Built from the same seed, so it starts from the same weights."""
+    config = copy.deepcopy(config)
+    config.train.static_shapes = config.train.cuda_graphs = True
+    trainer = Trainer(config, vocab, device=device)
+    apply_mode(trainer, mode)
+    return trainer
+
+
+def static_inputs(layout: LayoutBatch, z: torch.Tensor, slots: int):
+    """A generation call's layout padded to ``slots`` and its codes (N, z_dim) scattered into
+    the B * slots rows the static-shape path reads."""
+    wide = layout.padded(slots)
+    return wide, wide.scatter(z).flatten(0, 1)
+
+
+def generation_call(trainer: Trainer, mode: Mode, layout, z, slots: int, graph_backend=None):
+    """A no-argument callable generating one batch in ``mode`` (eval mode, no grad): eager, or
+    for cuda_graphs a graph replay on static buffers (captured here)."""
+    generator = trainer.generator
+
+    def decode(labels, boxes, mask, codes):
+        with torch.no_grad(), trainer.autocast():
+            return generator.decode(LayoutBatch(labels, boxes, mask), codes)
+
+    if "static_shapes" in mode.train:
+        layout, z = static_inputs(layout, z, slots)
+    inputs = (layout.labels, layout.boxes, layout.mask, z)
+    if "cuda_graphs" not in mode.train:
+        return partial(decode, *inputs)
+    generator.eval()
+    graphed = GraphedCall(decode, inputs, backend=graph_backend)
+    return partial(graphed, *inputs)
+
+
 def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dict]:
-    """Round-robin timings of every mode on one trainer. Returns {mode name: results}."""
+    """Round-robin timings of every mode (on one shared trainer; a cuda_graphs mode on its own,
+    see :func:`graphed_trainer`). Returns {mode name: results}."""
     config = apply_overrides(
         load_config(args.config),
         [f"train.batch_size={args.batch}", f"train.device={device.type}"],
     )
     vocab = Vocabulary([f"c{i}" for i in range(config.model.num_classes)])
     trainer = Trainer(config, vocab, device=device)
+    graphed = {
+        name: graphed_trainer(config, vocab, device, mode)
+        for name, mode in modes.items()
+        if "cuda_graphs" in mode.train
+    }
+    slots = config.data.max_objects
     g = torch.Generator().manual_seed(args.seed)
     size = config.model.image_size
     batches = []
     for _ in range(LAYOUT_BATCHES):
-        layout = random_layouts(args.batch, config.model.num_classes, g)
+        layout = random_layouts(args.batch, config.model.num_classes, g, slots)
         batches.append((torch.randn(args.batch, 3, size, size, generator=g), layout))
 
-    # FLOPs once per configuration (and the reference's), in untimed calls of their own; the
+    def train_step(name: str, images, layout) -> None:
+        """One iteration of configuration ``name`` (a cuda_graphs mode on its own trainer)."""
+        if name in graphed:
+            graphed[name].train_step(images, layout)
+            return
+        apply_mode(trainer, counted[name])
+        trainer.train_step(images, layout)
+
+    # FLOPs once per configuration (and the reference's), in untimed eager calls of their own
+    # (a cuda_graphs mode counts as its eager static-shape form: the same kernels); the
     # per-family split is kept for --kernels, which profiles the same inputs.
     counted = {**modes, "reference": REFERENCE}
     flops: dict[str, dict[str, int]] = {name: {} for name in counted}
     families: dict[str, dict[str, dict[str, int]]] = {name: {} for name in counted}
     count_images, count_layout = batches[0]
-
-    def train_step(images=count_images, layout=count_layout):
-        trainer.train_step(images, layout)
-
     for name, mode in counted.items():
         apply_mode(trainer, mode)
-        flops[name]["train"], families[name]["train"] = flop_counts(train_step)
+        flops[name]["train"], families[name]["train"] = flop_counts(
+            partial(trainer.train_step, count_images, count_layout)
+        )
 
     train_times: dict[str, list[float]] = {name: [] for name in modes}
     peaks: dict[str, float] = {}
     for r in range(args.warmup + args.iters):
         images, layout = batches[r % len(batches)]
-        for name, mode in modes.items():
-            apply_mode(trainer, mode)
+        for name in modes:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            seconds = timed(partial(train_step, images, layout), device)
+            seconds = timed(partial(train_step, name, images, layout), device)
             if r >= args.warmup:
                 train_times[name].append(seconds)
             if device.type == "cuda":
@@ -398,44 +468,51 @@ def measure(args, modes: dict[str, Mode], device: torch.device) -> dict[str, dic
 
     kernels: dict[str, dict] = {name: {} for name in modes}
 
-    def profile_kernels(call: str, fn) -> None:
-        """``--kernels``: every configuration's main kernels for ``fn`` (the counted inputs)."""
+    def profile_kernels(call: str, fn_of) -> None:
+        """``--kernels``: every configuration's main kernels for ``fn_of(name)`` (the counted
+        inputs). A graph replay runs no ATen ops: its families show no time, its GPU busy
+        fraction is measured all the same."""
         for name, mode in modes.items():
             apply_mode(trainer, mode)
             kernels[name][call] = kernel_rows(
                 families[name][call],
-                profile_main_kernels(fn, device, args.kernel_iters),
+                profile_main_kernels(fn_of(name), device, args.kernel_iters),
                 device_peak(device, mode.amp, args.peak_tflops),
             )
 
     if args.kernels:
-        profile_kernels("train", train_step)
+        profile_kernels("train", lambda name: partial(train_step, name, count_images, count_layout))
 
-    generator = trainer.generator.eval()
-
-    def generate(layout, z):
-        with torch.no_grad(), trainer.autocast():
-            generator.decode(layout, z)
-
+    trainer.generator.eval()
+    for other in graphed.values():
+        other.generator.eval()
     gen_inputs = {}
     for gen_batch in sorted({1, args.batch}):
-        layout = random_layouts(gen_batch, config.model.num_classes, g).to(device)
+        layout = random_layouts(gen_batch, config.model.num_classes, g, slots).to(device)
         z = torch.randn(layout.num_objects, config.model.z_dim, generator=g).to(device)
         gen_inputs[gen_batch] = (layout, z)
-    gen_counted = partial(generate, *gen_inputs[args.batch])
-    gen_times = {(name, b): [] for name in modes for b in gen_inputs}
+    calls = {}
+    for name, mode in modes.items():
+        apply_mode(trainer, mode)
+        owner = graphed.get(name, trainer)
+        for b, (layout, z) in gen_inputs.items():
+            calls[(name, b)] = generation_call(owner, mode, layout, z, slots)
+    gen_times = {key: [] for key in calls}
     for name, mode in counted.items():
         apply_mode(trainer, mode)
-        flops[name]["generate"], families[name]["generate"] = flop_counts(gen_counted)
+        layout, z = gen_inputs[args.batch]
+        counted_call = generation_call(trainer, Mode(mode.train - {"cuda_graphs"},
+                                       mode.fast_paths, mode.amp), layout, z, slots)  # fmt: skip
+        flops[name]["generate"], families[name]["generate"] = flop_counts(counted_call)
     for r in range(args.warmup + args.gen_iters):
         for name, mode in modes.items():
             apply_mode(trainer, mode)
-            for b, inputs in gen_inputs.items():
-                seconds = timed(partial(generate, *inputs), device)
+            for b in gen_inputs:
+                seconds = timed(calls[(name, b)], device)
                 if r >= args.warmup:
                     gen_times[(name, b)].append(seconds)
     if args.kernels:
-        profile_kernels("generate", gen_counted)
+        profile_kernels("generate", lambda name: calls[(name, args.batch)])
 
     results = {}
     for name in modes:
@@ -474,8 +551,8 @@ def main(argv: list[str] | None = None) -> int:
         "--amp",
         choices=["auto", "off", "bf16"],
         default="auto",
-        help="autocast of the fast configuration (auto: bf16 on a GPU that supports it or a CPU "
-        "with AVX512-BF16/AMX)",
+        help="autocast of the fast configuration (auto: bf16 on a CPU with AVX512-BF16/AMX or a "
+        "GPU where it was measured faster, see layout2im.hardware)",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument(
@@ -522,15 +599,9 @@ def main(argv: list[str] | None = None) -> int:
     if amp == "auto":
         amp = "bf16" if bf16_is_fast(device) else "off"
     if args.ablate:
-        modes = {"reference": REFERENCE}
-        mode = REFERENCE
-        for step in STEPS:
-            if step == "amp=bf16" and amp != "bf16":
-                continue
-            mode = mode.plus(step)
-            modes[f"+ {step}"] = mode
+        modes = ablation_modes(amp, device)
     else:
-        modes = {"fast": fast_mode(amp)}
+        modes = {"fast": fast_mode(amp, device)}
         if args.reference:
             modes["reference"] = REFERENCE
     rows = measure(args, modes, device)
@@ -541,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         "device_name": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else platform.processor() or platform.machine(),
+        "cpu": cpu_info(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -567,6 +639,8 @@ def _header(record: dict) -> str:
         f"{record['config']}, batch {record['batch']}, {record['device']} "
         f"({record['device_name']}), {record['threads']} threads, torch {record['torch']}"
     )
+    if "cpu" in record:
+        line += f"; CPU {cpu_summary(record['cpu'])}"
     return line + (f"\n\n{record['note']}" if record.get("note") else "")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def test_ablation_measures_every_option_cumulatively(tmp_path):
     assert speed.main([*args, "--ablate"]) == 0
     record = json.loads((tmp_path / "speed-tiny-cpu-b4-ablate.json").read_text())
     names = list(record["results"])
-    assert names[0] == "reference" and len(names) == 1 + len(speed.STEPS) - 1  # no bf16 step
+    # no bf16 step, no CUDA-only step on a CPU
+    assert names[0] == "reference"
+    assert len(names) == 1 + len(speed.STEPS) - 1 - len(speed.GPU_OPTIONS)
     assert record["modes"]["reference"] == {"train": [], "fast_paths": [], "amp": "off"}
     last = record["modes"][names[-1]]
     assert set(last["fast_paths"]) == set(speed.FAST_PATHS)
@@ -229,3 +232,83 @@ def test_peak_table_picks_the_card_and_precision(monkeypatch):
     assert speed.device_peak(cuda, "bf16", None) is None
     assert speed.device_peak(torch.device("cpu"), "off", None) is None
     assert speed.device_peak(torch.device("cpu"), "off", 3.0)["tflops"] == 3.0
+
+
+def test_gpu_options_run_through_measure_with_a_graph_stand_in(tmp_path, monkeypatch):
+    """The CUDA ablation's code on a CPU: static shapes for real, CUDA graphs through a
+    stand-in whose replay re-runs the captured function (tests/training/test_graphs.py)."""
+    import argparse
+
+    from layout2im.training.graphs import GraphedCall
+    from tests.training.test_graphs import FakeCuda
+
+    speed = _speed_module()
+
+    class EagerGraphedCall(GraphedCall):
+        def __init__(self, fn, inputs, state=(), warmup=3, backend=None):
+            fake = FakeCuda(lambda: self, lambda: fn)
+            super().__init__(fn, inputs, state, warmup, backend=fake)
+
+    def graphed_trainer(config, vocab, device, mode):
+        config = copy.deepcopy(config)
+        config.train.static_shapes = True
+        trainer = Trainer(config, vocab, device=device)
+        config.train.cuda_graphs = True  # a CPU trainer refuses it at construction
+        trainer.graph_backend = FakeCuda(
+            lambda: trainer._graphed, lambda: trainer._graphed_iteration
+        )
+        speed.apply_mode(trainer, mode)
+        return trainer
+
+    monkeypatch.setattr(speed, "GraphedCall", EagerGraphedCall)
+    monkeypatch.setattr(speed, "graphed_trainer", graphed_trainer)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().to_dict()))
+    args = argparse.Namespace(
+        config=str(tmp_path / "tiny.yaml"), batch=4, seed=0, warmup=1, iters=1, gen_iters=1,
+        kernels=False, kernel_iters=1, peak_tflops=None,
+    )  # fmt: skip
+    modes = speed.ablation_modes("off", torch.device("cuda"))
+    assert list(modes)[-3:] == ["+ static_shapes", "+ cudnn_benchmark", "+ cuda_graphs"]
+    rows = speed.measure(args, modes, torch.device("cpu"))
+    assert list(rows) == list(modes)
+    for row in rows.values():
+        assert row["train_s_per_iter"]["median"] > 0
+        assert row["generate_ms_per_image_b4"]["median"] > 0
+    # padding slots are computed: more FLOPs; a graph replays the eager static-shape kernels
+    static, bench, graphs = (
+        rows["+ static_shapes"],
+        rows["+ cudnn_benchmark"],
+        rows["+ cuda_graphs"],
+    )
+    assert static["train_gflop_per_iter"] > rows["+ pooled_convolutions"]["train_gflop_per_iter"]
+    assert graphs["train_gflop_per_iter"] == bench["train_gflop_per_iter"]
+    assert graphs["generate_gflop_per_call"] == bench["generate_gflop_per_call"]
+
+
+def test_graphed_generation_gives_the_eager_images(monkeypatch):
+    from layout2im.training.graphs import GraphedCall
+    from tests.training.test_graphs import FakeCuda
+
+    speed = _speed_module()
+    config = tiny_config()
+    trainer = Trainer(config, Vocabulary([f"c{i}" for i in range(config.model.num_classes)]))
+    trainer.generator.eval()
+    g = torch.Generator().manual_seed(0)
+    layout = speed.random_layouts(3, config.model.num_classes, g, 4)
+    z = torch.randn(layout.num_objects, config.model.z_dim, generator=g)
+    eager_mode = speed.fast_mode("off", torch.device("cpu")).plus("static_shapes")
+    graph_mode = eager_mode.plus("cuda_graphs")
+    assert "cuda_graphs" not in eager_mode.train
+    speed.apply_mode(trainer, eager_mode)
+    eager = speed.generation_call(trainer, eager_mode, layout, z, 4)()
+    holder = {}
+
+    class Recording(GraphedCall):
+        def __init__(self, fn, inputs, state=(), warmup=3, backend=None):
+            holder["call"] = self
+            super().__init__(fn, inputs, state, warmup, FakeCuda(lambda: self, lambda: fn))
+
+    monkeypatch.setattr(speed, "GraphedCall", Recording)
+    replay = speed.generation_call(trainer, graph_mode, layout, z, 4)
+    torch.testing.assert_close(replay(), eager)
+    assert replay() is holder["call"].outputs  # the graph's static output buffer

@@ -217,7 +217,9 @@ class LossConfig:
 
 
 LR_RULES = ("none", "linear", "sqrt")
-AMP_MODES = ("off", "bf16")
+# "auto": bf16 autocast where the device runs it fast (layout2im.hardware.bf16_is_fast), else
+# float32; resolved when training starts and recorded resolved in the run's config.yaml and log
+AMP_MODES = ("off", "bf16", "auto")
 
 
 @dataclass
@@ -243,6 +245,13 @@ class TrainConfig:
     batch_discriminator_calls: bool = False
     channels_last: bool = False
     amp: str = "off"
+    # pad every layout to data.max_objects slots so each step has the same shapes (for CUDA
+    # graphs / compilers); the same training, padding enters no statistic
+    static_shapes: bool = False
+    # CUDA only: the whole iteration captured once and replayed as one CUDA graph (needs
+    # static_shapes and one process); cudnn.benchmark picks convolution kernels by timing
+    cuda_graphs: bool = False
+    cudnn_benchmark: bool = False
     sync_batchnorm: bool = False
     deterministic: bool = False
     log_every: int = 10
@@ -271,6 +280,16 @@ class TrainConfig:
         _require(self.lr_rule in LR_RULES, "train.lr_rule", f"must be one of {', '.join(LR_RULES)}")
         _require(self.lr_base_batch >= 1, "train.lr_base_batch", "must be positive")
         _require(self.amp in AMP_MODES, "train.amp", f"must be one of {', '.join(AMP_MODES)}")
+        _require(
+            not (self.static_shapes and self.sync_batchnorm),
+            "train.static_shapes",
+            "does not work with train.sync_batchnorm (its statistics span processes)",
+        )
+        _require(
+            self.static_shapes or not self.cuda_graphs,
+            "train.cuda_graphs",
+            "needs train.static_shapes=true (a graph replays fixed shapes)",
+        )
         _require(self.steps >= 0, "train.steps", "must be >= 0")
         _require(self.lr > 0, "train.lr", "must be positive")
         _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1", "betas in [0, 1)")
@@ -373,6 +392,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, bool):
+            # YAML 1.1 reads an unquoted off/on/no/yes as a boolean (train.amp=off)
+            return "on" if value else "off"
         raise ConfigError(f"{key} must be a string, got {quote(value)}")
     return value
 

@@ -505,6 +505,27 @@ class LayoutBatch:
         obj_to_img = torch.arange(B, device=self.labels.device).unsqueeze(1).expand(B, O)
         return ObjectList(self.labels[self.mask], self.boxes[self.mask], obj_to_img[self.mask])
 
+    def slots(self) -> tuple[ObjectList, torch.Tensor]:
+        """Every slot, padding included, as an :class:`ObjectList` of B * O rows (row-major),
+        and ``valid`` (B * O,) bool, True for real objects: what the static-shape path reads
+        (its shapes depend on B and O only)."""
+        B, O = self.labels.shape
+        obj_to_img = torch.arange(B, device=self.labels.device).repeat_interleave(O)
+        objects = ObjectList(self.labels.reshape(B * O), self.boxes.reshape(B * O, 4), obj_to_img)
+        return objects, self.mask.reshape(B * O)
+
+    def padded(self, width: int) -> LayoutBatch:
+        """The same layouts padded to ``width`` slots per row (zeros, mask False)."""
+        O = self.labels.shape[1]
+        if width < O:
+            raise ValueError(f"cannot pad {O} object slots to {width}")
+        extra = width - O
+        return LayoutBatch(
+            torch.nn.functional.pad(self.labels, (0, extra)),
+            torch.nn.functional.pad(self.boxes, (0, 0, 0, extra)),
+            torch.nn.functional.pad(self.mask, (0, extra), value=False),
+        )
+
     def scatter(self, values: torch.Tensor) -> torch.Tensor:
         """Place per-object ``values`` (N, ...) into padded slots: (B, O, ...), zeros elsewhere."""
         B, O = self.labels.shape

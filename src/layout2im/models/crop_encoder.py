@@ -40,9 +40,11 @@ class ObjectLatentEstimator(nn.Module):
         self.fc_logvar = nn.Linear(in_ch, z_dim)
 
     def forward(
-        self, crops: torch.Tensor, labels: torch.Tensor
+        self, crops: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """crops: (N, 3, S, S) ImageNet-normalised; labels: (N,). Returns mu, logvar (N, z_dim)."""
+        """crops: (N, 3, S, S) ImageNet-normalised; labels: (N,); valid: BoolTensor (N,) or
+        None, the real rows (padding enters no BatchNorm statistic). Returns mu, logvar
+        (N, z_dim)."""
         x = crops
         matmul = "matmul_small_convolutions" in self.fast_paths and crops.device.type == "cpu"
         for conv, norm in zip(self.convs, self.norms, strict=True):
@@ -50,7 +52,7 @@ class ObjectLatentEstimator(nn.Module):
                 x = conv2d_as_matmul(conv, x)
             else:
                 x = conv(x)
-            x = torch.relu(norm(x, labels))
+            x = torch.relu(norm(x, labels, valid))
         x = x.mean(dim=(2, 3))
         return self.fc_mu(x), self.fc_logvar(x)
 
@@ -62,10 +64,14 @@ def _positions(conv: nn.Conv2d, x: torch.Tensor) -> int:
 
 
 def reparameterize(
-    mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    generator: torch.Generator | None = None,
+    eps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """z = mu + eps * exp(logvar / 2), eps ~ N(0, I) drawn in float32 on the CPU from
-    ``generator`` (so a seed gives the same codes on every device and in every precision).
-    mu, logvar: (N, z_dim)."""
-    eps = torch.randn(mu.shape, generator=generator, dtype=torch.float32)
+    ``generator`` (so a seed gives the same codes on every device and in every precision),
+    or given (``eps``, the same shape as mu). mu, logvar: (N, z_dim)."""
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=generator, dtype=torch.float32)
     return mu + eps.to(device=mu.device, dtype=mu.dtype) * torch.exp(0.5 * logvar)

@@ -89,6 +89,53 @@ class ObjectsFuser(nn.Module):
                 h, c = torch.cat([h_new, h[n:]]), torch.cat([c_new, c[n:]])
         return torch.cat(outputs), h
 
+    def forward_static(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The same result with shapes that do not depend on the layout (the static-shape
+        path): every image runs all O steps, and a step whose slot is padding leaves that
+        image's state as it was (``torch.where``, so padding gets no gradient either).
+
+        feats: (B * O, C, h, w), one row per slot in row-major order (padding rows are read
+        but have no effect); mask: (B, O) bool, real objects packed at the front of each row.
+        Returns (B, hidden[-1], h, w).
+        """
+        B, O = mask.shape
+        x = feats.view(B, O, *feats.shape[1:])
+        h = None
+        for cell in self.cells:
+            x, h = self._layer_static(cell, x, mask)
+        return h
+
+    @staticmethod
+    def _layer_static(
+        cell: ConvLSTMCell, x: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ConvLSTM layer over x (B, O, C, h, w). Returns the outputs (B, O, hidden, h, w)
+        and each image's hidden state after its last real object (B, hidden, h, w)."""
+        B, O = mask.shape
+        c_in = x.shape[2]
+        weight = cell.conv.weight
+        pad = cell.conv.padding
+        gates_x = F.conv2d(x.flatten(0, 1), weight[:, :c_in], cell.conv.bias, padding=pad)
+        gates_x = gates_x.view(B, O, *gates_x.shape[1:])
+        outputs = []
+        h = c = None
+        for t in range(O):
+            gates = gates_x[:, t]
+            if t > 0:
+                gates = gates + F.conv2d(h, weight[:, c_in:], padding=pad)
+            i, f, o, g = torch.split(gates, cell.hidden_dim, dim=1)
+            c_new = torch.sigmoid(i) * torch.tanh(g)
+            if t > 0:
+                c_new = torch.sigmoid(f) * c + c_new
+            h_new = torch.sigmoid(o) * torch.tanh(c_new)
+            if t == 0:  # every image has a first object
+                h, c = h_new, c_new
+            else:
+                keep = mask[:, t, None, None, None]
+                h, c = torch.where(keep, h_new, h), torch.where(keep, c_new, c)
+            outputs.append(h_new)
+        return torch.stack(outputs, dim=1), h
+
     def forward_reference(self, feats: torch.Tensor, obj_to_img: torch.Tensor, batch_size: int):
         """The original's computation, one image at a time.
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from ..layout import LayoutBatch
+from ..layout import LayoutBatch, ObjectList
 from .composer import ObjectComposer
 from .computation import FastPathsMixin
 from .crop_encoder import ObjectLatentEstimator, reparameterize
@@ -42,9 +42,14 @@ class GeneratorOutput:
     logvar: torch.Tensor  # (N, z_dim)
     z_rand: torch.Tensor  # (N, z_dim), the prior sample used for img_rand
     mu_rand: torch.Tensor  # (N, z_dim), estimated mean of img_rand's crops
+    # static-shape path: N = B * O slots and valid (N,) bool marks the real objects; None when
+    # every row is a real object
+    valid: torch.Tensor | None = None
 
     def detached(self) -> GeneratorOutput:
-        return GeneratorOutput(**{k: v.detach() for k, v in self.__dict__.items()})
+        return GeneratorOutput(
+            **{k: None if v is None else v.detach() for k, v in self.__dict__.items()}
+        )
 
 
 class Layout2ImGenerator(FastPathsMixin, nn.Module):
@@ -53,7 +58,14 @@ class Layout2ImGenerator(FastPathsMixin, nn.Module):
     vector before broadcasting it into its box (or skips the map altogether, with the object
     encoder's analytic second layer) and runs the ConvLSTM over all images and both layouts at
     once; "reference" builds the composer's full maps and runs the ConvLSTM image by image, as
-    the original code does. Both give the same outputs and gradients (tests check it)."""
+    the original code does. Both give the same outputs and gradients (tests check it).
+
+    ``static_shapes`` (off by default; ``train.static_shapes``) computes every object slot of
+    the padded layout, B * O rows whatever the number of real objects, so a call's shapes
+    depend on B and O only (what CUDA graphs and compilers need): per-object tensors (z,
+    crops, codes) then have B * O rows in row-major slot order, padding rows enter no BatchNorm
+    statistic and no state of the fuser, and the outputs carry ``valid`` for the losses.
+    The real rows equal the default computation's (tests check it)."""
 
     FAST_PATHS = ("object_vectors", "batched_fuser")
 
@@ -70,6 +82,14 @@ class Layout2ImGenerator(FastPathsMixin, nn.Module):
         self.fuser = ObjectsFuser(c.object_encoder_channels[-1], c.fuser_hidden, c.fuser_kernel)
         self.decoder = ImageDecoder(c.fuser_hidden[-1], c.decoder_res_blocks, c.decoder_channels)
         self.fast_paths = frozenset(self.FAST_PATHS)
+        self.static_shapes = False
+
+    def objects(self, layout: LayoutBatch) -> tuple[ObjectList, torch.Tensor | None]:
+        """The rows per-object tensors have: the real objects (and None), or with
+        ``static_shapes`` every slot (and ``valid``, True for real objects)."""
+        if self.static_shapes:
+            return layout.slots()
+        return layout.flat(), None
 
     # -- the object latent estimator ---------------------------------------------------------
 
@@ -78,25 +98,27 @@ class Layout2ImGenerator(FastPathsMixin, nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Crop each box of ``layout`` from ``images`` (B, 3, H, W) and estimate its code.
 
-        Returns crops (N, 3, S, S), mu and logvar (N, z_dim), objects in row-major order.
+        Returns crops (N, 3, S, S), mu and logvar (N, z_dim), objects in row-major order (N =
+        B * O slots with ``static_shapes``).
         """
-        objects = layout.flat()
+        objects, valid = self.objects(layout)
         crops = crop_boxes(images, objects.boxes, objects.obj_to_img, self.config.crop_size)
-        mu, logvar = self.crop_encoder(crops, objects.labels)
+        mu, logvar = self.crop_encoder(crops, objects.labels, valid)
         return crops, mu, logvar
 
     # -- composer, object encoder, fuser, decoder ---------------------------------------------
 
     def object_features(self, layout: LayoutBatch, z: torch.Tensor) -> torch.Tensor:
         """Composer and object encoder. z: (N, z_dim), one code per real object in row-major
-        order. Returns per-object feature maps (N, C, h, w)."""
-        objects = layout.flat()
+        order (one per slot with ``static_shapes``). Returns per-object feature maps
+        (N, C, h, w)."""
+        objects, valid = self.objects(layout)
         if "object_vectors" not in self.fast_paths:
             maps = self.composer(objects.labels, z, objects.boxes)
-            return self.object_encoder(maps, objects.labels)
+            return self.object_encoder(maps, objects.labels, valid)
         vectors = self.composer.object_vectors(objects.labels, z)
         return self.object_encoder.forward_from_vectors(
-            vectors, objects.boxes, objects.labels, self.config.image_size
+            vectors, objects.boxes, objects.labels, self.config.image_size, valid
         )
 
     def fuse(self, layout: LayoutBatch, feats: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -105,6 +127,9 @@ class Layout2ImGenerator(FastPathsMixin, nn.Module):
         The ConvLSTM has no batch statistics, so the fast computation runs all sets as one
         batch; the reference runs each set image by image. Returns one (B, C, h, w) per set.
         """
+        if self.static_shapes:
+            mask = layout.mask.repeat(len(feats), 1)
+            return list(self.fuser.forward_static(torch.cat(feats), mask).chunk(len(feats)))
         if "batched_fuser" not in self.fast_paths:
             obj_to_img = layout.flat().obj_to_img
             return [self.fuser.forward_reference(f, obj_to_img, layout.batch_size) for f in feats]
@@ -132,16 +157,19 @@ class Layout2ImGenerator(FastPathsMixin, nn.Module):
         layout: LayoutBatch,
         z_rand: torch.Tensor,
         generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> GeneratorOutput:
-        """images: (B, 3, H, W) real, ImageNet-normalised; z_rand: (N, z_dim) prior samples.
+        """images: (B, 3, H, W) real, ImageNet-normalised; z_rand: (N, z_dim) prior samples
+        (N = B * O slots with ``static_shapes``).
 
-        ``generator`` draws the reparameterisation noise. The call order of BatchNorm layers
-        (and so the running statistics) follows the original code.
+        ``generator`` draws the reparameterisation noise, or ``eps`` (N, z_dim) gives it. The
+        call order of BatchNorm layers (and so the running statistics) follows the original
+        code.
         """
-        objects = layout.flat()
+        objects, valid = self.objects(layout)
         size = self.config.crop_size
         crops_real, mu, logvar = self.encode_objects(images, layout)
-        z_rec = reparameterize(mu, logvar, generator)
+        z_rec = reparameterize(mu, logvar, generator, eps)
 
         feats_rec = self.object_features(layout, z_rec)
         feats_rand = self.object_features(layout, z_rand)
@@ -152,8 +180,9 @@ class Layout2ImGenerator(FastPathsMixin, nn.Module):
         img_rand = self.decoder.up(h_rand)
 
         crops_rand = crop_boxes(img_rand, objects.boxes, objects.obj_to_img, size)
-        mu_rand, _ = self.crop_encoder(crops_rand, objects.labels)
+        mu_rand, _ = self.crop_encoder(crops_rand, objects.labels, valid)
         crops_rec = crop_boxes(img_rec, objects.boxes, objects.obj_to_img, size)
         return GeneratorOutput(
-            crops_real, crops_rec, crops_rand, img_rec, img_rand, mu, logvar, z_rand, mu_rand
-        )
+            crops_real, crops_rec, crops_rand, img_rec, img_rand, mu, logvar, z_rand, mu_rand,
+            valid,
+        )  # fmt: skip

@@ -31,9 +31,49 @@ class ConditionalBatchNorm2d(nn.Module):
             self.embed.weight[:, :num_features].normal_(1.0, 0.02)
             self.embed.weight[:, num_features:].zero_()
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``valid``: BoolTensor (N,) or None; rows marked False (padding of the static-shape
+        path) enter no statistic (see :func:`masked_batch_norm`)."""
         gamma, beta = self.embed(y).chunk(2, dim=1)
-        return gamma[:, :, None, None] * self.bn(x) + beta[:, :, None, None]
+        normed = self.bn(x) if valid is None else masked_batch_norm(self.bn, x, valid)
+        return gamma[:, :, None, None] * normed + beta[:, :, None, None]
+
+
+def masked_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``bn(x[valid])`` computed on every row of x: in training mode the batch statistics (and
+    the running statistics' update) come from the valid rows only, and every row is normalised
+    with them; in eval mode the running statistics are used, as ``bn`` does. Affine-free
+    BatchNorm2d only (as in :class:`ConditionalBatchNorm2d`). Statistics in float32 at least.
+
+    x: (N, C, H, W); valid: BoolTensor (N,), at least two valid values per channel. Returns
+    (N, C, H, W) in x's dtype.
+    """
+    if bn.affine or type(bn) is not nn.BatchNorm2d:
+        raise ValueError("masked_batch_norm takes an affine-free nn.BatchNorm2d")
+    use_batch = bn.training or bn.running_mean is None
+    if not use_batch:
+        return bn(x)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    xf = x.to(dtype)
+    weight = valid.to(dtype)[:, None, None, None]  # (N, 1, 1, 1)
+    count = weight.sum() * (x.shape[2] * x.shape[3])
+    mean = (xf * weight).sum(dim=(0, 2, 3)) / count  # (C,)
+    centred = xf - mean[None, :, None, None]
+    var = (centred.square() * weight).sum(dim=(0, 2, 3)) / count
+    if bn.training and bn.track_running_stats:
+        factor = 0.0 if bn.momentum is None else bn.momentum
+        if bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+            if bn.momentum is None:
+                factor = 1.0 / float(bn.num_batches_tracked)
+        with torch.no_grad():
+            bn.running_mean.mul_(1 - factor).add_(mean.detach() * factor)
+            unbiased = var.detach() * (count / (count - 1))
+            bn.running_var.mul_(1 - factor).add_(unbiased * factor)
+    out = centred * torch.rsqrt(var + bn.eps)[None, :, None, None]
+    return out.to(x.dtype)
 
 
 def crop_boxes(

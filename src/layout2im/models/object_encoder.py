@@ -47,12 +47,20 @@ class ObjectEncoder(nn.Module):
         self.norms = nn.ModuleList(norms)
         self.fast_paths = frozenset(self.FAST_PATHS)
 
-    def forward(self, maps: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """maps: (N, C_in, H, W), composer output; labels: (N,). Returns (N, channels[-1], h, w)."""
-        return self._layers(self.convs[0](maps), labels, start=0)
+    def forward(
+        self, maps: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """maps: (N, C_in, H, W), composer output; labels: (N,); valid: BoolTensor (N,) or None,
+        the real rows (padding enters no BatchNorm statistic). Returns (N, channels[-1], h, w)."""
+        return self._layers(self.convs[0](maps), labels, 0, valid)
 
     def forward_from_vectors(
-        self, vectors: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, image_size: int
+        self,
+        vectors: torch.Tensor,
+        boxes: torch.Tensor,
+        labels: torch.Tensor,
+        image_size: int,
+        valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The same result as ``forward(composer maps)`` without building the wide maps.
 
@@ -61,14 +69,17 @@ class ObjectEncoder(nn.Module):
         the box (shifted by the padding) and zero elsewhere: apply ``W`` to the vectors, then
         broadcast into the padded box masks.
 
-        vectors: (N, C_in); boxes: (N, 4) normalised xyxy. Returns (N, channels[-1], h, w).
+        vectors: (N, C_in); boxes: (N, 4) normalised xyxy; valid: as in :meth:`forward`.
+        Returns (N, channels[-1], h, w).
         """
         first = self.convs[0]
         projected = F.linear(vectors, first.weight.flatten(1))  # (N, channels[0])
         masks = F.pad(box_masks(boxes, image_size, image_size), (1, 1, 1, 1))  # (N, 1, S, S)
         if "analytic_object_encoder" in self.fast_paths and self._analytic_applies():
-            return self._layers(self._analytic_second_conv(projected, masks, labels), labels, 1)
-        return self._layers(projected[:, :, None, None] * masks.to(projected.dtype), labels, 0)
+            second = self._analytic_second_conv(projected, masks, labels, valid)
+            return self._layers(second, labels, 1, valid)
+        maps = projected[:, :, None, None] * masks.to(projected.dtype)
+        return self._layers(maps, labels, 0, valid)
 
     def _analytic_applies(self) -> bool:
         """The analytic second layer needs a second layer and a plain BatchNorm after the first
@@ -76,7 +87,11 @@ class ObjectEncoder(nn.Module):
         return len(self.convs) > 1 and type(self.norms[0].bn) is nn.BatchNorm2d
 
     def _analytic_second_conv(
-        self, projected: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor
+        self,
+        projected: torch.Tensor,
+        masks: torch.Tensor,
+        labels: torch.Tensor,
+        valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The second convolution's output, from the first layer's projected vectors.
 
@@ -84,7 +99,7 @@ class ObjectEncoder(nn.Module):
         (N, 1, S, S) float 0/1, the box masks padded by the first layer's padding; labels: (N,).
         Returns (N, C1, h, w), what ``convs[1](relu(norms[0](first-layer maps)))`` gives.
         """
-        inside, outside = self._first_norm_two_values(projected, masks, labels)  # (N, C0) each
+        inside, outside = self._first_norm_two_values(projected, masks, labels, valid)
         conv = self.convs[1]
         n, c0 = inside.shape
         c1, _, kh, kw = conv.weight.shape
@@ -105,7 +120,11 @@ class ObjectEncoder(nn.Module):
         return torch.bmm(kernels, taps).view(n, c1, out_h, out_w)
 
     def _first_norm_two_values(
-        self, projected: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor
+        self,
+        projected: torch.Tensor,
+        masks: torch.Tensor,
+        labels: torch.Tensor,
+        valid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The first class-conditional BatchNorm and ReLU on maps that are ``projected[n]``
         inside box n and 0 elsewhere, as two values per object and channel.
@@ -113,17 +132,22 @@ class ObjectEncoder(nn.Module):
         Follows ``nn.BatchNorm2d`` exactly: batch statistics (biased variance) in training
         mode, whose running averages get the unbiased variance with the module's momentum (or
         the cumulative average when momentum is None); running statistics in eval mode.
-        Statistics are computed in float32 at least (also under autocast). Returns (inside,
-        outside), each (N, C0).
+        Statistics are computed in float32 at least (also under autocast), over the ``valid``
+        rows only when given. Returns (inside, outside), each (N, C0).
         """
         norm = self.norms[0]
         bn = norm.bn
         dtype = torch.promote_types(projected.dtype, torch.float32)
         p = projected.to(dtype)
-        n = p.shape[0]
         pixels = masks[0].numel()  # S * S per object
-        count = n * pixels
         area = masks.flatten(1).sum(dim=1).to(dtype)  # (N,) pixels inside each box
+        if valid is None:
+            count = p.shape[0] * pixels
+            weight = torch.ones_like(area)
+        else:  # padding rows count neither inside nor outside their boxes
+            weight = valid.to(dtype)
+            area = area * weight
+            count = weight.sum() * pixels
 
         factor = 0.0 if bn.momentum is None else bn.momentum
         if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
@@ -132,7 +156,7 @@ class ObjectEncoder(nn.Module):
         use_batch = bn.training or (bn.running_mean is None and bn.running_var is None)
         if use_batch:
             mean = (area[:, None] * p).sum(dim=0) / count  # (C0,)
-            outside_pixels = (pixels - area).sum()
+            outside_pixels = (pixels * weight - area).sum()
             var = (
                 (area[:, None] * (p - mean).square()).sum(dim=0) + outside_pixels * mean.square()
             ) / count
@@ -149,13 +173,15 @@ class ObjectEncoder(nn.Module):
         outside = torch.relu(gamma * (-mean * scale) + beta)
         return inside, outside
 
-    def _layers(self, x: torch.Tensor, labels: torch.Tensor, start: int) -> torch.Tensor:
+    def _layers(
+        self, x: torch.Tensor, labels: torch.Tensor, start: int, valid: torch.Tensor | None
+    ) -> torch.Tensor:
         """Layers from ``start`` on; ``x`` is convolution ``start``'s output."""
         last = len(self.convs) - 1
         for i in range(start, len(self.convs)):
             if i > start:
                 x = self.convs[i](x)
-            x = self.norms[i](x, labels)
+            x = self.norms[i](x, labels, valid)
             if i < last:
                 x = torch.relu(x)
         return x

@@ -24,6 +24,7 @@ from ..data import build_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
 from ..errors import Layout2ImError
 from ..fsutil import atomic_folder, atomic_write, write_text
+from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
 from ..pipeline import Layout2ImPipeline
 from ..visualize import draw_layout, grid, to_pil
@@ -85,6 +86,7 @@ def _train(config, out_root: Path, resume, desc, progress, env: DistEnv) -> Trai
             f"train.batch_size={config.train.batch_size} (the global batch) is not divisible "
             f"by the {env.world_size} processes"
         )
+    amp_note = resolve_training_amp(config, env.device)
     # rank 0 resolves the run folder; the others follow it, or fail with its message
     outcome: tuple[str, str | None, str | None] = ("", None, None)
     if env.is_main:
@@ -111,6 +113,8 @@ def _train(config, out_root: Path, resume, desc, progress, env: DistEnv) -> Trai
         package_log.addHandler(handler)
         if package_log.getEffectiveLevel() > logging.INFO:
             package_log.setLevel(logging.INFO)
+        if amp_note:
+            log.info(amp_note)
     else:
         package_log.setLevel(logging.WARNING)
     try:
@@ -150,6 +154,24 @@ def _record_failure(handler: logging.Handler, exc: Exception) -> None:
         None if expected else (type(exc), exc, exc.__traceback__),
     )
     handler.handle(record)
+
+
+def resolve_training_amp(config: Config, device: torch.device) -> str | None:
+    """Turn ``train.amp=auto`` into ``bf16`` or ``off`` for ``device`` in place, so the run's
+    config.yaml and checkpoints record what was used. Returns the line for the log (None when
+    ``amp`` was not ``auto``)."""
+    t = config.train
+    if t.amp != "auto":
+        return None
+    t.amp = resolve_amp("auto", device)
+    if device.type == "cpu":
+        where = f"this CPU, {cpu_summary()}"
+    elif device.type == "cuda":
+        where = f"{device} ({torch.cuda.get_device_name(device)})"
+    else:
+        where = str(device)
+    reason = "runs fast" if t.amp == "bf16" else "is not known to run faster"
+    return f"train.amp=auto -> {t.amp}: bf16 autocast {reason} on {where}"
 
 
 def _looks_like_lost_peer(exc: BaseException) -> bool:

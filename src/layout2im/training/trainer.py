@@ -23,12 +23,14 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import Config
+from ..config import Config, ConfigError
+from ..hardware import resolve_amp
 from ..layout import LayoutBatch
 from ..losses import discriminator_loss, generator_loss
 from ..models import GeneratorOutput, ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
 from ..vocab import Vocabulary
 from .distributed import DistEnv
+from .graphs import GraphedCall
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +82,30 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         seed_everything(t.seed)
+        t.amp = resolve_amp(t.amp, self.device)
         m = config.model
         self.generator = Layout2ImGenerator(m).to(self.device)
+        self.generator.static_shapes = t.static_shapes
         self.image_d = ImageDiscriminator(m.image_disc_channels).to(self.device)
         self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes).to(self.device)
         if t.sync_batchnorm and self.env.distributed:
             self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
         self.set_channels_last(t.channels_last)
-        lr, betas = t.effective_lr(), (t.beta1, t.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
-        self.opt_d_img = torch.optim.Adam(self.image_d.parameters(), lr=lr, betas=betas)
-        self.opt_d_obj = torch.optim.Adam(self.object_d.parameters(), lr=lr, betas=betas)
+        if t.cuda_graphs and (self.device.type != "cuda" or self.env.distributed):
+            raise ConfigError(
+                "train.cuda_graphs needs one process on a CUDA device "
+                f"(this run: {self.device}, {self.env.world_size} process(es))"
+            )
+        if self.device.type == "cuda" and not t.deterministic:
+            torch.backends.cudnn.benchmark = t.cudnn_benchmark
+        # capturable: the optimiser's step counters stay on the device (CUDA graphs)
+        adam = dict(lr=t.effective_lr(), betas=(t.beta1, t.beta2), capturable=t.cuda_graphs)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.opt_d_img = torch.optim.Adam(self.image_d.parameters(), **adam)
+        self.opt_d_obj = torch.optim.Adam(self.object_d.parameters(), **adam)
+        self._graphed: GraphedCall | None = None
+        self.graph_backend = None  # torch.cuda; tests substitute a CPU stand-in
+        self._graphed_names: list[str] = []
         self.rng = torch.Generator().manual_seed(t.seed + 1_000_003 * self.env.rank)
         self.step = 0
         # The modules whose gradients are synchronised: DDP wrappers in a distributed run.
@@ -111,9 +126,16 @@ class Trainer:
             module.to(memory_format=self.memory_format)
 
     def autocast(self):
-        """bf16 autocast when ``train.amp == "bf16"``, else a no-op context."""
-        enabled = self.config.train.amp == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        """bf16 autocast when ``train.amp == "bf16"``, else a no-op context (``"auto"`` is
+        resolved to one of the two when the trainer is built)."""
+        t = self.config.train
+        # no weight-cast cache under CUDA graphs: cached casts would outlive the capture
+        return torch.autocast(
+            self.device.type,
+            dtype=torch.bfloat16,
+            enabled=t.amp == "bf16",
+            cache_enabled=not t.cuda_graphs,
+        )
 
     # -- one iteration ------------------------------------------------------------------------
 
@@ -121,35 +143,133 @@ class Trainer:
         """images: (B, 3, H, W) ImageNet-normalised; layout: the batch's boxes and labels."""
         cfg = self.config.train
         self.generator.train()
+        if cfg.static_shapes:  # every batch has max_objects slots per image
+            layout = layout.padded(self.config.data.max_objects)
         layout, _ = layout.shuffled(self.rng)  # objects in a random order, per sample
         layout = layout.to(self.device)
         images = images.to(self.device).contiguous(memory_format=self.memory_format)
-        labels = layout.flat().labels
-        z_rand = torch.randn(layout.num_objects, self.config.model.z_dim, generator=self.rng)
-        z_rand = z_rand.to(self.device)
+        z_rand = self._per_object_normal(layout)
         result = StepResult()
+        if cfg.cuda_graphs:
+            # the reparameterisation noise of both generator forwards, drawn in the order the
+            # eager step draws it; the whole iteration replays as one CUDA graph
+            eps = [self._per_object_normal(layout) for _ in range(2 - cfg.reuse_generator_forward)]
+            inputs = (images, layout.labels, layout.boxes, layout.mask, z_rand, *eps)
+            if self._graphed is None:
+                self._graphed = GraphedCall(
+                    self._graphed_iteration,
+                    inputs,
+                    self.iteration_state(),
+                    backend=self.graph_backend,
+                )
+            losses = self._graphed(*inputs).tolist()
+            names = self._graphed_names
+            result.losses = dict(zip(names, losses, strict=True))
+            bad = [k for k in ("D/total", "G/total") if not math.isfinite(result.losses[k])]
+            if bad:
+                raise FloatingPointError(
+                    f"step {self.step}: {', '.join(bad)} is not finite; under train.cuda_graphs "
+                    "a step cannot be skipped (resume from the last checkpoint, or train "
+                    "without CUDA graphs, which skips such steps)"
+                )
+        else:
+            d_terms, g_terms, result.d_applied, result.g_applied = self._iteration(
+                images, layout, z_rand
+            )
+            result.losses = {f"D/{k}": v.item() for k, v in d_terms.items()}
+            result.losses.update({f"G/{k}": v.item() for k, v in g_terms.items()})
+        self.step += 1
+        return result
+
+    def _iteration(self, images, layout, z_rand, eps=(), check_finite: bool = True):
+        """One D step and one G step on prepared inputs (see :meth:`train_step`). ``eps``: the
+        reparameterisation noise of each generator forward (drawn from the trainer's RNG when
+        empty). ``check_finite=False`` applies every update without looking at the loss (no
+        host synchronisation: what a CUDA graph needs). Returns the D terms, the G terms and
+        whether each update was applied."""
+        cfg = self.config.train
+        eps = list(eps)
+        labels = self.generator.objects(layout)[0].labels
 
         # D step
         with torch.set_grad_enabled(cfg.reuse_generator_forward), self.autocast():
-            out = self.g_train(images, layout, z_rand, generator=self.rng)
+            out = self._generate(images, layout, z_rand, eps.pop(0) if eps else None)
         with self.autocast():
             d_terms = self._discriminator_terms(images, out.detached(), labels)
-        result.d_applied = self._apply(d_terms["total"], [self.opt_d_img, self.opt_d_obj], "D")
+        d_opts = [self.opt_d_img, self.opt_d_obj]
+        d_applied = self._apply(d_terms["total"], d_opts, "D", check_finite)
 
         # G step: the discriminators are frozen and called without their DDP wrappers (their
         # gradients are not wanted, so there is nothing to synchronise)
         if not cfg.reuse_generator_forward:
             with self.autocast():
-                out = self.g_train(images, layout, z_rand, generator=self.rng)
+                out = self._generate(images, layout, z_rand, eps.pop(0) if eps else None)
         with _frozen(self.image_d, self.object_d), self.autocast():
             g_terms = self._generator_terms(images, out, labels)
         with _frozen(self.image_d, self.object_d):
-            result.g_applied = self._apply(g_terms["total"], [self.opt_g], "G")
+            g_applied = self._apply(g_terms["total"], [self.opt_g], "G", check_finite)
+        return d_terms, g_terms, d_applied, g_applied
 
-        self.step += 1
-        result.losses = {f"D/{k}": v.item() for k, v in d_terms.items()}
-        result.losses.update({f"G/{k}": v.item() for k, v in g_terms.items()})
-        return result
+    def _graphed_iteration(self, images, labels, boxes, mask, z_rand, *eps) -> torch.Tensor:
+        """:meth:`_iteration` on plain tensors, every update applied, its loss terms stacked
+        into one tensor (names in ``_graphed_names``): the function a CUDA graph captures."""
+        layout = LayoutBatch(labels, boxes, mask)
+        d_terms, g_terms, _, _ = self._iteration(images, layout, z_rand, eps, check_finite=False)
+        self._graphed_names = [f"D/{k}" for k in d_terms] + [f"G/{k}" for k in g_terms]
+        return torch.stack([v.float() for v in (*d_terms.values(), *g_terms.values())])
+
+    def iteration_state(self) -> list[torch.Tensor]:
+        """Every tensor an iteration changes in place: parameters, buffers (BatchNorm
+        statistics, spectral-norm vectors), optimiser states (after :meth:`init_optimizer_state`).
+        """
+        self.init_optimizer_state()
+        tensors = [t for m in (self.generator, self.image_d, self.object_d) for t in m.parameters()]
+        tensors += [b for m in (self.generator, self.image_d, self.object_d) for b in m.buffers()]
+        for opt in (self.opt_g, self.opt_d_img, self.opt_d_obj):
+            for state in opt.state.values():
+                tensors += [v for v in state.values() if torch.is_tensor(v)]
+        return tensors
+
+    def init_optimizer_state(self) -> None:
+        """Create the optimisers' per-parameter state now (zeros, step 0: what their first step
+        would create), so that it lives at fixed addresses before a CUDA graph is captured."""
+        for opt in (self.opt_g, self.opt_d_img, self.opt_d_obj):
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    state = opt.state[p]
+                    if state:
+                        continue
+                    # where Adam itself puts it: on the device when capturable, else the CPU
+                    where = p.device if group.get("capturable") else torch.device("cpu")
+                    state["step"] = torch.zeros((), dtype=torch.float32, device=where)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _per_object_normal(self, layout: LayoutBatch) -> torch.Tensor:
+        """N(0, I) codes (N, z_dim) from the trainer's RNG, one per real object (drawn on the
+        CPU in float32); with static shapes scattered into the B * O slots (zeros in padding),
+        so both paths draw the same numbers."""
+        z = torch.randn(layout.num_objects, self.config.model.z_dim, generator=self.rng)
+        z = z.to(self.device)
+        if self.generator.static_shapes:
+            z = layout.scatter(z).flatten(0, 1)
+        return z
+
+    def _generate(
+        self,
+        images: torch.Tensor,
+        layout: LayoutBatch,
+        z_rand: torch.Tensor,
+        eps: torch.Tensor | None = None,
+    ):
+        """The generator's training forward; its reparameterisation noise is ``eps`` or comes
+        from the trainer's RNG (drawn here with static shapes, one per real object, as the
+        default path draws it inside the forward)."""
+        if eps is None and self.generator.static_shapes:
+            eps = self._per_object_normal(layout)
+        if eps is not None:
+            return self.g_train(images, layout, z_rand, eps=eps)
+        return self.g_train(images, layout, z_rand, generator=self.rng)
 
     def _batched(self) -> bool:
         """One discriminator call per step and network: asked for, or needed by DDP (which
@@ -189,6 +309,7 @@ class Trainer:
             cls_real=cls_real,
             labels=labels,
             weights=self.config.train.loss,
+            valid=fake.valid,
         )
 
     def _generator_terms(self, images, out: GeneratorOutput, labels):
@@ -211,12 +332,13 @@ class Trainer:
             cls_rand=cls_rand,
             labels=labels,
             weights=self.config.train.loss,
+            valid=out.valid,
         )
 
-    def _apply(self, loss: torch.Tensor, optimizers, name: str) -> bool:
+    def _apply(self, loss: torch.Tensor, optimizers, name: str, check_finite: bool = True) -> bool:
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
-        if not math.isfinite(loss.item()):
+        if check_finite and not math.isfinite(loss.item()):
             log.warning(
                 "step %d: %s loss is %s; skipping this %s update",
                 self.step,
