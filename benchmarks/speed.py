@@ -54,7 +54,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from layout2im.config import apply_overrides, load_config
-from layout2im.fsutil import portable_paths
+from layout2im.fsutil import portable_paths, write_text
 from layout2im.hardware import bf16_is_fast, cpu_info, cpu_summary
 from layout2im.layout import LayoutBatch
 from layout2im.models.computation import FAST_PATHS, use_fast_paths
@@ -619,8 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"speed-{record['config']}-{device.type}-b{args.batch}"
     stem += "-ablate" if args.ablate else ""
-    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2))
-    (args.out / f"{stem}.md").write_text(table + "\n")
+    write_text(args.out / f"{stem}.json", json.dumps(record, indent=2))
+    write_text(args.out / f"{stem}.md", table + "\n")
     return 0
 
 

@@ -11,17 +11,19 @@ import json
 import logging
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 from . import __version__
-from .config import Config, ConfigError, apply_overrides, load_config, preset_names
+from .config import Config, apply_overrides, load_config, preset_names
+from .errors import Layout2ImError
+from .fsutil import check_output_folder
 
 EXIT_USAGE = 2
+SEED_LIMIT = 2**63
 
 
-class CLIError(Exception):
-    """An expected failure: printed as ``error: ...`` with exit status 2."""
+class CLIError(Layout2ImError):
+    """A bad command-line value: printed as ``error: ...`` with exit status 2."""
 
 
 EVALUATE_ACTIONS = ("run", "layouts", "images", "train-classifier", "list")
@@ -53,11 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
-        if _is_expected(exc):
-            print(f"error: {_worker_message(str(exc))}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
+    except Layout2ImError as exc:
+        print(f"error: {_worker_message(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _worker_message(message: str) -> str:
@@ -67,38 +67,6 @@ def _worker_message(message: str) -> str:
         last = message.rstrip().splitlines()[-1]
         return last.split(": ", 1)[1] if ": " in last else last
     return message
-
-
-def _is_expected(exc: Exception) -> bool:
-    from .conversion import ConversionError
-    from .data import DatasetError
-    from .errors import Layout2ImError
-    from .evaluation.classifier import NetworkLoadError
-    from .evaluation.files import MissingWeightsError, WeightsChecksumError
-    from .evaluation.registry import UnknownMetricError
-    from .layout import LayoutError
-    from .pipeline import ModelLoadError
-    from .training.checkpoint import CheckpointError
-    from .training.distributed import DistributedError
-    from .training.loop import RunError
-
-    expected = (
-        CLIError,
-        ConfigError,
-        LayoutError,
-        ModelLoadError,
-        DatasetError,
-        RunError,
-        CheckpointError,
-        DistributedError,
-        NetworkLoadError,
-        MissingWeightsError,
-        WeightsChecksumError,
-        UnknownMetricError,
-        ConversionError,
-        Layout2ImError,
-    )
-    return isinstance(exc, expected)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)",
     )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (e.g. the name a reverse proxy forwards); "
+        "by default only loopback names and the --host address are answered, any with "
+        "--host 0.0.0.0 or ::",
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_serve)
 
@@ -473,6 +450,7 @@ def cmd_train(args) -> int:
     from .training.loop import train
 
     config = _load_config(args)
+    check_output_folder(args.out)
     if args.nproc is not None and "WORLD_SIZE" not in os.environ:
         return launch_local(
             args.nproc, _without(args.argv, "--nproc", "--master-port"), args.master_port
@@ -543,9 +521,13 @@ def cmd_convert_original(args) -> int:
 def cmd_generate(args) -> int:
     from .layout import load_layout_file
     from .pipeline import Layout2ImPipeline, default_model
+    from .visualize import save_generation
 
     if args.samples < 1 or args.samples > 256:
         raise CLIError(f"--samples must be between 1 and 256, got {args.samples}")
+    if not 0 <= args.seed < SEED_LIMIT:
+        raise CLIError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
+    check_output_folder(args.out)
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
     layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
@@ -554,37 +536,11 @@ def cmd_generate(args) -> int:
     elapsed = time.perf_counter() - start
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    paths = write_generation(result, pipe, Path(args.out), Path(args.layout).stem)
+    paths = save_generation(result, pipe.vocab, Path(args.out), Path(args.layout).stem)
     print(f"generated {args.samples} image(s) in {elapsed * 1000:.0f} ms")
     for path in paths:
         print(path)
     return 0
-
-
-def write_generation(result, pipe, out: Path, stem: str) -> list[Path]:
-    """Write one PNG per sample and a grid (layout | samples, then the same with boxes)."""
-    from .visualize import draw_layout, grid
-
-    size = pipe.config.image_size
-    scale = max(1, 128 // size)
-    boxes = [o.box for o in result.layout.objects]
-    labels = [pipe.vocab.index(o.category) for o in result.layout.objects]
-    names = [o.category for o in result.layout.objects]
-    panel = draw_layout(boxes, labels, names, size, scale=scale)
-    big = [img.resize((size * scale, size * scale)) for img in result.images]
-    boxed = [
-        draw_layout(boxes, labels, names, size, background=img, scale=scale)
-        for img in result.images
-    ]
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for k, img in enumerate(result.images):
-        path = out / f"{stem}-sample{k:02d}.png"
-        img.save(path)
-        paths.append(path)
-    grid_path = out / f"{stem}-grid.png"
-    grid([[panel, *big], [panel, *boxed]]).save(grid_path)
-    return [grid_path, *paths]
 
 
 def cmd_serve(args) -> int:
@@ -595,7 +551,7 @@ def cmd_serve(args) -> int:
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device)
     from .web.app import create_app
-    from .web.server import bind_socket, is_loopback, make_server
+    from .web.server import allowed_hosts, bind_socket, is_loopback, make_server
 
     try:
         sock = bind_socket(args.host, args.port)
@@ -604,7 +560,7 @@ def cmd_serve(args) -> int:
     host, port = sock.getsockname()[:2]
     folder = Path(str(model)).resolve()  # runs/<run>/model is named after its run
     name = f"{folder.parent.name}/{folder.name}" if folder.name == "model" else folder.name
-    app = create_app(pipe, model_name=name)
+    app = create_app(pipe, model_name=name, allowed_hosts=allowed_hosts(args.host, args.allow_host))
     shown = f"[{host}]" if ":" in host else host
     print(f"layout2im editor: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)")
     if not is_loopback(args.host):
@@ -620,27 +576,14 @@ def cmd_serve(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .models import ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
+    from .models.size import generator_module_counts, parameter_counts
 
     config = _load_config(args)
     m = config.model
-
-    def count(module) -> int:
-        return sum(p.numel() for p in module.parameters())
-
-    g = Layout2ImGenerator(m)
     info = {
         "name": config.name,
-        "params": {
-            "generator": count(g),
-            "image_discriminator": count(
-                ImageDiscriminator(m.image_disc_channels, m.spectral_norm)
-            ),
-            "object_discriminator": count(
-                ObjectDiscriminator(m.object_disc_channels, m.num_classes, m.spectral_norm)
-            ),
-        },
-        "generator_modules": {name: count(mod) for name, mod in g.named_children()},
+        "params": parameter_counts(m),
+        "generator_modules": generator_module_counts(m),
         "config": config.to_dict(),
     }
     if args.json:
@@ -661,13 +604,17 @@ DEMO_STEPS = 1500
 
 
 def cmd_demo(args) -> int:
-    from .layout import load_layout_file
+    from .layout import example_layouts, load_layout_file
     from .pipeline import Layout2ImPipeline, default_model, shipped_models
+    from .visualize import save_generation
 
     if args.samples < 1 or args.samples > 64:
         raise CLIError(f"--samples must be between 1 and 64, got {args.samples}")
     if args.steps is not None and not args.train:
         raise CLIError("--steps only applies with --train (the demo otherwise trains nothing)")
+    check_output_folder(args.out)
+    if args.train:
+        check_output_folder(args.runs, "--runs")
     run_dir = None
     if args.train or not shipped_models():
         if not args.train:
@@ -684,7 +631,7 @@ def cmd_demo(args) -> int:
     for path in sorted(example_layouts()):
         layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
         result = pipe(layout, num_samples=args.samples, seed=0)
-        written.append(write_generation(result, pipe, out, path.stem)[0])
+        written.append(save_generation(result, pipe.vocab, out, path.stem)[0])
     elapsed = time.perf_counter() - start
     if run_dir is not None:
         print(f"run folder: {run_dir} (training samples in {run_dir / 'samples'})")
@@ -711,14 +658,10 @@ def _train_demo_model(args) -> Path:
     return train(config, out_root=args.runs, desc="demo")
 
 
-def example_layouts() -> list[Path]:
-    folder = resources.files("layout2im") / "examples"
-    return [Path(str(p)) for p in folder.iterdir() if p.name.endswith(".json")]
-
-
 def cmd_export_shapes(args) -> int:
     from .data.shapes_export import export_shapes_coco
 
+    check_output_folder(args.out)
     try:
         path = export_shapes_coco(
             args.out, num_images=args.images, image_size=args.size, seed=args.seed
@@ -892,6 +835,7 @@ def cmd_train_classifier(args) -> int:
         raise CLIError(f"--stem-channels must be positive, got {args.stem_channels}")
     config = _load_config(args)
     out = args.out or f"outputs/eval-networks/{config.data.name}-{args.kind}"
+    check_output_folder(Path(out).parent, "--out")
     command = " ".join(["layout2im", *args.argv])
     result = train_network(
         config,

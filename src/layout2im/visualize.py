@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import colorsys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from .data.images import IMAGENET_MEAN, IMAGENET_STD
+from .fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from .pipeline import GenerationResult
+    from .vocab import Vocabulary
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -96,3 +103,40 @@ def grid(rows: Sequence[Sequence[Image.Image]], pad: int = 2, fill=(255, 255, 25
         for j, img in enumerate(row):
             out.paste(img.resize((w, h), Image.NEAREST), (pad + j * (w + pad), pad + i * (h + pad)))
     return out
+
+
+def save_generation(
+    result: GenerationResult, vocab: Vocabulary, out: str | Path, stem: str
+) -> list[Path]:
+    """Write one PNG per sample (``<stem>-sampleNN.png``) and a grid (``<stem>-grid.png``:
+    the layout, then the samples; a second row with the boxes drawn on them) into ``out``.
+    Returns the paths, the grid first.
+
+    Every file is written atomically; if one cannot be written (disk full, ...), the files this
+    call already wrote are removed and :class:`~layout2im.errors.OutputError` is raised."""
+    out = Path(out)
+    size = result.images[0].width
+    scale = max(1, 128 // size)
+    objects = result.layout.objects
+    boxes = [o.box for o in objects]
+    labels = [vocab.index(o.category) for o in objects]
+    names = [o.category for o in objects]
+    panel = draw_layout(boxes, labels, names, size, scale=scale)
+    big = [img.resize((size * scale, size * scale)) for img in result.images]
+    boxed = [
+        draw_layout(boxes, labels, names, size, background=img, scale=scale)
+        for img in result.images
+    ]
+    pictures = {out / f"{stem}-grid.png": grid([[panel, *big], [panel, *boxed]])}
+    pictures.update({out / f"{stem}-sample{k:02d}.png": img for k, img in enumerate(result.images)})
+    written: list[Path] = []
+    try:
+        for path, picture in pictures.items():
+            with atomic_write(path) as tmp:
+                picture.save(tmp, format="PNG")
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written

@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..errors import Layout2ImError
 from .key_table import KeyMapping
 
 
-class ConversionError(ValueError):
+class ConversionError(Layout2ImError, ValueError):
     """An original model file cannot be converted; the message says exactly why."""
 
 

@@ -179,6 +179,11 @@ def _format_filters(name: str, f: dict[str, Any], sources: list[str]) -> list[st
     if objects.get("in_dropped_images"):
         lines.append(f"           {-objects['in_dropped_images']:>10,}  in dropped images")
     lines.append(f"           {objects.get('clipped', 0):>10,}  clipped to the image (kept)")
+    if objects.get("duplicate_ids"):
+        lines.append(
+            f"  warning  {objects['duplicate_ids']:>10,}  annotations reuse the id of another "
+            "(duplicate annotation ids; kept)"
+        )
     if "relationships" in f:
         lines.append(f"  relationships {f['relationships']['kept']:,} kept")
     for note in f.get("notes", []):

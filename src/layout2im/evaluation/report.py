@@ -4,30 +4,15 @@ report."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from ..fsutil import new_file_mode, portable_paths
+from ..fsutil import portable_paths, write_text
 
 
 def write_results(results: dict, path: str | Path) -> Path:
     """Write the results JSON atomically, with this machine's folders taken out of its paths
     (:func:`layout2im.fsutil.portable_paths`)."""
-    results = portable_paths(results)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_text(path, json.dumps(portable_paths(results), indent=2) + "\n")
 
 
 def protocol_line(results: dict) -> str:

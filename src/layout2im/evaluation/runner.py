@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, DataConfig
-from ..pipeline import Layout2ImPipeline
+from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
 from . import files as wfiles
 from .context import EvalContext, EvalFiles
@@ -219,7 +219,9 @@ def evaluate_model(
     batch_size: int = 64,
     progress: bool = False,
 ) -> dict:
-    """Evaluate a saved model folder (``config.json``, ``model.safetensors``, ``vocab.json``)."""
+    """Evaluate a saved model folder (``config.json``, ``model.safetensors``, ``vocab.json``)
+    or a shipped model by name (see :func:`~layout2im.pipeline.resolve_model`)."""
+    model_dir = resolve_model(model_dir)
     pipe = Layout2ImPipeline.from_pretrained(model_dir, device=device)
     results = evaluate_generator(
         pipe.generator,

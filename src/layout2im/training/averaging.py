@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..config import Config, ConfigError, from_dict
-from ..fsutil import atomic_folder
+from ..fsutil import atomic_folder, check_output_folder
 from ..models import Layout2ImGenerator
 from ..pipeline import CONFIG_FILE, FORMAT, VOCAB_FILE, WEIGHTS_FILE, Layout2ImPipeline
 from ..vocab import Vocabulary
@@ -114,19 +114,20 @@ def average_generator_state(checkpoints: Sequence[Path]) -> tuple[dict[str, torc
 MODEL_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE})
 
 
-def check_output_folder(out: Path, run_dir: Path) -> None:
+def check_model_destination(out: Path, run_dir: Path) -> None:
     """Refuse an ``--out`` that replacing would destroy something else: the run folder, a folder
     above it, its checkpoints or its exported ``model/``, the current folder, a file, a link,
     or a folder that is not a layout2im model folder (other files than config.json,
     model.safetensors and vocab.json, or a config.json of another format). A new folder inside
     the run (``RUN/model-averaged``) is fine. File-system errors become CheckpointError."""
     try:
-        _check_output_folder(out, run_dir)
+        _check_model_destination(out, run_dir)
     except OSError as exc:
         raise CheckpointError(f"--out {out} cannot be checked: {exc}") from None
+    check_output_folder(out.parent)  # writable (OutputError otherwise)
 
 
-def _check_output_folder(out: Path, run_dir: Path) -> None:
+def _check_model_destination(out: Path, run_dir: Path) -> None:
     resolved, run = out.resolve(), run_dir.resolve()
     _refuse_current_folder(out)
     protected = (run / "checkpoints", run / "model")
@@ -186,13 +187,13 @@ def export_averaged_model(
     folder at ``out``. The new folder is written beside ``out`` and renamed into place; an
     existing model folder there is first renamed aside (and put back if the swap fails), so
     ``out`` never holds a half-written model; anything else at ``out`` is refused (see
-    :func:`check_output_folder`). Returns the folder and the averaged steps."""
+    :func:`check_model_destination`). Returns the folder and the averaged steps."""
     run_dir, out = Path(run_dir), Path(out)
     try:
         checkpoints = select_checkpoints(run_dir, from_step, last)
     except OSError as exc:
         raise CheckpointError(f"cannot list the checkpoints of {run_dir}: {exc}") from None
-    check_output_folder(out, run_dir)
+    check_model_destination(out, run_dir)
     steps = [checkpoint_step(p) for p in checkpoints]
     log.info("averaging the generator over %d checkpoints (steps %s)", len(steps), steps)
     weights, newest = average_generator_state(checkpoints)
@@ -208,14 +209,10 @@ def export_averaged_model(
         ) from None
     generator.eval()
     pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
-    check_output_folder(out, run_dir)  # again: averaging can take a while
+    check_model_destination(out, run_dir)  # again: averaging can take a while
     try:
-        _write_model_folder(pipe, out, {"averaged_checkpoint_steps": steps})
+        with atomic_folder(out) as tmp:
+            pipe.save_pretrained(tmp, provenance={"averaged_checkpoint_steps": steps})
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"could not write the model to {out}: {exc}") from None
     return out, steps
-
-
-def _write_model_folder(pipe: Layout2ImPipeline, out: Path, provenance: dict) -> None:
-    with atomic_folder(out) as tmp:
-        pipe.save_pretrained(tmp, provenance=provenance)
