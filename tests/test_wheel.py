@@ -121,8 +121,7 @@ def test_generate_from_a_layout_file(installed):
 
 
 def test_evaluate_with_the_packaged_classifier(installed):
-    model = installed["site"] / "layout2im" / "pretrained" / "shapes32"
-    cmd = [installed["bin"] / "layout2im", "evaluate", "--model", model, "--config", "shapes32"]
+    cmd = [installed["bin"] / "layout2im", "evaluate", "--model", "shapes32"]
     cmd += ["--metrics", "object-accuracy", "--num-images", "8", "--no-progress"]
     run([*cmd, "--out", "results.json"], installed["cwd"], installed["env"])
     results = json.loads((installed["cwd"] / "results.json").read_text())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, apply_overrides, load_config, preset_names
-from .errors import Layout2ImError
+from .errors import Layout2ImError, short
 from .fsutil import check_output_folder
 
 EXIT_USAGE = 2
@@ -275,8 +275,10 @@ def _evaluate_parsers(sub) -> None:
     actions = ev.add_subparsers(metavar="ACTION")
 
     p = actions.add_parser("run", help="evaluate a model folder (the default action)")
-    p.add_argument("--model", required=True, help="a model folder (config.json, ...)")
-    _scoring_args(p)
+    p.add_argument(
+        "--model", required=True, help="a model folder (config.json, ...) or a shipped model's name"
+    )
+    _scoring_args(p, config_help="(default: a shipped model's own preset)")
     p.set_defaults(func=cmd_evaluate)
 
     p = actions.add_parser(
@@ -360,11 +362,12 @@ def _evaluate_parsers(sub) -> None:
     p.set_defaults(func=cmd_evaluate_list)
 
 
-def _scoring_args(p: argparse.ArgumentParser) -> None:
-    """The options of commands that score images under a protocol."""
+def _scoring_args(p: argparse.ArgumentParser, config_help: str | None = None) -> None:
+    """The options of commands that score images under a protocol; with ``config_help``,
+    ``--config`` may be left out (the command then finds the config itself)."""
     from .evaluation.protocols import protocol_names
 
-    _config_args(p)
+    _config_args(p, config_help)
     p.add_argument(
         "--protocol",
         choices=protocol_names(),
@@ -421,9 +424,14 @@ def _scoring_options(args) -> dict:
     }
 
 
-def _config_args(p: argparse.ArgumentParser) -> None:
+def _config_args(p: argparse.ArgumentParser, optional_help: str | None = None) -> None:
+    """--config (required unless ``optional_help`` says what leaving it out means), --set,
+    --root."""
+    what = f"preset ({', '.join(preset_names())}) or YAML file"
     p.add_argument(
-        "--config", required=True, help=f"preset ({', '.join(preset_names())}) or YAML file"
+        "--config",
+        required=optional_help is None,
+        help=what if optional_help is None else f"{what} {optional_help}",
     )
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
@@ -748,9 +756,25 @@ def _report_results(args, config, results: dict, what: str) -> None:
         print(f"table:   {write_text(args.markdown, format_markdown(results))}")
 
 
+def _shipped_model_preset(model: str) -> str:
+    """The preset a shipped model was trained with (a shipped model is named after its preset);
+    other model folders do not record their data config, so they need --config."""
+    from .pipeline import shipped_models
+
+    if model in shipped_models() and model in preset_names():
+        return model
+    raise CLIError(
+        f"--config is needed for --model {short(model)}: a model folder records its network, "
+        "not the data it was trained on; pass the preset or YAML of that data "
+        f"({', '.join(preset_names())})"
+    )
+
+
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_model
 
+    if args.config is None:
+        args.config = _shipped_model_preset(args.model)
     config, protocol, metrics = _check_scoring_args(args)
     results = evaluate_model(args.model, config.data, protocol, metrics, **_scoring_options(args))
     _report_results(args, config, results, f"model {args.model}")
