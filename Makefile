@@ -31,7 +31,11 @@ serve: $(STAMP)
 	$(VENV)/bin/layout2im serve $(if $(MODEL),--model $(MODEL))
 
 # pytest exits 5 when it collects no tests: that is a failure here, with a message.
+# tests/data/test_coco128.py reads a 128-image COCO sample (never committed) from
+# LAYOUT2IM_COCO128; by default from a shared/data/coco128 folder beside the checkout, when there.
+COCO128_DEFAULT := $(abspath ../shared/data/coco128)
 test: $(STAMP)
+	$(if $(wildcard $(COCO128_DEFAULT)),LAYOUT2IM_COCO128=$${LAYOUT2IM_COCO128:-$(COCO128_DEFAULT)}) \
 	$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
@@ -48,7 +52,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/speed.py --config shapes32 --batch 8 --iters 30 --reference
 
 # Retrain the shipped model (src/layout2im/pretrained/shapes32) from scratch: the exact commands
-# that produced it (see README, "The shipped model"): about 2.5 hours on 2 idle cores. The
+# that produced it (docs/shipped-model.md): about 2.5 hours on 2 idle cores. The
 # shipped generator is the average of the last 9 checkpoints (steps 32,000 to 40,000, one every
 # 1,000; checkpointing does not change the training). Then evaluate it with
 # benchmarks/quality_shapes.py.

@@ -23,6 +23,7 @@ from pathlib import Path
 from layout2im.config import load_config
 from layout2im.evaluation.protocols import get_protocol
 from layout2im.evaluation.runner import evaluate_model
+from layout2im.fsutil import portable_paths, write_text
 from layout2im.training.averaging import export_averaged_model
 from layout2im.training.checkpoint import CheckpointError
 
@@ -102,11 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - start, 1),
         "rows": rows,
     }
+    record = portable_paths(record)
     table = render(record)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2))
-    args.out.with_suffix(".md").write_text(table + "\n")
+    write_text(args.out.with_suffix(".json"), json.dumps(record, indent=2))
+    write_text(args.out.with_suffix(".md"), table + "\n")
     return 0
 
 

@@ -43,14 +43,12 @@ from tqdm import tqdm
 from layout2im.config import Config, ConfigError, apply_overrides, load_config
 from layout2im.evaluation import EvalFiles, evaluate_generator, write_results
 from layout2im.evaluation import files as wfiles
+from layout2im.fsutil import portable_paths, write_text
 from layout2im.hardware import cpu_info, cpu_summary
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.training.checkpoint import checkpoint_step, list_checkpoints
 from layout2im.training.loop import train
 from layout2im.training.run_dir import latest_run_dir
-
-sys.path.insert(0, str(Path(__file__).parent))
-from quality_shapes import write_atomic
 
 RESULTS = Path(__file__).parent / "results"
 PROTOCOL = "shapes32"
@@ -395,7 +393,7 @@ def report_for(args: argparse.Namespace) -> dict:
             evals[(precision, seed)] = json.loads(path.read_text())
         else:
             missing.append(f"{PRECISIONS[precision]} seed {seed}")
-    return {
+    return portable_paths({
         "format": "layout2im-bf16-training",
         "version": 1,
         "command": "python benchmarks/bf16_training.py " + shlex.join(args.argv),
@@ -416,7 +414,7 @@ def report_for(args: argparse.Namespace) -> dict:
         "missing": missing,
         "runs": {f"{p}-seed{s}": {k: v for k, v in r.items() if k != "results"} | {
             "metrics": r["results"]["metrics"]} for (p, s), r in evals.items()},
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- main
@@ -494,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     report = report_for(args)
     write_results(report, args.out.with_suffix(".json"))
     text = markdown(report)
-    write_atomic(args.out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(text))
+    write_text(args.out.with_suffix(".md"), text)
     print(text)
     print(f"wrote {args.out.with_suffix('.md')}, {args.out.with_suffix('.json')}")
     return 1 if failures else 0

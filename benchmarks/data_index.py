@@ -35,6 +35,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from layout2im.fsutil import portable_paths, write_text
+
 COCO_THING_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 SIZES = [(640, 480), (480, 640), (640, 427), (427, 640), (500, 375), (640, 424), (612, 612)]
 
@@ -270,13 +272,14 @@ def main() -> int:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
+    results = portable_paths(results, {str(work): "<workdir>"})
     table = format_table(results)
     print()
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "data_index.json").write_text(json.dumps(results, indent=2))
-    (out / "data_index.md").write_text(table + "\n")
+    write_text(out / "data_index.json", json.dumps(results, indent=2))
+    write_text(out / "data_index.md", table + "\n")
     print(f"\nwrote {out / 'data_index.json'} and {out / 'data_index.md'}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Quality of a shapes32 model against its zero-latent baseline and real data (issue 7).
+"""Quality of a shapes32 model against its zero-latent baseline and real data.
 
     python benchmarks/quality_shapes.py --model runs/00000-shapes32/model
     python benchmarks/quality_shapes.py                      # the shipped default model
@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,7 +56,7 @@ from layout2im.evaluation.baselines import ZeroLatentGenerator
 from layout2im.evaluation.context import EvalContext
 from layout2im.evaluation.generation import generate_images, load_layouts
 from layout2im.evaluation.runner import run_metrics
-from layout2im.fsutil import new_file_mode
+from layout2im.fsutil import atomic_write, portable_paths, write_text
 from layout2im.pipeline import Layout2ImPipeline, ModelLoadError, default_model, resolve_model
 from layout2im.visualize import grid
 
@@ -80,7 +78,7 @@ COLUMN_TITLES = {"model": "model", "zero_latent": "zero-latent model (z = 0)", "
 @dataclasses.dataclass(frozen=True)
 class Row:
     """A table row: ``metric``/``key`` of the harness results (``*_mean`` keys print with their
-    ``*_std``), how the real column is filled, the display format and the issue's target."""
+    ``*_std``), how the real column is filled, the display format and the target value."""
 
     title: str
     metric: str
@@ -284,19 +282,6 @@ def sample_grid(pipe, data, protocol, args, count: int = 6, samples: int = 4) ->
 # ----------------------------------------------------------------------------- output
 
 
-def write_atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def report_markdown(report: dict) -> str:
     m, s = report["model"], report["settings"]
     nets = report["networks"]
@@ -432,6 +417,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         "skipped": skipped_notes(runs),
         "runs": runs,
     }
+    report = portable_paths(report)
     out = Path(args.out)
     if out.suffix in (".md", ".json"):
         out = out.with_suffix("")
@@ -440,8 +426,9 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     picture = sample_grid(pipe, data, protocol, args)
     write_results(report, out.with_suffix(".json"))
     markdown = report_markdown(report)
-    write_atomic(out.with_suffix(".md"), lambda p: Path(p).write_text(markdown))
-    write_atomic(png, lambda p: picture.save(p, format="PNG"))
+    write_text(out.with_suffix(".md"), markdown)
+    with atomic_write(png) as tmp:
+        picture.save(tmp, format="PNG")
     print(markdown)
     print(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.json')}, {png}")
     return 0

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ from layout2im.data import shapes_render as S
 from layout2im.evaluation.classifier import load_network
 from layout2im.evaluation.context import bundled_network
 from layout2im.evaluation.files import sha256_of
-from layout2im.fsutil import new_file_mode
+from layout2im.fsutil import write_text
 from layout2im.models.layers import crop_boxes
 from layout2im.visualize import normalize
 
@@ -184,19 +182,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--classifier", help="object classifier (default: the bundled shapes one)")
@@ -223,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out)
     text = markdown(report)
-    write_text_atomic(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
-    write_text_atomic(out.with_suffix(".md"), text)
+    write_text(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
+    write_text(out.with_suffix(".md"), text)
     print(text)
     return 0
 

@@ -11,7 +11,6 @@ of one row come from ``--seed``). Writes one PNG (default ``docs/images/shapes32
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 
 from layout2im.config import DataConfig
 from layout2im.data import build_dataset
+from layout2im.fsutil import atomic_write
 from layout2im.pipeline import Layout2ImPipeline, default_model
 from layout2im.visualize import draw_layout, grid, to_pil
 
@@ -69,10 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     pipe = Layout2ImPipeline.from_pretrained(args.model or default_model())
     image = showcase(pipe, args.layouts, args.samples, args.seed, args.scale)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.png")
-    image.save(tmp)
-    os.replace(tmp, out)
+    with atomic_write(out) as tmp:
+        image.save(tmp, format="PNG")
     print(out)
     return 0
 

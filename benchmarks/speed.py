@@ -25,10 +25,10 @@ Configurations: ``fast`` takes every speed option (the ``train.*`` switches and 
 the networks, see ``layout2im.models.computation``) and, with ``--amp bf16`` (or ``auto`` on a
 device with fast bfloat16, see ``layout2im.hardware.bf16_is_fast``), bf16 autocast.
 ``--reference`` adds the straightforward computation (generator forward recomputed for the G step,
-full composer maps, image-by-image ConvLSTM, one discriminator call per input, separate convolution
-and pooling, NCHW, float32), so each figure comes with its ratio. ``--ablate`` instead measures the
-reference and then switches the speed options on one at a time (cumulatively, in the order of
-``STEPS``) and reports what each bought.
+full composer maps, image-by-image ConvLSTM, separate convolution and pooling, NCHW, float32), so
+each figure comes with its ratio. ``--ablate`` instead measures the reference and then switches
+the speed options on one at a time (cumulatively, in the order of ``STEPS``) and reports what
+each bought.
 
 All configurations share one set of networks and are measured round-robin (one training step
 of each per round, after ``--warmup`` untimed rounds), so a machine whose load drifts affects
@@ -54,6 +54,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from layout2im.config import apply_overrides, load_config
+from layout2im.fsutil import portable_paths, write_text
 from layout2im.hardware import bf16_is_fast, cpu_info, cpu_summary
 from layout2im.layout import LayoutBatch
 from layout2im.models.computation import FAST_PATHS, use_fast_paths
@@ -63,7 +64,7 @@ from layout2im.vocab import Vocabulary
 
 RESULTS = Path(__file__).parent / "results"
 
-TRAIN_OPTIONS = ("reuse_generator_forward", "batch_discriminator_calls", "channels_last")
+TRAIN_OPTIONS = ("reuse_generator_forward", "channels_last")
 # CUDA only, after the fast paths in --ablate: layouts padded to the preset's max_objects (every
 # call the same shapes), cuDNN's kernel choice by timing, the whole call replayed as a CUDA graph
 GPU_OPTIONS = ("static_shapes", "cudnn_benchmark", "cuda_graphs")
@@ -121,7 +122,6 @@ def apply_mode(trainer: Trainer, mode: Mode) -> None:
     see :func:`graphed_trainer`)."""
     t = trainer.config.train
     t.reuse_generator_forward = "reuse_generator_forward" in mode.train
-    t.batch_discriminator_calls = "batch_discriminator_calls" in mode.train
     t.static_shapes = "static_shapes" in mode.train
     trainer.generator.static_shapes = t.static_shapes
     if trainer.device.type == "cuda":
@@ -186,16 +186,6 @@ def flop_counts(fn) -> tuple[int, dict[str, int]]:
     return counter.get_total_flops(), families
 
 
-def count_flops(fn) -> int:
-    """The total of :func:`flop_counts`."""
-    return flop_counts(fn)[0]
-
-
-def flops_by_family(fn) -> dict[str, int]:
-    """The per-family FLOPs of :func:`flop_counts`."""
-    return flop_counts(fn)[1]
-
-
 def _event_time_us(event, device: torch.device, self_only: bool = False) -> float:
     """An op's time in microseconds: its kernels' time on a GPU, its CPU time on a CPU."""
     if device.type == "cuda":
@@ -231,7 +221,8 @@ def tally_events(events, device: torch.device) -> tuple[dict[str, float], float]
     for event in events:
         if event.device_type != DeviceType.CPU:  # a kernel or a copy, on the GPU
             # record_function spans (torch.optim wraps step() in one) also show up on the GPU's
-            # timeline, around kernels counted already (pytorch/pytorch#130730)
+            # timeline, around kernels counted already
+            # (https://github.com/pytorch/pytorch/issues/130730)
             if not getattr(event, "is_user_annotation", False):
                 busy_us += _event_time_us(event, device, self_only=True)
             continue
@@ -614,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": cpu_info(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "args": {k: str(v) for k, v in vars(args).items()},
+        "args": portable_paths({k: str(v) for k, v in vars(args).items()}),
         "modes": {
             name: {"train": sorted(m.train), "fast_paths": sorted(m.fast_paths), "amp": m.amp}
             for name, m in modes.items()
@@ -628,8 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"speed-{record['config']}-{device.type}-b{args.batch}"
     stem += "-ablate" if args.ablate else ""
-    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2))
-    (args.out / f"{stem}.md").write_text(table + "\n")
+    write_text(args.out / f"{stem}.json", json.dumps(record, indent=2))
+    write_text(args.out / f"{stem}.md", table + "\n")
     return 0
 
 

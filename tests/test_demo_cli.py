@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 import layout2im.pipeline as pipeline_module
-from layout2im.cli import example_layouts, main
+from layout2im.cli import main
+from layout2im.layout import example_layouts
 
 
 @pytest.fixture

@@ -176,3 +176,31 @@ def test_style_paths_in_a_layout_file_are_relative_to_the_file(tmp_path, vocab):
     path.write_text(json.dumps({"objects": [_obj(style=_STYLE)]}))
     layout = load_layout_file(path, vocab)
     assert layout.objects[0].style.image == str(folder / "ref.png")
+
+
+# ----------------------------------------------------------------------------- fuzzing
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe(tiny_model_dir):
+    from layout2im.pipeline import Layout2ImPipeline
+
+    return Layout2ImPipeline.from_pretrained(tiny_model_dir)
+
+
+def test_any_parsed_json_is_refused_in_one_line_or_generates_finite_images(tiny_pipe):
+    from hypothesis import HealthCheck, given, settings
+
+    from tests import layout_fuzz as fz
+
+    categories = tiny_pipe.vocab.categories
+    seen = set()
+
+    @settings(max_examples=150, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(fz.layouts(categories, tiny_pipe.config.z_dim, tiny_pipe.max_objects))
+    def run(data):
+        seen.add(fz.check_parse(tiny_pipe, data))
+
+    run()
+    assert seen == {"refused", "generated"}  # both outcomes were exercised

@@ -5,11 +5,10 @@ import json
 import pytest
 import torch
 
-from layout2im.cli import example_layouts
 from layout2im.config import DataConfig
 from layout2im.data.shapes import SHAPE_CATEGORIES
 from layout2im.evaluation import evaluate_generator
-from layout2im.layout import load_layout_file
+from layout2im.layout import example_layouts, load_layout_file
 from layout2im.pipeline import DEFAULT_MODEL, PRETRAINED_DIR, Layout2ImPipeline, default_model
 
 SHIPPED = PRETRAINED_DIR / DEFAULT_MODEL

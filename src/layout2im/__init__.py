@@ -5,6 +5,7 @@ latent code that can be resampled, locked or given directly.
 """
 
 from .config import Config, load_config
+from .errors import Layout2ImError
 from .layout import Layout, LayoutBatch, LayoutError, LayoutObject, ObjectStyle, parse_layout
 from .pipeline import GenerationResult, Layout2ImPipeline, ModelLoadError, default_model
 from .vocab import Vocabulary
@@ -15,6 +16,7 @@ __all__ = [
     "Config",
     "GenerationResult",
     "Layout",
+    "Layout2ImError",
     "Layout2ImPipeline",
     "LayoutBatch",
     "LayoutError",

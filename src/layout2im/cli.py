@@ -11,19 +11,22 @@ import json
 import logging
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
-from .config import Config, ConfigError, apply_overrides, load_config, preset_names
+from . import __version__
+from .config import Config, apply_overrides, load_config, preset_names
+from .errors import Layout2ImError, short
+from .fsutil import check_output_folder
 
 EXIT_USAGE = 2
+SEED_LIMIT = 2**63
 
 
-class CLIError(Exception):
-    """An expected failure: printed as ``error: ...`` with exit status 2."""
+class CLIError(Layout2ImError):
+    """A bad command-line value: printed as ``error: ...`` with exit status 2."""
 
 
-EVALUATE_ACTIONS = ("run", "train-classifier", "list")
+EVALUATE_ACTIONS = ("run", "layouts", "images", "train-classifier", "list")
 
 
 def _default_evaluate_action(argv: list[str]) -> list[str]:
@@ -52,11 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
-        if _is_expected(exc):
-            print(f"error: {_worker_message(str(exc))}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
+    except Layout2ImError as exc:
+        print(f"error: {_worker_message(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _worker_message(message: str) -> str:
@@ -68,39 +69,12 @@ def _worker_message(message: str) -> str:
     return message
 
 
-def _is_expected(exc: Exception) -> bool:
-    from .data import DatasetError
-    from .evaluation.classifier import NetworkLoadError
-    from .evaluation.files import MissingWeightsError, WeightsChecksumError
-    from .evaluation.registry import UnknownMetricError
-    from .layout import LayoutError
-    from .pipeline import ModelLoadError
-    from .training.checkpoint import CheckpointError
-    from .training.distributed import DistributedError
-    from .training.loop import RunError
-
-    expected = (
-        CLIError,
-        ConfigError,
-        LayoutError,
-        ModelLoadError,
-        DatasetError,
-        RunError,
-        CheckpointError,
-        DistributedError,
-        NetworkLoadError,
-        MissingWeightsError,
-        WeightsChecksumError,
-        UnknownMetricError,
-    )
-    return isinstance(exc, expected)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="layout2im",
         description="Image generation from layout (Layout2Im, Zhao et al., CVPR 2019).",
     )
+    parser.add_argument("--version", action="version", version=f"layout2im {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model; writes a run folder and exports the model")
@@ -115,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="RUN_DIR",
         help="continue RUN_DIR, or the latest run of this config under --out",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL_DIR",
+        help="start a new run from this model folder's networks (all three when it holds a "
+        "training checkpoint, e.g. from convert-original --discriminators); optimisers start "
+        "fresh",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -140,6 +121,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, help="only the newest N of the chosen checkpoints")
     p.set_defaults(func=cmd_average)
 
+    p = sub.add_parser(
+        "convert-original",
+        help="convert the authors' trained COCO or Visual Genome model into a model folder",
+        description="Convert the generator state dict of the authors' code (zhaobozb/layout2im: "
+        "the released netG_coco.pt / netG_vg.pt, or a training script's iter-N_netG.pkl) into "
+        "a model folder (config.json, model.safetensors, vocab.json) for generate, serve, "
+        "evaluate and train --init-from. Files are read with torch.load(weights_only=True) "
+        "only. See docs/original-models.md.",
+    )
+    p.add_argument("generator", help="the authors' generator state dict (.pt or .pkl)")
+    p.add_argument(
+        "--dataset", required=True, choices=("coco", "vg"), help="what it was trained on"
+    )
+    p.add_argument("--out", required=True, help="model folder to write (replaced if a model)")
+    p.add_argument(
+        "--vocab",
+        help="vg only: the vocab.json the original VG preprocessing wrote (or a layout2im one)",
+    )
+    p.add_argument(
+        "--vg-root",
+        help="vg only: take the vocabulary from layout2im's preprocessing of this VG folder",
+    )
+    p.add_argument(
+        "--discriminators",
+        nargs=2,
+        metavar=("NETD_IMAGE", "NETD_OBJECT"),
+        help="also convert the training script's iter-N_netD_image.pkl and iter-N_netD_object.pkl "
+        "into a training checkpoint (for train --init-from)",
+    )
+    p.set_defaults(func=cmd_convert_original)
+
     p = sub.add_parser("generate", help="generate images for a layout JSON file")
     p.add_argument(
         "--model",
@@ -154,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rescale",
         choices=("clamp", "minmax"),
-        default="clamp",
-        help="how images are mapped to pixels",
+        default=None,
+        help="how images are mapped to pixels: clamp, or minmax (per-image min-max, as the "
+        "authors' test.py saved images); default: the model's model.output_rescale",
     )
     p.add_argument("--device", default="cpu")
     p.add_argument(
@@ -177,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)",
     )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (e.g. the name a reverse proxy forwards); "
+        "by default only loopback names and the --host address are answered, any with "
+        "--host 0.0.0.0 or ::",
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_serve)
 
@@ -253,41 +275,47 @@ def _evaluate_parsers(sub) -> None:
     actions = ev.add_subparsers(metavar="ACTION")
 
     p = actions.add_parser("run", help="evaluate a model folder (the default action)")
-    p.add_argument("--model", required=True, help="a model folder (config.json, ...)")
-    _config_args(p)
     p.add_argument(
-        "--protocol",
-        choices=protocol_names(),
-        help="evaluation protocol (default: the dataset's: shapes32, paper-coco64, paper-vg64)",
+        "--model", required=True, help="a model folder (config.json, ...) or a shipped model's name"
     )
-    p.add_argument(
-        "--metrics",
-        nargs="+",
-        metavar="NAME",
-        help="metrics to compute, names separated by spaces or commas (default: the protocol's)",
-    )
-    p.add_argument("--out", help="write the results JSON here")
-    p.add_argument("--markdown", help="also write the table (with the protocol line) here")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    p.add_argument("--num-images", type=int, help="use only the first N layouts (quick checks)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
-    p.add_argument("--inception", help="Inception pool3 TorchScript file for FID")
-    p.add_argument(
-        "--inception-logits", help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid) for IS"
-    )
-    p.add_argument(
-        "--lpips-weights", help="folder with alexnet-owt-7be5be79.pth and LPIPS v0.1 alex.pth"
-    )
-    p.add_argument("--classifier", help="object classifier (from train-classifier)")
-    p.add_argument(
-        "--scene-features", help="scene feature network (train-classifier --kind scenes)"
-    )
-    p.add_argument(
-        "--cache-dir", help="real statistics cache (default $LAYOUT2IM_CACHE or ~/.cache/layout2im)"
-    )
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _scoring_args(p, config_help="(default: a shipped model's own preset)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = actions.add_parser(
+        "layouts",
+        help="write a protocol's layouts (JSON lines) for another system to draw",
+        description=(
+            "Write the protocol's layouts in order, one JSON object a line after a header "
+            "line: id, real image id, boxes normalised and in pixels, category names and ids. "
+            "Draw one image per layout as <id>.png (several: <id>_<k>.png, k = 0, 1, ...) and "
+            "score the folder with `layout2im evaluate images`. See docs/evaluation.md."
+        ),
+    )
+    _config_args(p)
+    p.add_argument("--protocol", choices=protocol_names(), help="(default: the dataset's)")
+    p.add_argument("--out", required=True, help="the layouts file to write (.jsonl)")
+    p.add_argument("--num-images", type=int, help="only the first N layouts (quick checks)")
+    p.add_argument("--image-size", type=int, help="image side (for protocols that fix none)")
+    p.set_defaults(func=cmd_evaluate_layouts)
+
+    p = actions.add_parser(
+        "images",
+        help="score a folder of any system's images under a protocol",
+        description=(
+            "Score the images in DIR, named by the ids `layout2im evaluate layouts` writes, "
+            "with the protocol's metrics. Missing, extra, unreadable or wrongly sized images "
+            "are reported by name; an incomplete folder is refused unless --allow-missing."
+        ),
+    )
+    p.add_argument("folder", metavar="DIR", help="folder of PNG/JPEG images named <id>.png")
+    _scoring_args(p)
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score the layouts whose images are all there and readable (says how many)",
+    )
+    p.add_argument("--image-size", type=int, help="image side (for protocols that fix none)")
+    p.set_defaults(func=cmd_evaluate_images)
 
     p = actions.add_parser(
         "train-classifier",
@@ -334,9 +362,76 @@ def _evaluate_parsers(sub) -> None:
     p.set_defaults(func=cmd_evaluate_list)
 
 
-def _config_args(p: argparse.ArgumentParser) -> None:
+def _scoring_args(p: argparse.ArgumentParser, config_help: str | None = None) -> None:
+    """The options of commands that score images under a protocol; with ``config_help``,
+    ``--config`` may be left out (the command then finds the config itself)."""
+    from .evaluation.protocols import protocol_names
+
+    _config_args(p, config_help)
     p.add_argument(
-        "--config", required=True, help=f"preset ({', '.join(preset_names())}) or YAML file"
+        "--protocol",
+        choices=protocol_names(),
+        help="evaluation protocol (default: the dataset's: shapes32, paper-coco64, paper-vg64)",
+    )
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        help="metrics to compute, names separated by spaces or commas (default: the protocol's)",
+    )
+    p.add_argument("--out", help="write the results JSON here")
+    p.add_argument("--markdown", help="also write the table (with the protocol line) here")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--num-images", type=int, help="use only the first N layouts (quick checks)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    p.add_argument("--inception", help="Inception pool3 TorchScript file for FID")
+    p.add_argument(
+        "--inception-logits", help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid) for IS"
+    )
+    p.add_argument(
+        "--lpips-weights", help="folder with alexnet-owt-7be5be79.pth and LPIPS v0.1 alex.pth"
+    )
+    p.add_argument("--classifier", help="object classifier (from train-classifier)")
+    p.add_argument(
+        "--scene-features", help="scene feature network (train-classifier --kind scenes)"
+    )
+    p.add_argument(
+        "--cache-dir", help="real statistics cache (default $LAYOUT2IM_CACHE or ~/.cache/layout2im)"
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _scoring_options(args) -> dict:
+    """The keyword arguments of evaluate_model and score_folder that the options give."""
+    from .evaluation import EvalFiles
+
+    files = EvalFiles(
+        inception=args.inception,
+        inception_logits=args.inception_logits,
+        lpips_weights=args.lpips_weights,
+        object_classifier=args.classifier,
+        scene_features=args.scene_features,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+    )
+    return {
+        "device": args.device,
+        "num_images": args.num_images,
+        "files": files,
+        "batch_size": args.batch_size,
+        "progress": not args.no_progress,
+    }
+
+
+def _config_args(p: argparse.ArgumentParser, optional_help: str | None = None) -> None:
+    """--config (required unless ``optional_help`` says what leaving it out means), --set,
+    --root."""
+    what = f"preset ({', '.join(preset_names())}) or YAML file"
+    p.add_argument(
+        "--config",
+        required=optional_help is None,
+        help=what if optional_help is None else f"{what} {optional_help}",
     )
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
@@ -363,12 +458,18 @@ def cmd_train(args) -> int:
     from .training.loop import train
 
     config = _load_config(args)
+    check_output_folder(args.out)
     if args.nproc is not None and "WORLD_SIZE" not in os.environ:
         return launch_local(
             args.nproc, _without(args.argv, "--nproc", "--master-port"), args.master_port
         )
     run_dir = train(
-        config, out_root=args.out, resume=args.resume, desc=args.desc, progress=not args.no_progress
+        config,
+        out_root=args.out,
+        resume=args.resume,
+        desc=args.desc,
+        progress=not args.no_progress,
+        init_from=args.init_from,
     )
     if os.environ.get("RANK", "0") == "0":
         print(f"run folder: {run_dir}")
@@ -403,49 +504,51 @@ def _without(argv: list[str], *options: str) -> list[str]:
     return out
 
 
+def cmd_convert_original(args) -> int:
+    from .conversion import convert_original
+
+    image_d, object_d = args.discriminators or (None, None)
+    result = convert_original(
+        args.generator,
+        args.dataset,
+        args.out,
+        vocab_file=args.vocab,
+        vg_root=args.vg_root,
+        image_discriminator_file=image_d,
+        object_discriminator_file=object_d,
+    )
+    counts = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in result.parameters.items())
+    print(f"converted in {result.seconds:.1f} s ({counts} parameters)")
+    print(f"vocabulary: {len(result.vocab)} rows, {len(result.vocab.categories)} names")
+    print(f"model: {result.out}")
+    if result.checkpoint is not None:
+        print(f"training checkpoint: {result.checkpoint} (for train --init-from {result.out})")
+    return 0
+
+
 def cmd_generate(args) -> int:
     from .layout import load_layout_file
     from .pipeline import Layout2ImPipeline, default_model
+    from .visualize import save_generation
 
     if args.samples < 1 or args.samples > 256:
         raise CLIError(f"--samples must be between 1 and 256, got {args.samples}")
+    if not 0 <= args.seed < SEED_LIMIT:
+        raise CLIError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
+    check_output_folder(args.out)
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
-    layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
+    layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
     start = time.perf_counter()
     result = pipe(layout, num_samples=args.samples, seed=args.seed, rescale=args.rescale)
     elapsed = time.perf_counter() - start
-    paths = write_generation(result, pipe, Path(args.out), Path(args.layout).stem)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    paths = save_generation(result, pipe.vocab, Path(args.out), Path(args.layout).stem)
     print(f"generated {args.samples} image(s) in {elapsed * 1000:.0f} ms")
     for path in paths:
         print(path)
     return 0
-
-
-def write_generation(result, pipe, out: Path, stem: str) -> list[Path]:
-    """Write one PNG per sample and a grid (layout | samples, then the same with boxes)."""
-    from .visualize import draw_layout, grid
-
-    size = pipe.config.image_size
-    scale = max(1, 128 // size)
-    boxes = [o.box for o in result.layout.objects]
-    labels = [pipe.vocab.index(o.category) for o in result.layout.objects]
-    names = [o.category for o in result.layout.objects]
-    panel = draw_layout(boxes, labels, names, size, scale=scale)
-    big = [img.resize((size * scale, size * scale)) for img in result.images]
-    boxed = [
-        draw_layout(boxes, labels, names, size, background=img, scale=scale)
-        for img in result.images
-    ]
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for k, img in enumerate(result.images):
-        path = out / f"{stem}-sample{k:02d}.png"
-        img.save(path)
-        paths.append(path)
-    grid_path = out / f"{stem}-grid.png"
-    grid([[panel, *big], [panel, *boxed]]).save(grid_path)
-    return [grid_path, *paths]
 
 
 def cmd_serve(args) -> int:
@@ -455,14 +558,9 @@ def cmd_serve(args) -> int:
         raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device)
-    try:
-        from .web.app import create_app
-        from .web.server import bind_socket, is_loopback, make_server
-    except ImportError as exc:
-        raise CLIError(
-            f"the editor needs fastapi, uvicorn and python-multipart ({exc}); "
-            "install them with: pip install fastapi uvicorn python-multipart"
-        ) from None
+    from .web.app import create_app
+    from .web.server import allowed_hosts, bind_socket, is_loopback, make_server
+
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -470,7 +568,7 @@ def cmd_serve(args) -> int:
     host, port = sock.getsockname()[:2]
     folder = Path(str(model)).resolve()  # runs/<run>/model is named after its run
     name = f"{folder.parent.name}/{folder.name}" if folder.name == "model" else folder.name
-    app = create_app(pipe, model_name=name)
+    app = create_app(pipe, model_name=name, allowed_hosts=allowed_hosts(args.host, args.allow_host))
     shown = f"[{host}]" if ":" in host else host
     print(f"layout2im editor: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)")
     if not is_loopback(args.host):
@@ -486,25 +584,14 @@ def cmd_serve(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .models import ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
+    from .models.size import generator_module_counts, parameter_counts
 
     config = _load_config(args)
     m = config.model
-
-    def count(module) -> int:
-        return sum(p.numel() for p in module.parameters())
-
-    g = Layout2ImGenerator(m)
     info = {
         "name": config.name,
-        "params": {
-            "generator": count(g),
-            "image_discriminator": count(ImageDiscriminator(m.image_disc_channels)),
-            "object_discriminator": count(
-                ObjectDiscriminator(m.object_disc_channels, m.num_classes)
-            ),
-        },
-        "generator_modules": {name: count(mod) for name, mod in g.named_children()},
+        "params": parameter_counts(m),
+        "generator_modules": generator_module_counts(m),
         "config": config.to_dict(),
     }
     if args.json:
@@ -525,13 +612,17 @@ DEMO_STEPS = 1500
 
 
 def cmd_demo(args) -> int:
-    from .layout import load_layout_file
+    from .layout import example_layouts, load_layout_file
     from .pipeline import Layout2ImPipeline, default_model, shipped_models
+    from .visualize import save_generation
 
     if args.samples < 1 or args.samples > 64:
         raise CLIError(f"--samples must be between 1 and 64, got {args.samples}")
     if args.steps is not None and not args.train:
         raise CLIError("--steps only applies with --train (the demo otherwise trains nothing)")
+    check_output_folder(args.out)
+    if args.train:
+        check_output_folder(args.runs, "--runs")
     run_dir = None
     if args.train or not shipped_models():
         if not args.train:
@@ -546,9 +637,9 @@ def cmd_demo(args) -> int:
     written = []
     start = time.perf_counter()
     for path in sorted(example_layouts()):
-        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.max_objects)
+        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
         result = pipe(layout, num_samples=args.samples, seed=0)
-        written.append(write_generation(result, pipe, out, path.stem)[0])
+        written.append(save_generation(result, pipe.vocab, out, path.stem)[0])
     elapsed = time.perf_counter() - start
     if run_dir is not None:
         print(f"run folder: {run_dir} (training samples in {run_dir / 'samples'})")
@@ -575,14 +666,10 @@ def _train_demo_model(args) -> Path:
     return train(config, out_root=args.runs, desc="demo")
 
 
-def example_layouts() -> list[Path]:
-    folder = resources.files("layout2im") / "examples"
-    return [Path(str(p)) for p in folder.iterdir() if p.name.endswith(".json")]
-
-
 def cmd_export_shapes(args) -> int:
     from .data.shapes_export import export_shapes_coco
 
+    check_output_folder(args.out)
     try:
         path = export_shapes_coco(
             args.out, num_images=args.images, image_size=args.size, seed=args.seed
@@ -630,16 +717,12 @@ def _metric_list(values: list[str] | None) -> list[str] | None:
     return names or None
 
 
-def cmd_evaluate(args) -> int:
-    from .evaluation import (
-        EvalFiles,
-        evaluate_model,
-        format_markdown,
-        format_table,
-        write_results,
-    )
+def _check_scoring_args(args):
+    """Validate the shared scoring options before any work; returns (config, protocol,
+    metric names)."""
     from .evaluation.protocols import get_protocol
     from .evaluation.runner import resolve_metrics
+    from .fsutil import check_output_folder
 
     if args.num_images is not None and args.num_images < 2:
         raise CLIError(f"--num-images must be at least 2, got {args.num_images}")
@@ -654,41 +737,104 @@ def cmd_evaluate(args) -> int:
         path = getattr(args, option)
         if path and Path(path).is_dir():
             raise CLIError(f"--{option} {path} is a folder; give a file path")
-    files = EvalFiles(
-        inception=args.inception,
-        inception_logits=args.inception_logits,
-        lpips_weights=args.lpips_weights,
-        object_classifier=args.classifier,
-        scene_features=args.scene_features,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-    )
-    results = evaluate_model(
-        args.model,
-        config.data,
-        protocol,
-        metrics,
-        device=args.device,
-        num_images=args.num_images,
-        files=files,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
+        if path:
+            check_output_folder(Path(path).parent, f"--{option}")
+    return config, protocol, metrics
+
+
+def _report_results(args, config, results: dict, what: str) -> None:
+    from .evaluation import format_markdown, format_table, write_results
+    from .fsutil import write_text
+
     results["command"] = ["layout2im", *args.argv]
     results["config"] = {"name": config.name, "source": args.config, "overrides": args.set}
-    table = format_table(results)
-    print(f"model {args.model}")
-    print(table)
+    print(what)
+    print(format_table(results))
     if args.out:
         print(f"results: {write_results(results, args.out)}")
     if args.markdown:
-        md = format_markdown(results)
-        path = Path(args.markdown)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(md)
-        tmp.replace(path)
-        print(f"table:   {path}")
+        print(f"table:   {write_text(args.markdown, format_markdown(results))}")
+
+
+def _shipped_model_preset(model: str) -> str:
+    """The preset a shipped model was trained with (a shipped model is named after its preset);
+    other model folders do not record their data config, so they need --config."""
+    from .pipeline import shipped_models
+
+    if model in shipped_models() and model in preset_names():
+        return model
+    raise CLIError(
+        f"--config is needed for --model {short(model)}: a model folder records its network, "
+        "not the data it was trained on; pass the preset or YAML of that data "
+        f"({', '.join(preset_names())})"
+    )
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate_model
+
+    if args.config is None:
+        args.config = _shipped_model_preset(args.model)
+    config, protocol, metrics = _check_scoring_args(args)
+    results = evaluate_model(args.model, config.data, protocol, metrics, **_scoring_options(args))
+    _report_results(args, config, results, f"model {args.model}")
+    return 0
+
+
+def cmd_evaluate_layouts(args) -> int:
+    from .evaluation.scoring import export_layouts
+    from .fsutil import check_output_folder
+
+    if args.num_images is not None and args.num_images < 1:
+        raise CLIError(f"--num-images must be positive, got {args.num_images}")
+    if Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a folder; give a file path")
+    check_output_folder(Path(args.out).parent)
+    config = _load_config(args)
+    header = export_layouts(
+        args.out,
+        config.data,
+        args.protocol,
+        image_size=args.image_size,
+        num_images=args.num_images,
+        command=["layout2im", *args.argv],
+    )
+    per_split = ", ".join(f"{k} {v}" for k, v in header["layouts_per_split"].items())
+    print(
+        f"{header['layouts']} layouts of protocol {header['protocol']['name']} ({per_split}), "
+        f"{header['image_size']}x{header['image_size']}: {args.out}"
+    )
+    print(f"name the images: {header['naming']}")
+    return 0
+
+
+def cmd_evaluate_images(args) -> int:
+    from .evaluation.scoring import score_folder
+
+    config, protocol, metrics = _check_scoring_args(args)
+    results = score_folder(
+        args.folder,
+        config.data,
+        protocol,
+        metrics,
+        allow_missing=args.allow_missing,
+        image_size=args.image_size,
+        **_scoring_options(args),
+    )
+    parts = results.get("splits", {"": results})
+    lines = []
+    for split, part in parts.items():
+        found = part["images"]["folder"]
+        lines.append(
+            f"{split + ': ' if split else ''}scored {found['layouts_scored']} of "
+            f"{found['layouts']} layouts ({found['images_read']} images, "
+            f"{found['samples_per_layout_found']} per layout, {found['resized']} resized)"
+        )
+        for kind in ("missing", "unreadable", "wrong_size", "extra", "duplicates"):
+            if found[kind]["count"]:
+                names = ", ".join(found[kind]["names"])
+                lines.append(f"  {found[kind]['count']} {kind.replace('_', ' ')}: {names}")
+    _report_results(args, config, results, f"folder {args.folder}\n" + "\n".join(lines))
     return 0
 
 
@@ -713,6 +859,7 @@ def cmd_train_classifier(args) -> int:
         raise CLIError(f"--stem-channels must be positive, got {args.stem_channels}")
     config = _load_config(args)
     out = args.out or f"outputs/eval-networks/{config.data.name}-{args.kind}"
+    check_output_folder(Path(out).parent, "--out")
     command = " ".join(["layout2im", *args.argv])
     result = train_network(
         config,

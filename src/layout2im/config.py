@@ -10,6 +10,7 @@ checkpoint rebuilds with no extra flags), ``data`` (which dataset and how it is 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,14 +20,33 @@ from typing import Any
 
 import yaml
 
+from .errors import Layout2ImError, quote, short
 
-class ConfigError(ValueError):
+log = logging.getLogger(__name__)
+
+
+class ConfigError(Layout2ImError, ValueError):
     """A config file, preset name or override is invalid; the message names the key."""
+
+
+SPECTRAL_NORMS = ("classic", "modern")
+RESCALE_MODES = ("clamp", "minmax")
+# Bounds every config is checked against before any network is built, so that a typo or a
+# hostile model folder cannot ask for terabytes (the paper's largest value is in brackets).
+MAX_IMAGE_SIZE = 1024  # (64)
+MAX_CHANNELS = 2048  # per layer (1024)
+MAX_STAGES = 8  # entries of a channel list (5)
+MAX_VECTOR_DIM = 4096  # z_dim, embedding_dim (64)
+MAX_CLASSES = 65536  # embedding rows (184)
+MAX_RES_BLOCKS = 32  # decoder residual blocks (6)
+MAX_FUSER_KERNEL = 15  # (5)
+MAX_LAYOUT_OBJECTS = 128  # objects per layout (8 COCO, 30 VG)
+MAX_BATCH_SIZE = 4096  # (8)
 
 
 @dataclass
 class ModelConfig:
-    """Architecture of the generator and both discriminators (DESIGN.md section 1).
+    """Architecture of the generator and both discriminators.
 
     Channel lists set depth as well as width: the crop encoder has ``len(crop_encoder_channels)
     - 1`` stride-2 convolutions, the object encoder and decoder ``len(object_encoder_channels) -
@@ -46,13 +66,33 @@ class ModelConfig:
     decoder_channels: list[int] = field(default_factory=lambda: [256, 256, 128, 64])
     image_disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
     object_disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+    # the discriminators' spectral-norm iteration order: "classic" (the authors' code and
+    # Miyato et al.: v from u, then u from v, no warm-up) or "modern" (PyTorch's
+    # parametrization: u first, 15 warm-up iterations); see layout2im.models.spectral_norm
+    spectral_norm: str = "modern"
+    # how generated images become pixels by default (CLI, pipeline, editor): "clamp"
+    # de-normalises and clamps; "minmax" de-normalises, then stretches each image to its own
+    # min..max, as the authors' test.py saved images (see layout2im.visualize)
+    output_rescale: str = "clamp"
 
     def validate(self) -> None:
-        _require(self.image_size >= 8, "model.image_size", "must be at least 8")
-        _require(self.crop_size >= 4, "model.crop_size", "must be at least 4")
-        _require(self.z_dim >= 1, "model.z_dim", "must be positive")
-        _require(self.embedding_dim >= 1, "model.embedding_dim", "must be positive")
-        _require(self.num_classes >= 1, "model.num_classes", "must be positive")
+        _within(self.image_size, 8, MAX_IMAGE_SIZE, "model.image_size")
+        _within(self.crop_size, 4, self.image_size, "model.crop_size")
+        _within(self.z_dim, 1, MAX_VECTOR_DIM, "model.z_dim")
+        _within(self.embedding_dim, 1, MAX_VECTOR_DIM, "model.embedding_dim")
+        _within(self.num_classes, 1, MAX_CLASSES, "model.num_classes")
+        _within(self.decoder_res_blocks, 0, MAX_RES_BLOCKS, "model.decoder_res_blocks")
+        _within(self.fuser_kernel, 1, MAX_FUSER_KERNEL, "model.fuser_kernel")
+        _require(
+            self.spectral_norm in SPECTRAL_NORMS,
+            "model.spectral_norm",
+            f"must be one of {', '.join(SPECTRAL_NORMS)} (got {quote(self.spectral_norm)})",
+        )
+        _require(
+            self.output_rescale in RESCALE_MODES,
+            "model.output_rescale",
+            f"must be one of {', '.join(RESCALE_MODES)} (got {quote(self.output_rescale)})",
+        )
         _require(self.fuser_kernel % 2 == 1, "model.fuser_kernel", "must be odd")
         for name in (
             "crop_encoder_channels",
@@ -64,9 +104,10 @@ class ModelConfig:
         ):
             values = getattr(self, name)
             _require(
-                len(values) >= 1 and all(v >= 1 for v in values),
+                1 <= len(values) <= MAX_STAGES and all(1 <= v <= MAX_CHANNELS for v in values),
                 f"model.{name}",
-                "must be a non-empty list of positive channel counts",
+                f"must be a list of 1 to {MAX_STAGES} channel counts between 1 and "
+                f"{MAX_CHANNELS}, got {quote(values)}",
             )
         downs = len(self.object_encoder_channels) - 1
         ups = len(self.decoder_channels) - 1
@@ -145,10 +186,11 @@ class DataConfig:
         _require(
             self.name in names,
             "data.name",
-            f"must be one of {', '.join(names)} (got {self.name!r})",
+            f"must be one of {', '.join(names)} (got {quote(self.name)})",
         )
         _require(self.num_images >= 1, "data.num_images", "must be positive")
         _require(self.min_objects >= 1, "data.min_objects", "must be at least 1")
+        _within(self.max_objects, 1, MAX_LAYOUT_OBJECTS, "data.max_objects")
         _require(
             self.max_objects >= self.min_objects,
             "data.max_objects",
@@ -158,7 +200,7 @@ class DataConfig:
         _require(
             self.on_bad_image in ("error", "skip"),
             "data.on_bad_image",
-            f"must be 'error' or 'skip' (got {self.on_bad_image!r})",
+            f"must be 'error' or 'skip' (got {quote(self.on_bad_image)})",
         )
         _require(0 <= self.min_box_area < 1, "data.min_box_area", "must be in [0, 1)")
         _require(0 <= self.val_fraction < 1, "data.val_fraction", "must be in [0, 1)")
@@ -223,7 +265,6 @@ class TrainConfig:
     device: str = "auto"
     loss: LossConfig = field(default_factory=LossConfig)
     reuse_generator_forward: bool = False
-    batch_discriminator_calls: bool = False
     channels_last: bool = False
     amp: str = "off"
     # pad every layout to data.max_objects slots so each step has the same shapes (for CUDA
@@ -256,6 +297,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         _require(self.batch_size >= 2, "train.batch_size", "must be at least 2 (BatchNorm)")
+        _within(self.batch_size, 2, MAX_BATCH_SIZE, "train.batch_size")
+        _within(self.num_sample_layouts, 1, 64, "train.num_sample_layouts")
         _require(self.lr_rule in LR_RULES, "train.lr_rule", f"must be one of {', '.join(LR_RULES)}")
         _require(self.lr_base_batch >= 1, "train.lr_base_batch", "must be positive")
         _require(self.amp in AMP_MODES, "train.amp", f"must be one of {', '.join(AMP_MODES)}")
@@ -310,19 +353,38 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key} {message}")
 
 
+def _within(value: int, low: int, high: int, key: str) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{key} must be between {low} and {high}, got {quote(value)}")
+
+
 # ----------------------------------------------------------------------------- building
 
 
+# Keys that configs and checkpoints may still hold and that no longer do anything: they are
+# dropped with a warning. Key -> what happens instead.
+IGNORED_KEYS = {
+    "train.batch_discriminator_calls": "each discriminator is called once per input, except in "
+    "distributed runs, which batch the calls (DDP synchronises one forward per backward)",
+}
+
+
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types
+    (:data:`IGNORED_KEYS` are dropped with a warning)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {quote(data)}")
+    ignored = [k for k in data if f"{prefix}{k}" in IGNORED_KEYS]
+    for key in ignored:
+        log.warning("config key %s%s is ignored: %s", prefix, key, IGNORED_KEYS[prefix + key])
+    data = {k: v for k, v in data.items() if k not in ignored}
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(map(str, set(data) - names))
     if unknown:
         raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]}; valid keys here: {', '.join(sorted(names))}"
+            f"unknown config key {prefix}{short(unknown[0])}; "
+            f"valid keys here: {', '.join(sorted(names))}"
         )
     kwargs = {k: _coerce(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
     return cls(**kwargs)
@@ -344,31 +406,31 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
                 return _coerce(option, value, key)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {quote(value)}")
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
+            raise ConfigError(f"{key} must be a list, got {quote(value)}")
         return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
+        raise ConfigError(f"{key} must be true or false, got {quote(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
+        raise ConfigError(f"{key} must be an integer, got {quote(value)}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(f"{key} must be a number, got {value!r}")
+        raise ConfigError(f"{key} must be a number, got {quote(value)}")
     if hint is str:
         if isinstance(value, str):
             return value
         if isinstance(value, bool):
             # YAML 1.1 reads an unquoted off/on/no/yes as a boolean (train.amp=off)
             return "on" if value else "off"
-        raise ConfigError(f"{key} must be a string, got {value!r}")
+        raise ConfigError(f"{key} must be a string, got {quote(value)}")
     return value
 
 
@@ -382,22 +444,47 @@ def load_config(name_or_path: str | Path) -> Config:
     """Load a preset by name (``shapes32``) or a YAML file path; unset keys take defaults."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        text = path.read_text()
+        text = read_config_text(path)
     else:
         preset = resources.files("layout2im") / "configs" / f"{name_or_path}.yaml"
         if not preset.is_file():
             raise ConfigError(
-                f"unknown preset {str(name_or_path)!r}; presets: {', '.join(preset_names())} "
+                f"unknown preset {quote(str(name_or_path))}; presets: {', '.join(preset_names())} "
                 "(or give a path to a .yaml file)"
             )
         text = preset.read_text()
+    return config_from_yaml(text, str(name_or_path))
+
+
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a YAML config file, refusing a missing, non-regular or over-1-MB file."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    return text
+
+
+def config_from_yaml(text: str, source: str) -> Config:
+    """A validated :class:`Config` from YAML text; ``source`` names it in errors."""
     try:
         data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {name_or_path} is not valid YAML: {exc}") from None
-    return from_dict(Config, data).validate()
+    except (yaml.YAMLError, RecursionError) as exc:
+        reason = str(exc).replace("\n", " ") if isinstance(exc, yaml.YAMLError) else "too deep"
+        raise ConfigError(f"config {source} is not valid YAML: {reason}") from None
+    try:
+        return from_dict(Config, data).validate()
+    except ConfigError as exc:
+        raise ConfigError(f"config {source}: {exc}") from None
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
@@ -405,7 +492,7 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
     data = config.to_dict()
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key.sub=value")
+            raise ConfigError(f"override {quote(item)} must look like key.sub=value")
         key, raw = item.split("=", 1)
         try:
             value = yaml.safe_load(raw)
@@ -415,11 +502,11 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
         parts = key.strip().split(".")
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):
-                raise ConfigError(f"unknown config key {key!r}")
+                raise ConfigError(f"unknown config key {quote(key)}")
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(
-                f"unknown config key {key!r}; valid keys here: {', '.join(sorted(node))}"
+                f"unknown config key {quote(key)}; valid keys here: {', '.join(sorted(node))}"
             )
         node[parts[-1]] = value
     return from_dict(Config, data).validate()

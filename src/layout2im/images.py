@@ -26,6 +26,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from .errors import Layout2ImError
+
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 """The formats accepted for reference images (PIL format names)."""
 
@@ -35,7 +37,7 @@ DEFAULT_MAX_PIXELS = 40_000_000
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w.+-]+=[\w.+-]+)*)(;base64)?,", re.I)
 
 
-class ImageError(ValueError):
+class ImageError(Layout2ImError, ValueError):
     """An image could not be used. ``kind`` says why: ``"not_image"`` (not one of
     :data:`IMAGE_FORMATS`), ``"too_large"`` (bytes or pixels over the limit), ``"corrupt"``
     (truncated or undecodable) or ``"unreadable"`` (missing file, bad data: URL, wrong type)."""

@@ -36,20 +36,28 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
+from .errors import Layout2ImError, quote
 from .vocab import Vocabulary
 
 MAX_ID_LENGTH = 100
+MAX_LAYOUT_FILE_BYTES = 16 * 1024 * 1024
+"""Layout files larger than this are refused unread (a layout with style images as data:
+URLs is a few MB; the editor's server takes 2 MB)."""
+MAX_ABS_Z = 1000.0
+"""Largest magnitude of a value in an object's ``z``. Codes are drawn from N(0, I), so useful
+values are a few units; far larger ones overflow float32 inside the network (black images)."""
 
 _FIELD = re.compile(r"^(objects\[\d+\](?:\.[A-Za-z_]+)*)")
 
 
-class LayoutError(ValueError):
+class LayoutError(Layout2ImError, ValueError):
     """A layout is invalid. The message names the object index and the field."""
 
     @property
@@ -168,9 +176,11 @@ def parse_layout(
         raise LayoutError(
             f'a layout must be a JSON object with an "objects" list, got {_kind(data)}'
         )
-    unknown = sorted(set(data) - {"objects"})
+    unknown = sorted(map(str, set(data) - {"objects"}))
     if unknown:
-        raise LayoutError(f'unknown top-level field {unknown[0]!r}; a layout has only "objects"')
+        raise LayoutError(
+            f'unknown top-level field {quote(unknown[0])}; a layout has only "objects"'
+        )
     objects = data.get("objects")
     if not isinstance(objects, list):
         raise LayoutError('"objects" must be a list of objects')
@@ -193,11 +203,14 @@ def _check_unique_keys(objects: list[LayoutObject]) -> None:
         if first == j:
             continue
         if obj.id is not None and objects[first].id is not None:
-            raise LayoutError(f"objects[{j}].id: {obj.id!r} is already the id of objects[{first}]")
+            raise LayoutError(
+                f"objects[{j}].id: {quote(obj.id)} is already the id of objects[{first}]"
+            )
         if obj.id is not None:
             raise LayoutError(
-                f"objects[{j}].id: {obj.id!r} is the index of objects[{first}], which has no id "
-                "(an object without an id is identified by its index); give every object an id"
+                f"objects[{j}].id: {quote(obj.id)} is the index of objects[{first}], which has "
+                "no id (an object without an id is identified by its index); give every object "
+                "an id"
             )
         raise LayoutError(
             f"objects[{first}].id: {key!r} is the index of objects[{j}], which has no id "
@@ -213,10 +226,10 @@ def _parse_object(
         obj = obj.fields()
     if not isinstance(obj, dict):
         raise LayoutError(f"{where} must be an object with category and box, got {_kind(obj)}")
-    unknown = sorted(set(obj) - _OBJECT_FIELDS)
+    unknown = sorted(map(str, set(obj) - _OBJECT_FIELDS))
     if unknown:
         raise LayoutError(
-            f"{where}.{unknown[0]}: unknown field; "
+            f"{where}.{_field_name(unknown[0])}: unknown field; "
             f"valid fields: {', '.join(sorted(_OBJECT_FIELDS))}"
         )
     for required in ("category", "box"):
@@ -230,7 +243,7 @@ def _parse_object(
     box = _parse_box(f"{where}.box", obj["box"])
     seed = obj.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        raise LayoutError(f"{where}.seed: must be a non-negative integer, got {seed!r}")
+        raise LayoutError(f"{where}.seed: must be a non-negative integer, got {quote(seed)}")
     if seed is not None and seed >= 2**63:
         raise LayoutError(f"{where}.seed: must be below 2**63")
     z = obj.get("z")
@@ -258,9 +271,11 @@ def _parse_style(where: str, style: Any, allow_files: bool) -> ObjectStyle:
             f'{where}: must be an object {{"image": ..., "box": [x0, y0, x1, y1]}}, '
             f"got {_kind(style)}"
         )
-    unknown = sorted(set(style) - _STYLE_FIELDS)
+    unknown = sorted(map(str, set(style) - _STYLE_FIELDS))
     if unknown:
-        raise LayoutError(f"{where}.{unknown[0]}: unknown field; valid fields: box, image")
+        raise LayoutError(
+            f"{where}.{_field_name(unknown[0])}: unknown field; valid fields: box, image"
+        )
     for required in ("image", "box"):
         if required not in style:
             raise LayoutError(f"{where}.{required}: missing")
@@ -296,15 +311,17 @@ def _parse_id(where: str, value: Any) -> str | int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
         return value
     raise LayoutError(
-        f"{where}: must be a string or a non-negative integer below 2**63, got {value!r}"
+        f"{where}: must be a string or a non-negative integer below 2**63, got {quote(value)}"
     )
 
 
 def _parse_box(where: str, box: Any) -> tuple[float, float, float, float]:
     if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise LayoutError(f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {box!r}")
+        raise LayoutError(
+            f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {quote(box)}"
+        )
     if not all(_is_number(v) for v in box):
-        raise LayoutError(f"{where}: must hold 4 finite numbers, got {box!r}")
+        raise LayoutError(f"{where}: must hold 4 finite numbers, got {quote(box)}")
     x0, y0, x1, y1 = (float(v) for v in box)
     for name, v in zip(("x0", "y0", "x1", "y1"), (x0, y0, x1, y1), strict=True):
         if not 0.0 <= v <= 1.0:
@@ -317,43 +334,92 @@ def _parse_box(where: str, box: Any) -> tuple[float, float, float, float]:
 
 
 def _parse_z(where: str, z: Any, z_dim: int | None) -> list[float]:
-    if not isinstance(z, list) or not all(_is_number(v) for v in z):
-        raise LayoutError(f"{where}: must be a list of finite numbers")
+    if not isinstance(z, list):
+        raise LayoutError(f"{where}: must be a list of finite numbers, got {_kind(z)}")
     if z_dim is not None and len(z) != z_dim:
         raise LayoutError(f"{where}: has {len(z)} values; this model's z_dim is {z_dim}")
+    for k, v in enumerate(z):
+        if not _is_number(v):
+            raise LayoutError(f"{where}[{k}]: must be a finite number, got {quote(v)}")
+        if not abs(v) <= MAX_ABS_Z:
+            raise LayoutError(
+                f"{where}[{k}]: {quote(v)} is out of range; code values must lie in "
+                f"[-{MAX_ABS_Z:g}, {MAX_ABS_Z:g}] (codes are drawn from N(0, 1); the model "
+                "computes in float32)"
+            )
     return [float(v) for v in z]
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond float's range
+        return False
 
 
 def _kind(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(v), repr(v))
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(v), quote(v))
+
+
+def _field_name(name: str) -> str:
+    """A user's unknown field name, cut short for messages."""
+    return name if len(name) <= 40 and name.isprintable() else quote(name)
 
 
 def load_layout_file(
     path: str | Path, vocab: Vocabulary, z_dim: int | None = None, max_objects: int | None = None
 ) -> Layout:
-    """Read and validate a layout JSON file; errors name the file and the problem."""
+    """Read and validate a layout JSON file; errors name the file and the problem. Files over
+    :data:`MAX_LAYOUT_FILE_BYTES` are refused (without reading more than that)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise LayoutError(f"layout file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LayoutError(f"cannot read layout file {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LayoutError(
-            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+    data = parse_json(read_bounded(path, MAX_LAYOUT_FILE_BYTES, "layout file"), path)
     _resolve_style_paths(data, path.parent)
     try:
         return parse_layout(data, vocab, z_dim=z_dim, max_objects=max_objects)
     except LayoutError as exc:
         raise LayoutError(f"{path}: {exc}") from None
+
+
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """At most ``limit`` bytes of ``path``; a longer file (or an endless one such as
+    ``/dev/zero``) raises :class:`LayoutError` naming the limit, and so does a folder."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise LayoutError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise LayoutError(f"{what} {path} is a folder, not a file") from None
+    except OSError as exc:
+        raise LayoutError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise LayoutError(
+            f"{what} {path} is larger than the limit of {limit} bytes ({limit / 2**20:g} MB)"
+        )
+    return data
+
+
+def parse_json(data: bytes, path: Path) -> Any:
+    """Parse JSON bytes read from ``path``; malformed, non-UTF-8 or too deeply nested JSON
+    raises :class:`LayoutError` naming the file."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise LayoutError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise LayoutError(
+            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise LayoutError(f"{path}: JSON nesting too deep") from None
+
+
+def example_layouts() -> list[Path]:
+    """The example layout files shipped with the package (``layout2im/examples/*.json``)."""
+    folder = resources.files("layout2im") / "examples"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".json"))
 
 
 def _resolve_style_paths(data: Any, folder: Path) -> None:
@@ -415,12 +481,6 @@ class LayoutBatch:
             out_boxes[i, :n] = box
             mask[i, :n] = True
         return cls(out_labels, out_boxes, mask)
-
-    @classmethod
-    def from_layouts(cls, layouts: list[Layout], vocab: Vocabulary) -> LayoutBatch:
-        return cls.from_lists(
-            [lay.labels(vocab) for lay in layouts], [lay.boxes() for lay in layouts]
-        )
 
     @property
     def batch_size(self) -> int:

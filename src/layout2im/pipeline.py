@@ -19,6 +19,12 @@ fixes its code across samples and calls, ``z`` gives it directly, and ``style`` 
 reference image: the object latent estimator's posterior mean for that crop. The codes used are
 returned with the images, so any sample can be reproduced or edited. The example in
 :meth:`Layout2ImPipeline.__call__` runs as a test.
+
+Object counts: a layout may hold more objects than the model was trained with
+(``max_objects``), up to :data:`OBJECT_LIMIT` (or ``max_objects`` if larger); such a layout is
+generated, and :meth:`Layout2ImPipeline.layout_warnings` (returned with the images as
+``warnings``) says that it lies outside the trained range, whose quality the ``shapes32-ood``
+evaluation protocol measures.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +42,17 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import ConfigError, ModelConfig, model_config_from_dict
-from .fsutil import new_file_mode
+from .config import AMP_MODES, MAX_LAYOUT_OBJECTS, ConfigError, ModelConfig, model_config_from_dict
+from .errors import Layout2ImError, quote
+from .fsutil import atomic_write, write_text
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
 from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
 from .models import Layout2ImGenerator
 from .models.layers import crop_boxes
+from .models.size import generator_state_size
 from .visualize import normalize, to_pil
 from .vocab import Vocabulary
 
@@ -58,7 +68,14 @@ DEFAULT_MODEL = "shapes32"
 """The name of the shipped default model (see :func:`default_model`)."""
 
 
-class ModelLoadError(RuntimeError):
+OBJECT_LIMIT = 32
+"""Most objects a layout may hold when the model was trained with fewer (a model trained with
+more, e.g. 30 on Visual Genome, takes its own maximum; see
+:attr:`Layout2ImPipeline.object_limit`). The work of a call grows with its objects; the bound
+keeps one request's work and memory bounded."""
+
+
+class ModelLoadError(Layout2ImError, RuntimeError):
     """A pretrained model folder is missing a file or holds something unusable."""
 
 
@@ -72,6 +89,7 @@ class GenerationResult:
     latents: torch.Tensor
     layout: Layout
     seed: int | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def shipped_models() -> list[str]:
@@ -120,10 +138,47 @@ def resolve_model(name_or_dir: str | Path) -> Path:
             else "this version of layout2im ships no models"
         )
         raise ModelLoadError(
-            f"{text!r} is neither a model folder nor the name of a shipped model ({shipped}); "
+            f"{quote(text)} is neither a model folder nor the name of a shipped model ({shipped}); "
             "pass a model folder (config.json, model.safetensors, vocab.json)"
         )
     raise ModelLoadError(f"model folder not found: {path}")
+
+
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+"""config.json and vocab.json of a model folder larger than this are refused unread."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_METADATA_BYTES + 1)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_METADATA_BYTES:
+        raise ModelLoadError(f"{path} is larger than {MAX_METADATA_BYTES // 2**20} MB")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ModelLoadError(f"{path} is not valid JSON: nesting too deep") from None
+
+
+def _check_weights_size(path: Path, config: ModelConfig) -> None:
+    """Refuse a config whose generator has more parameters than the weights file holds, before
+    building it: the network is counted on the meta device (no memory), the file from its
+    header (no tensor read)."""
+    wanted = generator_state_size(config)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            held = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+    except Exception as exc:
+        raise ModelLoadError(f"{path} is unreadable: {exc}") from None
+    if wanted > held:
+        raise ModelLoadError(
+            f"{path} does not match its config: it holds {held:,} values but config.json "
+            f"describes a generator of {wanted:,}"
+        )
 
 
 def derived_seed(seed: int, sample: int, obj: int | str) -> int:
@@ -142,9 +197,6 @@ def derived_seed(seed: int, sample: int, obj: int | str) -> int:
 
 def normal_from_seed(seed: int, dim: int) -> torch.Tensor:
     return torch.randn(dim, generator=torch.Generator().manual_seed(seed))
-
-
-AMP_MODES = ("off", "bf16")
 
 
 class Layout2ImPipeline:
@@ -181,6 +233,24 @@ class Layout2ImPipeline:
     def config(self) -> ModelConfig:
         return self.generator.config
 
+    @property
+    def object_limit(self) -> int:
+        """Most objects :meth:`parse` accepts: :data:`OBJECT_LIMIT`, or the trained
+        ``max_objects`` when that is larger."""
+        return max(OBJECT_LIMIT, self.max_objects)
+
+    def layout_warnings(self, layout: Layout) -> list[str]:
+        """What the images of a valid ``layout`` should be read with: a layout with more
+        objects than the model was trained with is generated, with this warning."""
+        n = len(layout.objects)
+        if n > self.max_objects:
+            return [
+                f"the layout has {n} objects; this model was trained with at most "
+                f"{self.max_objects} objects per image, so images of more objects are outside "
+                f"its trained range (accepted up to {self.object_limit})"
+            ]
+        return []
+
     # -- files ----------------------------------------------------------------------------------
 
     def save_pretrained(self, folder: str | Path, provenance: dict | None = None) -> Path:
@@ -197,9 +267,9 @@ class Layout2ImPipeline:
         if provenance:
             meta["provenance"] = provenance
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
-        os.chmod(folder / WEIGHTS_FILE, new_file_mode())  # safetensors creates it 0600
-        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        with atomic_write(folder / WEIGHTS_FILE) as tmp:
+            save_file(state, str(tmp), metadata={"format": FORMAT})
+        write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2))
         self.vocab.save(folder / VOCAB_FILE)
         return folder
 
@@ -214,17 +284,15 @@ class Layout2ImPipeline:
         for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
             if not (folder / name).is_file():
                 raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing")
-        try:
-            meta = json.loads((folder / CONFIG_FILE).read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelLoadError(f"{folder / CONFIG_FILE} is not valid JSON: {exc}") from None
+        meta = _read_json(folder / CONFIG_FILE)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ModelLoadError(f"{folder / CONFIG_FILE} is not a layout2im model config")
         try:
             config = model_config_from_dict(meta.get("model", {}))
-            vocab = Vocabulary.load(folder / VOCAB_FILE)
+            vocab = Vocabulary.from_json(_read_json(folder / VOCAB_FILE))
         except (ConfigError, ValueError) as exc:
             raise ModelLoadError(f"{folder}: {exc}") from None
+        _check_weights_size(folder / WEIGHTS_FILE, config)
         try:
             state = load_file(str(folder / WEIGHTS_FILE))
         except Exception as exc:
@@ -243,8 +311,12 @@ class Layout2ImPipeline:
                 f"missing {missing[:3]}, unexpected {unexpected[:3]}"
             )
         max_objects = meta.get("max_objects", 8)
-        if not isinstance(max_objects, int) or max_objects < 1:
-            raise ModelLoadError(f"{folder / CONFIG_FILE}: max_objects must be a positive integer")
+        ok = isinstance(max_objects, int) and not isinstance(max_objects, bool)
+        if not ok or not 1 <= max_objects <= MAX_LAYOUT_OBJECTS:
+            raise ModelLoadError(
+                f"{folder / CONFIG_FILE}: max_objects must be an integer between 1 and "
+                f"{MAX_LAYOUT_OBJECTS}"
+            )
         return cls(generator, vocab, max_objects=max_objects, device=device, amp=amp)
 
     # -- generation -----------------------------------------------------------------------------
@@ -256,7 +328,7 @@ class Layout2ImPipeline:
             layout,
             self.vocab,
             z_dim=self.config.z_dim,
-            max_objects=self.max_objects,
+            max_objects=self.object_limit,
             allow_style_files=allow_style_files,
         )
 
@@ -280,13 +352,18 @@ class Layout2ImPipeline:
         :class:`~layout2im.layout.LayoutError` for a bad box or category.
         """
         box = _parse_box("box", box)
-        if category not in self.vocab:
+        if not isinstance(category, str) or category not in self.vocab:
             raise LayoutError(f"category: {self.vocab.unknown_message(category)}")
         picture = load_image(
             image,
             max_bytes=self.max_image_bytes if max_bytes is None else max_bytes,
             max_pixels=self.max_image_pixels if max_pixels is None else max_pixels,
         )
+        return self._encode_picture(picture, box, category)
+
+    def _encode_picture(
+        self, picture: Image.Image, box: tuple[float, float, float, float], category: str
+    ) -> torch.Tensor:
         size = self.config.image_size
         picture = picture.resize((size, size), Image.BICUBIC)
         pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255.0)
@@ -299,17 +376,38 @@ class Layout2ImPipeline:
         mu, _ = self.generator.crop_encoder(crop, label)
         return mu[0].float().cpu()
 
-    def style_codes(self, layout: Layout) -> dict[int, torch.Tensor]:
+    @torch.no_grad()
+    def style_codes(
+        self, layout: Layout, max_total_pixels: int | None = None
+    ) -> dict[int, torch.Tensor]:
         """Codes (z_dim,) of the objects of ``layout`` that have a ``style``, by index.
-        Errors name the object: ``objects[1].style.image: not an image; ...``."""
+        ``max_total_pixels`` bounds the decoded pixels of all style images together (each is
+        also bounded by ``self.max_image_pixels``); images are decoded one at a time and
+        dropped once encoded. Errors name the object: ``objects[1].style.image: not an
+        image; ...``."""
         codes = {}
+        remaining = max_total_pixels
         for j, obj in enumerate(layout.objects):
             if obj.style is None:
                 continue
+            limit = self.max_image_pixels
+            if remaining is not None and remaining < limit:
+                limit = remaining
             try:
-                codes[j] = self.encode_style(obj.style.image, obj.style.box, obj.category)
+                picture = load_image(
+                    obj.style.image, max_bytes=self.max_image_bytes, max_pixels=limit
+                )
             except ImageError as exc:
+                if exc.kind == "too_large" and limit != self.max_image_pixels:
+                    raise LayoutError(
+                        f"objects[{j}].style.image: the style images of this layout hold more "
+                        f"than {max_total_pixels} pixels together ({exc})"
+                    ) from None
                 raise LayoutError(f"objects[{j}].style.image: {exc}") from None
+            if remaining is not None:
+                remaining -= picture.width * picture.height
+            codes[j] = self._encode_picture(picture, obj.style.box, obj.category)
+            del picture
         return codes
 
     def latents(
@@ -345,7 +443,7 @@ class Layout2ImPipeline:
     def _call_seed(seed: int | None, generator: torch.Generator | None) -> int:
         if seed is not None:
             if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-                raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+                raise ValueError(f"seed must be an integer in [0, 2**63), got {quote(seed)}")
             return seed
         draw = torch.randint(0, 2**62, (1,), generator=generator)
         return int(draw.item())
@@ -372,12 +470,18 @@ class Layout2ImPipeline:
         num_samples: int = 1,
         seed: int | None = None,
         generator: torch.Generator | None = None,
-        rescale: str = "clamp",
+        rescale: str | None = None,
+        style_codes: dict[int, torch.Tensor] | None = None,
     ) -> GenerationResult:
         """Generate ``num_samples`` images of ``layout`` (a layout dict, a list of objects or a
         :class:`~layout2im.layout.Layout`); ``seed`` (or a ``torch.Generator``) draws the codes of
-        objects without their own ``seed``, ``z`` or ``style``. Raises
+        objects without their own ``seed``, ``z`` or ``style``. ``rescale`` (``clamp`` or
+        ``minmax``, see :func:`~layout2im.visualize.to_uint8`) defaults to the model's
+        ``output_rescale``. Raises
         :class:`~layout2im.layout.LayoutError` naming the object and field of any problem.
+        ``style_codes``: codes of the styled objects computed beforehand by
+        :meth:`style_codes` (for example with a pixel budget); by default they are computed
+        here.
 
         ``model_dir`` is a model folder (``layout2im train`` writes ``runs/<run>/model``):
 
@@ -422,9 +526,12 @@ class Layout2ImPipeline:
         True
         """
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+            raise ValueError(f"num_samples must be a positive integer, got {quote(num_samples)}")
         parsed = self.parse(layout)
         call_seed = self._call_seed(seed, generator)
-        latents = self.latents(parsed, num_samples, call_seed)
+        latents = self.latents(parsed, num_samples, call_seed, style_codes=style_codes)
         images = self.generate_tensor(parsed, latents)
-        return GenerationResult(to_pil(images, rescale), latents, parsed, call_seed)
+        rescale = self.config.output_rescale if rescale is None else rescale
+        return GenerationResult(
+            to_pil(images, rescale), latents, parsed, call_seed, self.layout_warnings(parsed)
+        )

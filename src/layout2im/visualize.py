@@ -1,21 +1,31 @@
 """Turning model outputs into pictures: de-normalisation, box drawing and grids.
 
 Images leave the model in ImageNet-normalised space (no tanh). :func:`to_uint8` maps them back
-with the ImageNet mean and std and clamps to [0, 255] (``rescale="clamp"``, our default), or
-rescales each image by its own min and max (``rescale="minmax"``, what the original code saved;
-it changes IS/FID, so evaluation protocols name the choice).
+with the ImageNet mean and std, then either clamps to [0, 1] (``rescale="clamp"``) or stretches
+each image to its own min..max over all channels and pixels (``rescale="minmax"``), and takes
+``uint8(255 * x)`` (truncating, as ``ByteTensor`` conversion does; clamp rounds). ``minmax`` is
+exactly what the authors' ``test.py`` saved (sg2im's ``imagenet_deprocess_batch`` with
+``rescale=True``); it changes IS/FID, so evaluation protocols name the choice, and a model's
+``model.output_rescale`` picks its default (``minmax`` in the ``paper-*`` presets).
 """
 
 from __future__ import annotations
 
 import colorsys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from .data.images import IMAGENET_MEAN, IMAGENET_STD
+from .fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from .pipeline import GenerationResult
+    from .vocab import Vocabulary
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -28,17 +38,20 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor, rescale: str = "clamp") -> np.ndarray:
     """ImageNet-normalised (B, 3, H, W) -> uint8 array (B, H, W, 3)."""
     x = images.detach().float().cpu()
-    if rescale == "minmax":
+    mean = x.new_tensor(IMAGENET_MEAN)[:, None, None]
+    std = x.new_tensor(IMAGENET_STD)[:, None, None]
+    if rescale == "clamp":
+        x = ((x * std + mean).clamp(0, 1) * 255.0).round().to(torch.uint8)
+    elif rescale == "minmax":
+        # sg2im's imagenet_deprocess: divide by 1/std, add the mean, then min-max per image
+        inv_std = x.new_tensor([1.0 / s for s in IMAGENET_STD])[:, None, None]
+        x = x / inv_std + mean
         lo = x.amin(dim=(1, 2, 3), keepdim=True)
         hi = x.amax(dim=(1, 2, 3), keepdim=True)
         x = (x - lo) / (hi - lo).clamp_min(1e-8)
-    elif rescale == "clamp":
-        mean = x.new_tensor(IMAGENET_MEAN)[:, None, None]
-        std = x.new_tensor(IMAGENET_STD)[:, None, None]
-        x = x * std + mean
+        x = (x * 255.0).clamp(0, 255).to(torch.uint8)  # truncates, as .byte() does
     else:
         raise ValueError(f"rescale must be 'clamp' or 'minmax', got {rescale!r}")
-    x = (x.clamp(0, 1) * 255.0).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).numpy()
 
 
@@ -90,3 +103,40 @@ def grid(rows: Sequence[Sequence[Image.Image]], pad: int = 2, fill=(255, 255, 25
         for j, img in enumerate(row):
             out.paste(img.resize((w, h), Image.NEAREST), (pad + j * (w + pad), pad + i * (h + pad)))
     return out
+
+
+def save_generation(
+    result: GenerationResult, vocab: Vocabulary, out: str | Path, stem: str
+) -> list[Path]:
+    """Write one PNG per sample (``<stem>-sampleNN.png``) and a grid (``<stem>-grid.png``:
+    the layout, then the samples; a second row with the boxes drawn on them) into ``out``.
+    Returns the paths, the grid first.
+
+    Every file is written atomically; if one cannot be written (disk full, ...), the files this
+    call already wrote are removed and :class:`~layout2im.errors.OutputError` is raised."""
+    out = Path(out)
+    size = result.images[0].width
+    scale = max(1, 128 // size)
+    objects = result.layout.objects
+    boxes = [o.box for o in objects]
+    labels = [vocab.index(o.category) for o in objects]
+    names = [o.category for o in objects]
+    panel = draw_layout(boxes, labels, names, size, scale=scale)
+    big = [img.resize((size * scale, size * scale)) for img in result.images]
+    boxed = [
+        draw_layout(boxes, labels, names, size, background=img, scale=scale)
+        for img in result.images
+    ]
+    pictures = {out / f"{stem}-grid.png": grid([[panel, *big], [panel, *boxed]])}
+    pictures.update({out / f"{stem}-sample{k:02d}.png": img for k, img in enumerate(result.images)})
+    written: list[Path] = []
+    try:
+        for path, picture in pictures.items():
+            with atomic_write(path) as tmp:
+                picture.save(tmp, format="PNG")
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written

@@ -12,6 +12,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from .errors import quote
+from .fsutil import write_text
+
 
 class Vocabulary:
     """Category names by row index; unused rows are ``None``."""
@@ -59,12 +62,18 @@ class Vocabulary:
 
     def unknown_message(self, name: str) -> str:
         """A message for an unknown name: the nearest names, or the full list when short."""
-        close = difflib.get_close_matches(str(name), self.categories, n=3, cutoff=0.5)
+        shown = quote(name)
+        longest = max(map(len, self.categories), default=0)
+        close = (
+            difflib.get_close_matches(name, self.categories, n=3, cutoff=0.5)
+            if isinstance(name, str) and len(name) <= 2 * longest + 10
+            else []
+        )
         if close:
-            return f"unknown category {name!r}; did you mean {', '.join(map(repr, close))}?"
+            return f"unknown category {shown}; did you mean {', '.join(map(repr, close))}?"
         if len(self.categories) <= 30:
-            return f"unknown category {name!r}; valid categories: {', '.join(self.categories)}"
-        return f"unknown category {name!r} ({len(self.categories)} categories in this model)"
+            return f"unknown category {shown}; valid categories: {', '.join(self.categories)}"
+        return f"unknown category {shown} ({len(self.categories)} categories in this model)"
 
     def to_json(self) -> dict:
         return {"names": self.names}
@@ -79,7 +88,7 @@ class Vocabulary:
         return cls(names)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+        write_text(path, json.dumps(self.to_json(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:

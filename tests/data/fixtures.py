@@ -99,6 +99,7 @@ EXPECTED = {
         },
         "in_dropped_images": 14,
         "clipped": 1,
+        "duplicate_ids": 0,
     },
 }
 KEPT_IMAGE_IDS = [1, 2, 6, 7]

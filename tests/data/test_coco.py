@@ -444,3 +444,54 @@ def test_coco_format_val_file_must_share_the_categories(coco_root):
     )
     with pytest.raises(DatasetError, match=r"categories differ .*first at id 7: 'train' vs None"):
         build_dataset(cfg, 16, "val")
+
+
+# ----------------------------------------------------------------------------- hostile input
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../x.jpg", "sub/../../x.jpg", "/etc/passwd", "C:\\x.jpg", "\\\\server\\share\\x.jpg",
+     "..\\x.jpg", "a\x00.jpg"],
+)  # fmt: skip
+def test_file_names_leaving_the_image_folder_are_refused(coco_root, name, capsys):
+    instances = coco_root / "annotations" / "instances_train2017.json"
+    coco = json.loads(instances.read_text())
+    coco["images"][1]["file_name"] = name
+    instances.write_text(json.dumps(coco))
+    with pytest.raises(DatasetError, match=r"'file_name' .* leaves the image folder"):
+        build_dataset(format_cfg(coco_root), 16, "train")
+    from layout2im.cli import main
+
+    args = ["data", "inspect", "--config", "shapes32", "--root", str(coco_root)]
+    data = dataclasses.asdict(format_cfg(coco_root))
+    keys = ("name", "instances_json", "stuff_json", "image_dir", "cache_dir")
+    sets = [f"data.{k}={json.dumps(data[k])}" for k in keys]
+    assert main([*args, *(x for s in sets for x in ("--set", s))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "leaves the image folder" in err and err.count("\n") == 1
+    assert not list((coco_root / "cache").glob("*.npz"))  # no index cached
+
+
+def test_nested_file_names_inside_the_folder_are_fine():
+    from layout2im.data.coco import escapes_folder
+
+    assert not escapes_folder("sub/dir/x.jpg") and not escapes_folder("x..y.jpg")
+    assert escapes_folder("../x.jpg") and escapes_folder("/x.jpg") and escapes_folder("D:x.jpg")
+
+
+def test_duplicate_annotation_ids_are_counted_and_reported(coco_root, capsys):
+    instances = coco_root / "annotations" / "instances_train2017.json"
+    coco = json.loads(instances.read_text())
+    first = coco["annotations"][0]["id"]
+    coco["annotations"][1]["id"] = first
+    coco["annotations"][2]["id"] = first
+    instances.write_text(json.dumps(coco))
+    _, report = report_of(format_cfg(coco_root))
+    assert report["objects"]["duplicate_ids"] == 2
+    from layout2im.cli import main
+
+    args = ["data", "inspect", "--config", "paper-coco64", "--root", str(coco_root)]
+    assert main([*args, "--set", f"data.cache_dir={coco_root / 'cache'}"]) == 0
+    out = capsys.readouterr().out
+    assert "2  annotations reuse the id of another (duplicate annotation ids; kept)" in out

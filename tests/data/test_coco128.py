@@ -1,4 +1,8 @@
-"""The real 128-image COCO sample (``../shared/data/coco128``) read as a coco-format dataset.
+"""A real 128-image COCO sample read as a coco-format dataset.
+
+The sample (``annotations/instances_train2017.json`` and ``train2017/*.jpg``, the first 128
+images of COCO train2017) is not part of the repository: point ``LAYOUT2IM_COCO128`` at its
+folder to run these tests.
 
 The sample has no stuff JSON, so ``stuff_only`` switches itself off with a warning. The kept
 images and objects are checked against a plain-Python recount of the JSON with the paper's
@@ -6,6 +10,7 @@ rules, and every photo (some are grayscale) decodes to RGB at its annotated size
 """
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,11 +20,13 @@ from layout2im.config import DataConfig
 from layout2im.data import build_dataset
 from layout2im.data.images import load_image
 
-COCO128 = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco128"
+COCO128 = Path(os.environ.get("LAYOUT2IM_COCO128", "coco128-not-given"))
 INSTANCES = COCO128 / "annotations" / "instances_train2017.json"
 
 pytestmark = pytest.mark.skipif(
-    not INSTANCES.is_file(), reason=f"the COCO sample is not at {COCO128.resolve()}"
+    not INSTANCES.is_file(),
+    reason="set LAYOUT2IM_COCO128 to a folder with the 128-image COCO sample "
+    f"(annotations/instances_train2017.json not found under {COCO128})",
 )
 
 

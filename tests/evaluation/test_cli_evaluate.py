@@ -139,3 +139,19 @@ def test_cli_train_classifier_writes_a_loadable_network(tmp_path, data_yaml, cap
     assert info["training"]["command"].startswith("layout2im evaluate train-classifier")
     assert net.config.input_size == 8 and info["image_size"] == 16
     assert net.config.widths == [8, 12] and net.config.stem_channels == 6
+
+
+def test_cli_evaluate_a_model_folder_without_config_asks_for_it(tiny_model_dir, capsys):
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--metrics", "object-accuracy"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --config is needed for --model") and "shapes32" in err
+
+
+@pytest.mark.slow
+def test_cli_evaluate_a_shipped_model_by_name_takes_its_preset(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    argv = ["evaluate", "--model", "shapes32", "--metrics", "object-accuracy"]
+    assert main([*argv, "--num-images", "4", "--no-progress", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["config"]["source"] == "shapes32"
+    assert results["metrics"]["object-accuracy"]["status"] == "ok"

@@ -20,7 +20,7 @@ from layout2im.models import ImageDiscriminator, Layout2ImGenerator, ObjectDiscr
 from layout2im.models.computation import FAST_PATHS, parse_fast_paths, use_fast_paths
 from layout2im.models.discriminators import pooled_kernel
 from layout2im.models.fuser import ObjectsFuser
-from layout2im.models.layers import box_masks, conv2d_as_matmul
+from layout2im.models.layers import box_masks
 from layout2im.models.object_encoder import ObjectEncoder
 
 from ..conftest import tiny_model_config
@@ -185,23 +185,8 @@ def test_batched_fuser_gives_images_without_objects_the_zero_state():
     assert fuser(feats[:0], mask[:, :0]).shape == (2, 4, 4, 4)
 
 
-def test_matmul_convolution_matches_the_convolution():
-    torch.manual_seed(0)
-    for conv in (torch.nn.Conv2d(6, 5, 4, 2, 1, bias=False), torch.nn.Conv2d(6, 5, 3, 1, 1)):
-        x = torch.randn(3, 6, 4, 4, requires_grad=True)
-        outputs = []
-        for run in (conv, lambda x, conv=conv: conv2d_as_matmul(conv, x)):
-            out = run(x)
-            loss = (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum()
-            outputs.append((out, torch.autograd.grad(loss, [x, *conv.parameters()])))
-        torch.testing.assert_close(outputs[0][0], outputs[1][0], **OUT)
-        for a, b in zip(outputs[0][1], outputs[1][1], strict=True):
-            torch.testing.assert_close(a, b, **GRAD)
-
-
 GENERATOR_PATHS = [
     {"object_vectors"},
-    {"matmul_small_convolutions"},
     {"object_vectors", "analytic_object_encoder"},
     {"batched_fuser"},
     "fast",

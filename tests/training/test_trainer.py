@@ -1,11 +1,16 @@
+import copy
 import json
 import logging
 
 import pytest
 import torch
+import yaml
 
+from layout2im.cli import main
+from layout2im.config import DataConfig
 from layout2im.data import build_dataset
 from layout2im.data.collate import batch_layout, collate_layouts
+from layout2im.data.shapes import SHAPE_CATEGORIES
 from layout2im.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -140,7 +145,7 @@ def test_resume_refuses_a_different_config(tmp_path):
         train(tiny_config(), out_root=tmp_path / "empty", resume=True, progress=False)
 
 
-def test_batched_discriminator_calls_give_the_same_logits():
+def test_batched_discriminator_calls_give_the_same_logits(monkeypatch):
     config = tiny_config()
     _, vocab = _batches(config, 1)
     trainer = Trainer(config, vocab)
@@ -150,7 +155,7 @@ def test_batched_discriminator_calls_give_the_same_logits():
     separate = trainer._image_d(trainer.image_d, a, b)
     crops = torch.randn(5, 3, 8, 8), torch.randn(4, 3, 8, 8)
     separate_obj = trainer._object_d(trainer.object_d, *crops)
-    trainer.config.train.batch_discriminator_calls = True
+    monkeypatch.setattr(trainer, "_batched", lambda: True)  # as in a distributed run
     for x, y in zip(separate, trainer._image_d(trainer.image_d, a, b), strict=True):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
     for (s1, c1), (s2, c2) in zip(
@@ -181,3 +186,113 @@ def test_periodic_evaluation_keeps_the_best_model(tmp_path):
     best = json.loads((run / "model-best" / "best.json").read_text())
     assert best["value"] == min(r["fid-shapes.fid_shapes"] for r in records)
     assert (run / "model-best" / "model.safetensors").is_file()
+
+
+# ----------------------------------------------------------------------------- hostile input
+
+
+def _yaml_config(tmp_path, config):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    return str(path)
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_resume_of_a_run_with_a_corrupt_config_names_the_file(tmp_path, capsys):
+    run = train(tiny_config(steps=2), out_root=tmp_path, progress=False)
+    (run / "config.yaml").write_text("model: [unclosed\n  : {")
+    before = sorted(p.name for p in run.rglob("*"))
+    args = ["train", "--config", _yaml_config(tmp_path, tiny_config(steps=4))]
+    assert main([*args, "--out", str(tmp_path), "--resume", str(run), "--no-progress"]) == 2
+    err = _one_error_line(capsys)
+    assert f"cannot resume {run}: config {run / 'config.yaml'} is not valid YAML" in err
+    assert sorted(p.name for p in run.rglob("*")) == before
+
+
+def test_resume_of_a_missing_run_folder_names_the_path_given(tmp_path, capsys):
+    missing = tmp_path / "runs3" / "nonexistent-run"
+    args = ["train", "--config", _yaml_config(tmp_path, tiny_config(steps=4))]
+    assert main([*args, "--out", str(tmp_path / "r"), "--resume", str(missing)]) == 2
+    assert f"the run folder {missing} does not exist" in _one_error_line(capsys)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "runs3").exists()
+
+
+def test_an_unreadable_checkpoint_skipped_on_resume_is_never_kept_by_pruning(tmp_path, caplog):
+    run = train(tiny_config(steps=4, checkpoint_every=1, keep_checkpoints=2), tmp_path, False)
+    folder = run / "checkpoints"
+    newest = list_checkpoints(folder)[-1]
+    newest.write_bytes(newest.read_bytes()[:100])  # ckpt 4 unreadable; 3 is the good one
+    with caplog.at_level(logging.WARNING, logger="layout2im"):
+        train(
+            tiny_config(steps=6, checkpoint_every=1, keep_checkpoints=2),
+            tmp_path,
+            resume=run,
+            progress=False,
+        )
+    assert "renamed the unreadable checkpoint" in caplog.text
+    assert [p.name for p in list_checkpoints(folder)] == ["ckpt-00000005.pt", "ckpt-00000006.pt"]
+    for path in list_checkpoints(folder):
+        load_checkpoint(path)  # both kept checkpoints are readable
+    assert (folder / "ckpt-00000004.pt.unreadable").is_file()
+
+
+def test_a_run_that_fails_at_start_has_the_error_in_its_log(tmp_path, capsys):
+    config = tiny_config(steps=2)
+    config.data.name = "coco-format"
+    config.data.root = str(tmp_path / "no-such-data")
+    config.data.instances_json = "instances.json"
+    args = ["train", "--config", _yaml_config(tmp_path, config)]
+    assert main([*args, "--out", str(tmp_path / "runs"), "--no-progress"]) == 2
+    err = _one_error_line(capsys)
+    (run,) = (tmp_path / "runs").iterdir()
+    log_text = (run / "log.txt").read_text()
+    assert "training stopped: " in log_text and err[len("error: ") :].strip() in log_text
+    assert not (run / "checkpoints").exists() and not (run / "model").exists()
+
+
+def test_a_new_coco_format_run_takes_its_vocabulary_from_the_data(tmp_path, caplog):
+    from layout2im.data.shapes_export import export_shapes_coco
+
+    root = tmp_path / "data"
+    export_shapes_coco(root, num_images=12, image_size=16)
+    config = tiny_config(steps=2)
+    config.data = DataConfig(
+        name="coco-format",
+        root=str(root),
+        instances_json="annotations/instances.json",
+        image_dir="images",
+        stuff_only=False,
+        min_objects=1,
+        max_objects=8,
+        min_box_area=0.0,
+    )
+    rows = len(SHAPE_CATEGORIES) + 1  # row 0 __image__, then the categories by id
+    assert config.model.num_classes == len(SHAPE_CATEGORIES)
+    with caplog.at_level(logging.INFO, logger="layout2im"):
+        run = train(config, tmp_path / "runs", progress=False)
+    said = f"model.num_classes set to {rows}, the size of the coco-format vocabulary"
+    assert said in caplog.text and said in (run / "log.txt").read_text()
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["num_classes"] == rows
+    meta = json.loads((run / "model" / "config.json").read_text())
+    assert meta["model"]["num_classes"] == rows
+
+    # resuming continues the run (its config.yaml says 7)
+    again = copy.deepcopy(config)
+    again.model.num_classes = rows
+    again.train.steps = 3
+    assert train(again, tmp_path / "runs", resume=run, progress=False) == run
+
+    # the data gained a category: the run's model cannot continue on the new vocabulary
+    instances = root / "annotations" / "instances.json"
+    coco = json.loads(instances.read_text())
+    coco["categories"].append({"id": rows, "name": "moon"})
+    instances.write_text(json.dumps(coco))
+    again.train.steps = 4
+    with pytest.raises(RunError, match="cannot continue on a different vocabulary"):
+        train(again, tmp_path / "runs", resume=run, progress=False)
+    assert [p.name for p in list_checkpoints(run / "checkpoints")][-1] == "ckpt-00000003.pt"

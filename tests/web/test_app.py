@@ -31,11 +31,13 @@ def pipe(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def client(pipe):
-    with TestClient(create_app(pipe, model_name="tiny", max_upload_bytes=200_000)) as c:
+    app = create_app(pipe, model_name="tiny", max_upload_bytes=200_000, max_pending=32)
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 
 JSON_HEADERS = {"content-type": "application/json"}
+LOCAL = "http://127.0.0.1:8000"  # the server answers loopback host names only
 
 
 def _decode(b64: str) -> np.ndarray:
@@ -75,7 +77,11 @@ def test_info_categories_and_openapi(client, pipe):
     info = client.get("/api/info").json()
     assert info["name"] == "tiny" and info["image_size"] == 16 and info["z_dim"] == 4
     assert info["max_objects"] == 8 and info["max_upload_bytes"] == 200_000
-    assert client.get("/api/categories").json() == {"categories": pipe.vocab.categories}
+    assert info["max_objects_accepted"] == 32
+    assert client.get("/api/categories").json() == {
+        "categories": pipe.vocab.categories,
+        "groups": None,  # only vocabularies with groups (COCO-Stuff) have them
+    }
     schema = client.get("/openapi.json").json()
     assert {"/api/generate", "/api/style", "/api/info", "/api/categories"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
@@ -132,7 +138,7 @@ BAD_LAYOUTS = [
         "x1 (1.2) is outside [0, 1]",
     ),
     ([{"category": "circle", "box": [0, 0, 1]}], "objects[0].box", "4 numbers"),
-    ([CIRCLE] * 9, "objects", "at most 8"),
+    ([CIRCLE] * 33, "objects", "at most 32"),
     ([], "objects", "empty"),
     ([{**CIRCLE, "z": [1.0]}], "objects[0].z", "z_dim is 4"),
     (_styled("/etc/passwd"), "objects[0].style.image", "file paths are not accepted"),
@@ -235,7 +241,7 @@ def test_style_bad_uploads(client):
 
 def test_the_server_survives_bad_input_and_internal_errors(pipe, monkeypatch):
     app = create_app(pipe)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
         for _ in range(3):
             assert _style(c, truncated_png()).status_code == 422
             r = c.post("/api/generate", content=b"\xff\xfe", headers=JSON_HEADERS)
@@ -270,3 +276,127 @@ def test_twenty_concurrent_requests_get_their_own_images(client, pipe):
         assert torch.equal(torch.tensor(body["latents"]), expected[seed].latents)
         for b64, img in zip(body["images"], expected[seed].images, strict=True):
             assert np.array_equal(_decode(b64), np.asarray(img))
+
+
+def test_coco_stuff_categories_come_in_groups():
+    from layout2im.conversion.vocabularies import category_groups, coco_stuff_vocabulary
+
+    groups = category_groups(coco_stuff_vocabulary())
+    assert [g["name"] for g in groups] == ["things", "stuff"]
+    assert len(groups[0]["categories"]) == 80 and len(groups[1]["categories"]) == 91
+    assert groups[0]["categories"][:2] == ["person", "bicycle"]
+    assert groups[1]["categories"][-1] == "wood"
+
+
+def test_more_objects_than_trained_generate_with_a_warning(client):
+    obj = {"category": "circle", "box": [0.1, 0.1, 0.5, 0.5]}
+    r = _generate(client, {"objects": [obj] * 10})
+    assert r.status_code == 200
+    warnings = r.json()["warnings"]
+    assert len(warnings) == 1 and "10 objects" in warnings[0] and "at most 8" in warnings[0]
+    assert _generate(client).json()["warnings"] == []
+
+
+# -- hostile input -------------------------------------------------------------------------------
+
+
+def test_style_box_nested_without_limit_is_a_422_naming_the_box(client, caplog):
+    r = _style(client, solid_png((1, 2, 3)), box="[" * 100_000 + "]" * 100_000)
+    _assert_error(r, 422, "box", "box: must be a JSON list")
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("value", [1e308, -3.5e38, 1e39, 1001.0])
+def test_codes_beyond_float32_or_the_code_range_are_refused(client, value):
+    layout = {"objects": [{"category": "circle", "box": [0, 0, 1, 1], "z": [0.0] * 3 + [value]}]}
+    _assert_error(_generate(client, layout), 422, "layout.objects[0].z", "objects[0].z[3]:")
+
+
+def test_a_megabyte_category_name_is_quoted_short(client):
+    name = "c" * 1_000_000
+    r = _generate(client, {"objects": [{"category": name, "box": [0, 0, 1, 1]}]})
+    _assert_error(r, 422, "layout.objects[0].category", "unknown category 'ccc")
+    assert len(r.content) < 1000
+    r = _style(client, solid_png((1, 2, 3)), category="d" * 100_000)
+    _assert_error(r, 422, "category", "unknown category 'ddd")
+    assert len(r.content) < 1000
+
+
+def test_requests_for_other_host_names_are_refused(client, pipe):
+    for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example"):
+        r = client.get("/api/info", headers={"Host": host})
+        _assert_error(r, 400, "Host", "is not served here")
+        assert len(r.content) < 400
+    for host in ("localhost:8000", "127.0.0.1", "[::1]:8000", "LOCALHOST"):
+        assert client.get("/api/info", headers={"Host": host}).status_code == 200, host
+    with TestClient(create_app(pipe, allowed_hosts=None), base_url="http://evil.example") as c:
+        assert c.get("/api/info").status_code == 200  # --host 0.0.0.0: any name, as asked
+    app = create_app(pipe, allowed_hosts=("127.0.0.1", "editor.lan"))
+    with TestClient(app, base_url="http://editor.lan:8000") as c:
+        assert c.get("/api/info").status_code == 200
+
+
+def test_cross_origin_posts_are_refused(client):
+    data = solid_png((1, 2, 3))
+    files = {"file": ("r.png", data, "image/png")}
+    form = {"category": "circle", "box": "[0, 0, 1, 1]"}
+    for headers in (
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://127.0.0.1:9999"},  # another port is another origin
+        {"Sec-Fetch-Site": "cross-site"},
+    ):
+        r = client.post("/api/style", files=files, data=form, headers=headers)
+        _assert_error(r, 403, "Origin", "cross-origin")
+        r = client.post("/api/generate", json={"layout": LAYOUT}, headers=headers)
+        _assert_error(r, 403, "Origin", "cross-origin")
+    same = {"Origin": LOCAL, "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/api/style", files=files, data=form, headers=same).status_code == 200
+    assert client.get("/api/info", headers={"Origin": "http://evil.example"}).status_code == 200
+
+
+def test_past_the_queue_bound_requests_get_503_with_retry_after(pipe, monkeypatch):
+    entered, release = threading.Event(), threading.Event()
+    real = pipe.style_codes
+
+    def slow(layout, **kw):
+        entered.set()
+        assert release.wait(30)
+        return real(layout, **kw)
+
+    monkeypatch.setattr(pipe, "style_codes", slow)
+    app = create_app(pipe, max_pending=1)
+    with TestClient(app, base_url=LOCAL) as c, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(_generate, c)
+        assert entered.wait(30)
+        busy = _generate(c)
+        release.set()
+        assert first.result().status_code == 200
+    _assert_error(busy, 503, None, "the server is busy")
+    assert busy.headers["retry-after"] == "2"
+
+
+def test_style_images_of_one_layout_share_a_pixel_budget(pipe):
+    url = _data_url(solid_png((9, 9, 9), size=(300, 300)))
+    two = [*_styled(url), {**_styled(url)[0], "box": [0.5, 0.5, 1, 1]}]
+    with TestClient(create_app(pipe, max_style_pixels=100_000), base_url=LOCAL) as c:
+        assert _generate(c, {"objects": _styled(url)}).status_code == 200
+        r = _generate(c, {"objects": two})
+        _assert_error(r, 422, "layout.objects[1].style.image", "more than 100000 pixels together")
+
+
+def test_any_generate_body_gets_a_200_or_a_4xx_never_a_5xx(client, pipe):
+    from hypothesis import HealthCheck, given, settings
+
+    from tests import layout_fuzz as fz
+
+    seen = set()
+
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(fz.api_bodies(pipe.vocab.categories, pipe.config.z_dim, pipe.max_objects))
+    def run(body):
+        seen.add(fz.check_api_generate(client, body))
+
+    run()
+    assert seen == {"refused", "generated"}

@@ -5,6 +5,7 @@ Never runs ``playwright install``: it uses /usr/bin/chromium (``apt-get install 
 """
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -44,21 +45,30 @@ def pipe(tiny_model_dir):
     return Layout2ImPipeline.from_pretrained(tiny_model_dir)
 
 
-@pytest.fixture(scope="module")
-def server_url(pipe):
+@contextlib.contextmanager
+def _serving(pipe, name: str):
+    """The editor on a free loopback port; yields its URL."""
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = make_server(create_app(pipe, model_name="tiny"), log_level="warning")
+    server = make_server(create_app(pipe, model_name=name), log_level="warning")
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(pipe):
+    with _serving(pipe, "tiny") as url:
+        yield url
 
 
 @pytest.fixture
@@ -219,3 +229,120 @@ def test_server_errors_are_shown_and_name_the_object(page):
     page.wait_for_function("() => document.body.dataset.error === '1'")
     assert "objects[1].category: unknown category 'zebra'" in page.inner_text("#error")
     assert _row(page, 1).get_attribute("class") == "object selected"
+
+
+def _combo(page: Page, index: int):
+    return _row(page, index).locator("input.category")
+
+
+def _options(page: Page, index: int) -> list[str]:
+    return _row(page, index).locator("ul.options li[role='option']").all_inner_texts()
+
+
+def test_category_picker_behaves_as_a_person_expects(page, pipe):
+    categories = pipe.vocab.categories
+    # Right after drawing, the picker is open on every category, and the box has none yet
+    # (it is not sent to the model until one is picked).
+    _drag(page, (0.1, 0.1), (0.5, 0.5))
+    combo = _combo(page, 0)
+    assert combo.evaluate("el => el === document.activeElement")
+    assert _options(page, 0) == categories
+    assert combo.input_value() == "" and combo.get_attribute("placeholder") == "pick a category"
+    assert page.evaluate("() => window.layout2imEditor.layoutJson()") == {"objects": []}
+    combo.type("ci")
+    assert _options(page, 0) == ["circle"]
+    combo.press("Enter")
+    assert page.evaluate("() => window.layout2imEditor.state.objects[0].category") == "circle"
+
+    # A new box does not take the last category picked.
+    _drag(page, (0.55, 0.55), (0.9, 0.9))
+    assert page.evaluate("() => window.layout2imEditor.state.objects[1].category") is None
+    assert _options(page, 1) == categories
+
+    # An unknown name and Enter: said so, the text goes back to the box's category.
+    _combo(page, 1).type("zzz")
+    assert "no category matches" in _row(page, 1).locator("ul.options").inner_text()
+    _combo(page, 1).press("Enter")
+    assert "no category “zzz”" in page.inner_text("#notice")
+    assert _combo(page, 1).input_value() == ""
+    assert page.evaluate("() => window.layout2imEditor.state.objects[1].category") is None
+    _row(page, 1).locator("ul.options li[data-value='square']").click()
+    combo = _combo(page, 0)
+    combo.click()
+    assert _options(page, 0) == categories  # not filtered by its own value
+    combo.fill("qqq")
+    combo.press("Enter")
+    assert "the box keeps “circle”" in page.inner_text("#notice")
+    assert combo.input_value() == "circle"
+    page.keyboard.press("Escape")
+    result = _settle(page)
+    sent = page.evaluate("() => window.layout2imEditor.layoutJson()")["objects"]
+    assert [o["category"] for o in sent] == ["circle", "square"]
+    assert len(result["ids"]) == 2
+
+    # A box narrower than the model shows (16 px images here: 1-2 px) is enlarged, with a word.
+    _drag(page, (0.3, 0.7), (0.33, 0.73))
+    box = page.evaluate("() => window.layout2imEditor.state.objects[2].box")
+    assert box[2] - box[0] == pytest.approx(4 / 16) and box[3] - box[1] == pytest.approx(4 / 16)
+    assert "enlarged to 4 px of the model's 16×16 image" in page.inner_text("#notice")
+
+
+# ----------------------------------------------------------------------------- a COCO model
+
+
+@pytest.fixture(scope="module")
+def coco_server_url(tmp_path_factory):
+    """The editor on a converted random-weight model of the authors' COCO-Stuff vocabulary."""
+    from layout2im.conversion import convert_original
+    from tests.conversion import original_networks as orig
+
+    folder = tmp_path_factory.mktemp("coco")
+    state = orig.random_state(orig.generator_shapes(184), seed=4)
+    torch.save(state, folder / "netG_coco.pt")
+    convert_original(folder / "netG_coco.pt", "coco", folder / "model")
+    pipe = Layout2ImPipeline.from_pretrained(folder / "model")
+    with _serving(pipe, "coco") as url:
+        yield url
+
+
+def test_coco_model_categories_grouped_filtered_and_the_object_limit(coco_server_url, tmp_path):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(coco_server_url)
+            page.wait_for_selector("body[data-ready='1']")
+            assert "171 categories, up to 8 objects" in page.inner_text("#model-info")
+            _drag(page, (0.05, 0.05), (0.3, 0.3))
+            options = _row(page, 0).locator("ul.options")
+            groups = options.locator("li.group").all_inner_texts()
+            assert [g.lower() for g in groups] == ["things", "stuff"]
+            names = _options(page, 0)
+            assert len(names) == 171 and names[0] == "person" and names[80] == "banner"
+            assert "__image__" not in names and "other" not in names
+            _combo(page, 0).type("sky")
+            assert _options(page, 0) == ["sky-other", "skyscraper"]
+            assert [g.lower() for g in options.locator("li.group").all_inner_texts()] == ["stuff"]
+            _combo(page, 0).press("Enter")
+            picks = ["person", "dog", "tree", "grass", "car", "clouds", "bench", "road"]
+            cells = [(0.05 + 0.3 * (i % 3), 0.05 + 0.3 * (i // 3)) for i in range(9)]
+            for i, name in enumerate(picks[1:], start=1):
+                x, y = cells[i]
+                _drag(page, (x, y), (x + 0.25, y + 0.25))
+                _combo(page, i).type(name)
+                _row(page, i).locator(f"ul.options li[data-value='{name}']").click()
+            x, y = cells[8]
+            _drag(page, (x, y), (x + 0.2, y + 0.2))
+            assert "at most 8 objects" in page.inner_text("#error")
+            assert page.locator("#objects > li").count() == 8
+            result = _settle(page)
+            sent = page.evaluate("() => window.layout2imEditor.layoutJson()")["objects"]
+            assert [o["category"] for o in sent] == ["sky-other", *picks[1:]]
+            assert len(result["images"]) == 4
+            assert (
+                page.evaluate("() => document.querySelector('#variations img').naturalWidth") == 64
+            )
+            _combo(page, 2).click()
+            page.screenshot(path=str(tmp_path / "coco-editor.png"))
+        finally:
+            browser.close()

@@ -2,6 +2,9 @@
 
 import socket
 
+import pytest
+from fastapi.testclient import TestClient
+
 import layout2im.pipeline as pipeline_module
 from layout2im.cli import main
 
@@ -25,3 +28,31 @@ def test_serve_with_a_bad_model_or_port(tmp_path, tiny_model_dir, capsys):
         port = busy.getsockname()[1]
         assert main(["serve", "--model", str(tiny_model_dir), "--port", str(port)]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_the_hosts_a_server_answers_follow_its_address(tiny_model_dir, monkeypatch):
+    from layout2im.web import server
+
+    assert server.allowed_hosts("127.0.0.1") == ("localhost", "127.0.0.1", "::1")
+    assert server.allowed_hosts("192.168.1.20", ["Editor.LAN:8000"]) == (
+        "localhost", "127.0.0.1", "::1", "192.168.1.20", "editor.lan"
+    )  # fmt: skip
+    assert server.allowed_hosts("0.0.0.0") is None and server.allowed_hosts("::") is None
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_server(app, **kw):
+        seen["app"] = app
+        raise Stop
+
+    monkeypatch.setattr(server, "make_server", fake_server)
+    args = ["serve", "--model", str(tiny_model_dir), "--port", "0", "--allow-host", "box.lan"]
+    with pytest.raises(Stop):  # the app was built; nothing is served
+        main(args)
+
+    with TestClient(seen["app"], base_url="http://box.lan:8000") as c:
+        assert c.get("/api/info").status_code == 200
+        assert c.get("/api/info", headers={"Host": "evil.example"}).status_code == 400

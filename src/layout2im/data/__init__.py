@@ -40,12 +40,14 @@ def build_dataset(
 
     ``split``: ``train``; ``val`` (held-out evaluation layouts); ``test`` (Visual Genome's
     test split; held-out scenes for ``shapes``); ``samples`` (the fixed layouts of training
-    sample grids, taken from the held-out split). Real datasets read a cached index (built
-    on first use, see :mod:`layout2im.data.index`).
+    sample grids, taken from the held-out split); a dataset may add its own (the registry
+    lists them; ``shapes`` has skill splits). Real datasets read a cached index (built on
+    first use, see :mod:`layout2im.data.index`).
     """
-    if split not in SPLITS:
-        raise DatasetError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
     entry = get_dataset(cfg.name)
+    if split not in SPLITS and split not in entry.splits:
+        splits = dict.fromkeys((*SPLITS, *entry.splits))
+        raise DatasetError(f"unknown split {split!r}; splits: {', '.join(splits)}")
     if not entry.file_based:
         return entry.build(cfg, image_size, split)
     from .indexed import IndexedLayoutDataset

@@ -16,8 +16,10 @@ A source is an instances JSON (``images``, ``annotations``, ``categories``; ``bb
 Beyond the paper (real files are messy): boxes are clipped to the image (counted), boxes
 with zero or negative width or height, or nothing left after clipping, are dropped (counted),
 and annotations of an image id missing from ``images`` are dropped (counted, with a warning).
-Malformed JSON, missing keys, wrong types, duplicate image ids and unknown category ids raise
-:class:`DatasetError` naming the file and the annotation.
+Malformed JSON, missing keys, wrong types, duplicate image ids, unknown category ids and
+``file_name`` values that leave the image folder (absolute, or with ``..``) raise
+:class:`DatasetError` naming the file and the annotation. Duplicate annotation ids are kept
+and counted (``data inspect`` reports them).
 
 **Vocabulary**: indexed by category id, so labels are category ids and exported models keep
 them: ``max id + 1`` rows, row 0 ``__image__`` (unless a category uses id 0), the JSON's
@@ -32,18 +34,18 @@ import math
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
+from ..errors import quote
 from .errors import DatasetError
-from .index import LayoutIndex
+from .index import IMAGE_ROW_NAME, LayoutIndex
 from .jsonstream import read_members
 
 log = logging.getLogger(__name__)
 
-IMAGE_ROW_NAME = "__image__"
 MAX_CATEGORY_ID = 100_000  # the vocabulary has max id + 1 rows
 
 
@@ -145,13 +147,13 @@ def _annotation_problem(path: Path, index: int, ann: Any) -> str:
             return f"{where} has no {key!r} key"
     for key in ("id", "image_id", "category_id"):
         if not _is_int(ann[key]) or not -(2**63) <= ann[key] < 2**63:
-            return f"{where}: {key!r} must be an integer, got {ann[key]!r}"
+            return f"{where}: {key!r} must be an integer, got {quote(ann[key])}"
     bbox = ann["bbox"]
     if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_number, bbox)):
-        return f"{where}: 'bbox' must be [x, y, width, height] numbers, got {bbox!r}"
+        return f"{where}: 'bbox' must be [x, y, width, height] numbers, got {quote(bbox)}"
     if any(isinstance(v, int) and abs(v) > 2**1000 for v in bbox):
-        return f"{where}: 'bbox' has a number too large, got {bbox!r}"
-    return f"{where}: 'iscrowd' must be 0 or 1, got {ann.get('iscrowd')!r}"
+        return f"{where}: 'bbox' has a number too large, got {quote(bbox)}"
+    return f"{where}: 'iscrowd' must be 0 or 1, got {quote(ann.get('iscrowd'))}"
 
 
 class _Images:
@@ -175,13 +177,19 @@ class _Images:
             image_id, name = image["id"], image["file_name"]
             width, height = image["width"], image["height"]
             if not _is_int(image_id) or not -(2**63) <= image_id < 2**63:
-                raise DatasetError(f"{where}: 'id' must be an integer, got {image_id!r}")
+                raise DatasetError(f"{where}: 'id' must be an integer, got {quote(image_id)}")
             if not isinstance(name, str) or not name:
-                raise DatasetError(f"{path}: image id {image_id}: bad 'file_name' {name!r}")
+                raise DatasetError(f"{path}: image id {image_id}: bad 'file_name' {quote(name)}")
+            if escapes_folder(name):
+                raise DatasetError(
+                    f"{path}: image id {image_id}: 'file_name' {quote(name)} leaves the image "
+                    "folder (absolute, or with '..'); file names must be relative paths inside "
+                    "the image folder"
+                )
             if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
                 raise DatasetError(
                     f"{path}: image id {image_id}: 'width' and 'height' must be positive "
-                    f"integers, got {width!r} x {height!r}"
+                    f"integers, got {quote(width)} x {quote(height)}"
                 )
             self.ids.append(image_id)
             self.widths.append(width)
@@ -189,6 +197,17 @@ class _Images:
             self.file_names.append(name)
 
         return add
+
+
+def escapes_folder(name: str) -> bool:
+    """Whether a relative file name from a dataset file could point outside its folder: an
+    absolute path (POSIX or Windows, drive or UNC), a ``..`` component, or a NUL byte."""
+    if "\0" in name or PurePosixPath(name).is_absolute():
+        return True
+    windows = PureWindowsPath(name)
+    if windows.drive or windows.root:
+        return True
+    return any(part == ".." for part in name.replace("\\", "/").split("/"))
 
 
 def _categories_handler(path: Path, names: dict[int, str], files: dict[int, Path]):
@@ -203,14 +222,14 @@ def _categories_handler(path: Path, names: dict[int, str], files: dict[int, Path
         if not _is_int(cat_id) or not 0 <= cat_id <= MAX_CATEGORY_ID:
             raise DatasetError(
                 f"{where}: 'id' must be an integer in 0..{MAX_CATEGORY_ID} (the vocabulary is "
-                f"indexed by category id), got {cat_id!r}"
+                f"indexed by category id), got {quote(cat_id)}"
             )
         if not isinstance(name, str) or not name:
-            raise DatasetError(f"{where}: 'name' must be a non-empty string, got {name!r}")
+            raise DatasetError(f"{where}: 'name' must be a non-empty string, got {quote(name)}")
         if cat_id in names and names[cat_id] != name:
             raise DatasetError(
-                f"{where}: category id {cat_id} is {name!r} here but {names[cat_id]!r} in "
-                f"{files[cat_id]}"
+                f"{where}: category id {cat_id} is {quote(name)} here but "
+                f"{quote(names[cat_id])} in {files[cat_id]}"
             )
         names[cat_id] = name
         files[cat_id] = path
@@ -237,7 +256,7 @@ def vocabulary_names(categories: dict[int, str], path: Path) -> list[str | None]
         if name in seen or (name == IMAGE_ROW_NAME and 0 not in categories):
             other = seen.get(name, 0)
             raise DatasetError(
-                f"{path}: category name {name!r} is used by ids {other} and {cat_id}"
+                f"{path}: category name {quote(name)} is used by ids {other} and {cat_id}"
             )
         seen[name] = cat_id
         names[cat_id] = name
@@ -410,6 +429,7 @@ def _filter(
             "dropped": dict(dropped),
             "in_dropped_images": int((keep & ~final).sum()),
             "clipped": int((clipped & final).sum()),
+            "duplicate_ids": _duplicate_count(a["ids"]),
         },
     }
     return LayoutIndex.from_lists(
@@ -430,6 +450,11 @@ def _filter(
             "settings": asdict(filters),
         },
     )
+
+
+def _duplicate_count(ids: np.ndarray) -> int:
+    """How many annotations share their id with an earlier one (0 when all are unique)."""
+    return int(len(ids) - len(np.unique(ids)))
 
 
 def _str(path: Path | None) -> str | None:

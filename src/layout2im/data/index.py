@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from ..fsutil import atomic_write
 from .errors import DatasetError
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+IMAGE_ROW_NAME = "__image__"  # vocabulary row 0: the whole-image object of the original code
 _ARRAYS = (
     "image_ids",
     "widths",
@@ -140,19 +141,12 @@ class LayoutIndex:
     # --- files
 
     def save(self, path: Path) -> None:
-        """Write atomically (a temporary file in the same folder, then ``os.replace``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write atomically (see :func:`~layout2im.fsutil.atomic_write`)."""
         arrays = {name: getattr(self, name) for name in _ARRAYS}
         meta = json.dumps(self.meta).encode("utf-8")
         arrays["meta"] = np.frombuffer(meta, dtype=np.uint8)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> LayoutIndex:

@@ -82,9 +82,9 @@ class IndexedLayoutDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    @property
-    def vocab_names(self) -> list[str | None]:
-        return self.index.meta["vocab"]
+    def real_image_id(self, i: int) -> int:
+        """The annotation file's image id of item ``i``."""
+        return int(self.index.image_ids[int(self.rows[i])])
 
     def image_path(self, i: int) -> Path:
         return self.image_dir / self.index.file_name(int(self.rows[i]))

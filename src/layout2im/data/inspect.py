@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..config import DataConfig
 from .errors import DatasetError
+from .index import IMAGE_ROW_NAME
 from .registry import get_dataset
 
 TOP_CATEGORIES = 20
@@ -53,7 +54,7 @@ def inspect_dataset(
             "index": str(data.index_path) if data.index_path else None,
             "cached": data.cached,
             "vocab_rows": len(vocab),
-            "categories": sum(1 for n in vocab if n is not None and n != "__image__"),
+            "categories": sum(1 for n in vocab if n is not None and n != IMAGE_ROW_NAME),
             "objects_per_image": _histogram(counts),
             "top_categories": [
                 [vocab[label], n]
@@ -98,21 +99,27 @@ def _check_images(data, progress: bool) -> dict[str, Any]:
 
 def inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
     """The report of the synthetic ``shapes`` dataset (objects counted over the first
-    ``SHAPES_SCENES`` scenes of each split; nothing is rendered)."""
+    ``SHAPES_SCENES`` scenes of each split, nothing rendered; over a tenth as many of the skill
+    splits, whose scenes are rendered to be counted)."""
     from . import build_dataset
     from .shapes_render import SHAPE_CATEGORIES, _sample_scene, scene_seed
 
     report: dict[str, Any] = {"dataset": cfg.name, "root": None, "splits": {}, "filters": {}}
     for split in get_dataset(cfg.name).splits:
         dataset, _ = build_dataset(cfg, 32, split)
-        n = min(len(dataset), SHAPES_SCENES)
+        skill = hasattr(dataset, "skill")  # skill scenes are rendered to be counted
+        n = min(len(dataset), SHAPES_SCENES // 10 if skill else SHAPES_SCENES)
         counts, labels = [], Counter()
         for i in range(n):
-            _, objects = _sample_scene(
-                scene_seed(dataset.seed, i), cfg.min_objects, cfg.max_objects
-            )
-            counts.append(len(objects))
-            labels.update(obj.category for obj in objects)
+            if skill:
+                categories = dataset.scene(i).labels.tolist()
+            else:
+                _, objects = _sample_scene(
+                    scene_seed(dataset.seed, i), cfg.min_objects, cfg.max_objects
+                )
+                categories = [obj.category for obj in objects]
+            counts.append(len(categories))
+            labels.update(categories)
         report["splits"][split] = {
             "images": len(dataset),
             "objects": None,
@@ -172,6 +179,11 @@ def _format_filters(name: str, f: dict[str, Any], sources: list[str]) -> list[st
     if objects.get("in_dropped_images"):
         lines.append(f"           {-objects['in_dropped_images']:>10,}  in dropped images")
     lines.append(f"           {objects.get('clipped', 0):>10,}  clipped to the image (kept)")
+    if objects.get("duplicate_ids"):
+        lines.append(
+            f"  warning  {objects['duplicate_ids']:>10,}  annotations reuse the id of another "
+            "(duplicate annotation ids; kept)"
+        )
     if "relationships" in f:
         lines.append(f"  relationships {f['relationships']['kept']:,} kept")
     for note in f.get("notes", []):

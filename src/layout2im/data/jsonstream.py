@@ -54,7 +54,6 @@ class _Reader:
         self.buf = ""
         self.pos = 0
         self.eof = False
-        self.consumed = 0  # characters dropped from the front of the buffer
         self.lines = 0  # newlines in the dropped characters
         self.column = 0  # column of the first buffer character
         self.scan = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner
@@ -78,7 +77,6 @@ class _Reader:
             self.column = (
                 len(dropped) - dropped.rfind("\n") - 1 if newlines else self.column + len(dropped)
             )
-            self.consumed += self.pos
             self.buf = self.buf[self.pos :]
             self.pos = 0
         try:

@@ -26,6 +26,7 @@ from .shapes_render import (
     render_scene,
     scene_seed,
 )
+from .shapes_skills import SKILL_LAYOUTS, SKILL_SEEDS, SKILL_SPLITS, render_skill_scene
 
 __all__ = [
     "MAX_OBJECTS",
@@ -79,12 +80,18 @@ class ShapesDataset(Dataset):
             raise IndexError(f"index {index} out of range for {self.num_images} images")
         if self._cache is not None and index in self._cache:
             return self._cache[index]
-        scene = render_scene(
-            scene_seed(self.seed, index), self.image_size, self.min_objects, self.max_objects
-        )
+        scene = self.render(scene_seed(self.seed, index))
         if self._cache is not None:
             self._cache[index] = scene
         return scene
+
+    def real_image_id(self, index: int) -> int:
+        """The scene seed of item ``index`` (``render_scene`` of it draws the item)."""
+        return scene_seed(self.seed, index)
+
+    def render(self, seed: int) -> Scene:
+        """The scene of scene seed ``seed`` at this dataset's image size."""
+        return render_scene(seed, self.image_size, self.min_objects, self.max_objects)
 
     def __getitem__(self, index: int) -> dict:
         scene = self.scene(index)
@@ -96,12 +103,33 @@ class ShapesDataset(Dataset):
         }
 
 
+class ShapesSkillDataset(ShapesDataset):
+    """The ``ood-<skill>`` split: :data:`~layout2im.data.shapes_skills.SKILL_LAYOUTS` scenes
+    outside the training distribution in one property; item ``i`` is
+    ``render_skill_scene(skill, scene_seed(SKILL_SEEDS[skill], i), i, image_size)`` (see
+    :mod:`layout2im.data.shapes_skills`)."""
+
+    def __init__(self, skill: str, image_size: int = 64, cache: bool = True):
+        if skill not in SKILL_SEEDS:
+            raise ValueError(f"unknown skill {skill!r}; skills: {', '.join(SKILL_SEEDS)}")
+        super().__init__(SKILL_LAYOUTS, image_size, SKILL_SEEDS[skill], cache=cache)
+        self.skill = skill
+
+    def render(self, seed: int) -> Scene:
+        index = seed - scene_seed(self.seed, 0)
+        return render_skill_scene(self.skill, seed, index, self.image_size)
+
+
 def build_shapes(
     cfg: DataConfig, image_size: int, split: str = "train"
 ) -> tuple[ShapesDataset, Vocabulary]:
     """The ``split`` of the shapes dataset of ``cfg``: ``train`` holds ``cfg.num_images``
     scenes of dataset seed ``cfg.seed``; the held-out ``val`` and ``samples`` (seed + 1) and
     ``test`` (seed + 2) hold a tenth as many (at least 64)."""
+    if split in SKILL_SPLITS:
+        return ShapesSkillDataset(split.removeprefix("ood-"), image_size), Vocabulary(
+            SHAPE_CATEGORIES
+        )
     held_out = split != "train"
     seed = {"train": cfg.seed, "test": cfg.seed + 2}.get(split, cfg.seed + 1)
     dataset = ShapesDataset(
@@ -118,7 +146,7 @@ register_dataset(
     DatasetEntry(
         name="shapes",
         description="built-in synthetic scenes of ten shape categories, drawn on demand",
-        splits=("train", "val", "test", "samples"),
+        splits=("train", "val", "test", "samples", *SKILL_SPLITS),
         eval_split="val",
         build=build_shapes,
         inspect=inspect_shapes,

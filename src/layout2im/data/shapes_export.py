@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..fsutil import atomic_write, write_text
 from .shapes_render import (
     SHAPE_CATEGORIES,
     Scene,
@@ -37,15 +37,6 @@ def _coco_annotations(scene: Scene, image_id: int, first_id: int) -> list[dict]:
     ]
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def export_shapes_coco(
     out_dir: str | Path, num_images: int, image_size: int = 64, seed: int = 0
 ) -> Path:
@@ -67,7 +58,8 @@ def export_shapes_coco(
         image_id = index + 1
         scene = render_scene(scene_seed(seed, index), image_size, return_masks=True)
         file_name = f"{image_id:012d}.png"
-        Image.fromarray(scene.image).save(out_dir / "images" / file_name)
+        with atomic_write(out_dir / "images" / file_name) as tmp:
+            Image.fromarray(scene.image).save(tmp, format="PNG")
         images.append(
             {"id": image_id, "file_name": file_name, "width": image_size, "height": image_size}
         )
@@ -88,5 +80,5 @@ def export_shapes_coco(
         ],
     }
     path = out_dir / "annotations" / "instances.json"
-    _write_json_atomic(path, coco)
+    write_text(path, json.dumps(coco))
     return path

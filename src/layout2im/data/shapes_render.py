@@ -395,20 +395,31 @@ def _stays_clear(footprint: _Footprint, occluders: np.ndarray) -> bool:
     return int(np.abs(hull - core).max()) <= _BOX_TOLERANCE
 
 
-def _sample_layout(rng: np.random.Generator, categories: np.ndarray) -> list[_Placement] | None:
+Placer = Callable[[np.random.Generator, float, int], _Placement]
+"""Draws a placement for object ``j``: ``(rng, max_size, j) -> _Placement``; ``max_size``
+shrinks from the top of ``_SIZE_RANGE`` to its bottom over the attempts to place an object."""
+
+
+def _training_placement(rng: np.random.Generator, max_size: float, j: int) -> _Placement:
+    return _sample_placement(rng, max_size)
+
+
+def _sample_layout(
+    rng: np.random.Generator, categories: np.ndarray, place: Placer = _training_placement
+) -> list[_Placement] | None:
     """Place the objects in drawing order on the layout grid; ``None`` if one cannot be placed.
 
-    A placement is accepted when every earlier object it comes near ``_stays_clear``. Later
-    attempts shrink the size range towards the minimum.
+    A placement (drawn by ``place``) is accepted when every earlier object it comes near
+    ``_stays_clear``. Later attempts shrink the size range towards the minimum.
     """
     footprints: list[_Footprint] = []
     occluders: list[np.ndarray] = []  # per object: the union of the later objects near it
     placements = []
-    for category in categories:
+    for j, category in enumerate(categories):
         for attempt in range(_PLACEMENT_ATTEMPTS):
             shrink = attempt / _PLACEMENT_ATTEMPTS
             max_size = _SIZE_RANGE[1] - shrink * (_SIZE_RANGE[1] - _SIZE_RANGE[0])
-            placement = _sample_placement(rng, max_size)
+            placement = place(rng, max_size, j)
             new = _footprint(category, placement)
             covered = {
                 k: occluders[k] | new.mask for k, old in enumerate(footprints) if old.near(new)

@@ -49,13 +49,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import quote
 from .errors import DatasetError
-from .index import LayoutIndex
+from .index import IMAGE_ROW_NAME, LayoutIndex
 from .jsonstream import iter_array
 
 log = logging.getLogger(__name__)
-
-IMAGE_ROW_NAME = "__image__"
 
 
 def packaged_splits() -> Path:
@@ -236,7 +235,7 @@ class _Objects:
             if "names" not in obj and "name" not in obj:
                 raise DatasetError(f"{where} has no 'names' key") from None
             raise DatasetError(
-                f"{where} (object id {obj.get('object_id')!r}): 'object_id' must be an "
+                f"{where} (object id {quote(obj.get('object_id'))}): 'object_id' must be an "
                 "integer, x/y/w/h numbers and 'names' a list of strings"
             ) from None
         self.row.append(row)

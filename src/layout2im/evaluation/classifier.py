@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,7 +37,8 @@ from tqdm import tqdm
 from ..config import Config
 from ..data import build_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
-from ..fsutil import new_file_mode
+from ..errors import Layout2ImError
+from ..fsutil import atomic_write, portable_paths, write_text
 from ..layout import LayoutBatch
 from ..models.layers import crop_boxes
 
@@ -50,7 +49,7 @@ FORMAT = "layout2im-eval-network"
 KINDS = ("objects", "scenes")
 
 
-class NetworkLoadError(RuntimeError):
+class NetworkLoadError(Layout2ImError, RuntimeError):
     """An evaluation network file is missing or unusable."""
 
 
@@ -151,28 +150,18 @@ def scene_targets(layout: LayoutBatch, num_classes: int, grid: int) -> torch.Ten
 
 
 def save_network(net: SmallResNet, path: str | Path, meta: dict) -> tuple[Path, Path]:
-    """Write ``path.safetensors`` and ``path.json`` (atomically). ``path`` may end in either
-    suffix or none."""
+    """Write ``path.safetensors`` and ``path.json`` (atomically; paths in ``meta`` as
+    :func:`layout2im.fsutil.portable_paths` records them). ``path`` may end in either suffix or
+    none."""
     base = Path(path)
     if base.suffix in (".safetensors", ".json"):
         base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
     weights, config = base.with_suffix(".safetensors"), base.with_suffix(".json")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    info = {"format": FORMAT, "network": asdict(net.config), **meta}
-    for target, write in (
-        (weights, lambda p: save_file(state, p, metadata={"format": FORMAT})),
-        (config, lambda p: Path(p).write_text(json.dumps(info, indent=2) + "\n")),
-    ):
-        fd, tmp = tempfile.mkstemp(dir=base.parent, prefix=target.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            write(tmp)
-            os.chmod(tmp, new_file_mode())
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    info = portable_paths({"format": FORMAT, "network": asdict(net.config), **meta})
+    with atomic_write(weights) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT})
+    write_text(config, json.dumps(info, indent=2) + "\n")
     return weights, config
 
 

@@ -130,9 +130,12 @@ class EvalContext:
 
         return fn
 
-    def real_stats(self, kind: str, network_sha256: str, fn) -> GaussianStats:
-        """Statistics of the real images' features, cached per dataset, split, layouts, image
-        size, network and (for Inception) resize; written atomically."""
+    def real_stats(
+        self, kind: str, network_sha256: str, fn, settings: dict | None = None
+    ) -> GaussianStats:
+        """Statistics of the real images' features, cached per dataset, split, layouts (and
+        which of them, for a subset), image size, network, (for Inception) resize and the
+        metric's own ``settings``; written atomically."""
         meta = {
             "kind": kind,
             "network_sha256": network_sha256,
@@ -145,6 +148,9 @@ class EvalContext:
         if kind == "inception":
             meta["resize"] = self.protocol.resize
             meta["inception_size"] = self.protocol.inception_size
+        if self.layouts.selection is not None:
+            meta["layouts_selected"] = self.layouts.selection
+        meta.update(settings or {})
         path = None
         if self.files.use_cache:
             cache = self.files.cache_dir or wfiles.default_cache_dir()

@@ -16,15 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..fsutil import new_file_mode
+from ..fsutil import atomic_write
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
@@ -117,18 +115,10 @@ def stats_path(cache_dir: str | Path, prefix: str, meta: dict) -> Path:
 
 
 def save_stats(path: str | Path, stats: GaussianStats, meta: dict) -> Path:
-    """Write ``stats`` and ``meta`` (JSON) to ``path`` atomically (temp file + os.replace)."""
+    """Write ``stats`` and ``meta`` (JSON) to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), meta=json.dumps(meta))
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), meta=json.dumps(meta))
     return path
 
 

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import torch
 
+from ..errors import Layout2ImError
 
-class MissingWeightsError(FileNotFoundError):
+
+class MissingWeightsError(Layout2ImError, FileNotFoundError):
     """A weight file an evaluation network needs is not on this machine."""
 
 
-class WeightsChecksumError(ValueError):
+class WeightsChecksumError(Layout2ImError, ValueError):
     """A weight file exists but its sha256 is not the pinned one."""
 
 

@@ -9,8 +9,9 @@ the protocol's ``rescale``; every metric reads those pixels.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from tqdm import tqdm
@@ -27,16 +28,37 @@ from .protocols import Protocol
 @dataclass
 class EvalLayouts:
     """The protocol's layouts: per layout ``labels`` (O_i,), ``boxes`` (O_i, 4) normalised
-    xyxy, and ``real`` uint8 (L, 3, H, W), the dataset's images of those layouts."""
+    xyxy, and ``real`` uint8 (L, 3, H, W), the dataset's images of those layouts.
+    ``selection``: None for the first ``L`` layouts of the split, else a hash of which
+    layouts were kept (see :meth:`subset`)."""
 
     labels: list[torch.Tensor]
     boxes: list[torch.Tensor]
     real: torch.Tensor
     vocab: Vocabulary
     available: int
+    selection: str | None = None
+    image_ids: list[int] = field(default_factory=list)  # the real images' ids in the dataset
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, indices: Sequence[int]) -> EvalLayouts:
+        """The layouts ``indices`` (positions in this list, increasing), with their real
+        images; ``selection`` names them so cached statistics of subsets never mix."""
+        idx = list(indices)
+        if idx == list(range(len(self))) and self.selection is None:
+            return self
+        digest = hashlib.sha256(",".join(map(str, idx)).encode()).hexdigest()[:16]
+        return EvalLayouts(
+            [self.labels[i] for i in idx],
+            [self.boxes[i] for i in idx],
+            self.real[idx],
+            self.vocab,
+            self.available,
+            f"{len(idx)} of {len(self)} layouts, sha256 {digest}",
+            [self.image_ids[i] for i in idx] if self.image_ids else [],
+        )
 
 
 def load_layouts(
@@ -48,13 +70,14 @@ def load_layouts(
     available = len(dataset)
     limit = num_images if num_images is not None else protocol.num_layouts
     n = available if limit is None else min(limit, available)
-    labels, boxes, real = [], [], []
+    labels, boxes, real, ids = [], [], [], []
     for i in range(n):
         item = dataset[i]
         labels.append(item["labels"])
         boxes.append(item["boxes"])
         real.append(torch.from_numpy(to_uint8(item["image"][None], "clamp")[0]).permute(2, 0, 1))
-    return EvalLayouts(labels, boxes, torch.stack(real), vocab, available)
+        ids.append(dataset.real_image_id(item["index"]))
+    return EvalLayouts(labels, boxes, torch.stack(real), vocab, available, image_ids=ids)
 
 
 def progress_bar(total: int, desc: str, progress: bool):

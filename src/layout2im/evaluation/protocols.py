@@ -5,7 +5,9 @@ A number without its protocol cannot be compared with another. Each preset pins 
 how generated images become pixels (``rescale``: ``clamp`` de-normalises and clamps,
 ``minmax`` stretches each image to its own min..max as the original code saved them), how
 pixels reach the Inception network (bilinear resize to 299, TF-style or torch-style), the IS
-splits and logits, and the default metrics. Results JSON holds ``Protocol.to_dict()``.
+splits and logits, how SceneFID crops objects, how image files of other systems become
+pixels, and the default metrics. A protocol with ``skill_splits`` scores each split apart
+(``shapes32-ood``). Results JSON holds ``Protocol.to_dict()``.
 """
 
 from __future__ import annotations
@@ -36,12 +38,29 @@ class Protocol:
     lpips_net: str = "alex-v0.1"
     lpips_input: str = "native size, pixels / 127.5 - 1"
     object_crops: str = "bilinear crops of the boxes at the classifier's input size"
+    scene_fid_crop_size: int = 224  # scene-fid: each box cropped to this size, then resize
+    scene_fid_crops: str = (
+        "each box of every image cropped bilinearly (layers.crop_boxes) to "
+        "scene_fid_crop_size, rounded to uint8, then the resize above to the Inception input"
+    )
+    image_files: str = (
+        "scored folders: PNG or JPEG converted to RGB; a square image of another size is "
+        "resized to image_size with PIL's bilinear filter (antialiased when shrinking)"
+    )
+    skill_splits: tuple[str, ...] = ()  # when set: every metric on each split, reported apart
     metrics: tuple[str, ...] = ("fid", "is", "diversity", "object-accuracy")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["metrics"] = list(self.metrics)
+        d["skill_splits"] = list(self.skill_splits)
         return d
+
+    def splits(self) -> list[Protocol]:
+        """One protocol per split scored: itself, or one per skill split."""
+        if not self.skill_splits:
+            return [self]
+        return [dataclasses.replace(self, split=s, skill_splits=()) for s in self.skill_splits]
 
     def check_dataset(self, data_name: str) -> None:
         if self.dataset is not None and self.dataset != data_name:
@@ -89,7 +108,8 @@ PROTOCOLS: dict[str, Protocol] = {
             description=(
                 "for comparison with LostGAN-era papers on COCO-Stuff: the val layouts, five "
                 "64x64 images per layout (five times the images), images clamped (a linear map "
-                "to pixels, as tanh-output models save them), otherwise as paper-coco64"
+                "to pixels, as tanh-output models save them), SceneFID as these papers report "
+                "it, otherwise as paper-coco64"
             ),
             dataset="coco",
             split="val",
@@ -97,6 +117,7 @@ PROTOCOLS: dict[str, Protocol] = {
             samples_per_layout=5,
             rescale="clamp",
             resize="tf-bilinear",
+            metrics=("fid", "is", "diversity", "object-accuracy", "scene-fid"),
         ),
         Protocol(
             name="shapes32",
@@ -118,6 +139,24 @@ PROTOCOLS: dict[str, Protocol] = {
                 "fid-shapes",
                 "diversity-shapes",
             ),
+        ),
+        Protocol(
+            name="shapes32-ood",
+            description=(
+                "built-in shapes data, layouts the model never saw (in the spirit of "
+                "LayoutBench): four skill splits of 300 layouts each, number (1-2 and 9-16 "
+                "objects), position (boxes at the edges and corners), size (boxes of at most "
+                "4 px and of at least 80% of the image), shape (boxes beyond 4:1), real "
+                "images drawn by the shapes renderer; per split object accuracy, layout "
+                "fidelity and shapes FID against the real images of the same layouts; "
+                "otherwise as shapes32"
+            ),
+            dataset="shapes",
+            split="ood-number",
+            image_size=32,
+            rescale="clamp",
+            skill_splits=("ood-number", "ood-position", "ood-size", "ood-shape"),
+            metrics=("object-accuracy", "layout-fidelity", "fid-shapes"),
         ),
         Protocol(
             name="custom",

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from ..errors import Layout2ImError
+
 if TYPE_CHECKING:
     from .context import EvalContext
 
@@ -21,7 +23,7 @@ class MetricSkipped(Exception):
     """The metric cannot run here; the message is the reason recorded in the results."""
 
 
-class UnknownMetricError(KeyError):
+class UnknownMetricError(Layout2ImError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 
@@ -64,6 +66,7 @@ def _ensure_builtin() -> None:
         inception_score,
         object_accuracy,
         object_colours,
+        scene_fid,
     )
 
 

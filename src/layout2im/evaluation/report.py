@@ -4,28 +4,15 @@ report."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from ..fsutil import new_file_mode
+from ..fsutil import portable_paths, write_text
 
 
 def write_results(results: dict, path: str | Path) -> Path:
-    """Write the results JSON atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write the results JSON atomically, with this machine's folders taken out of its paths
+    (:func:`layout2im.fsutil.portable_paths`)."""
+    return write_text(path, json.dumps(portable_paths(results), indent=2) + "\n")
 
 
 def protocol_line(results: dict) -> str:
@@ -61,7 +48,10 @@ def _format_values(name: str, values: dict[str, float]) -> str:
 
 
 def format_table(results: dict) -> str:
-    """A markdown table of the metrics, with the protocol line above it."""
+    """A markdown table of the metrics, with the protocol line above it (for a protocol with
+    skill splits: one such table per split)."""
+    if "splits" in results:
+        return "\n\n".join(format_table(part) for part in results["splits"].values())
     lines = [protocol_line(results), "", "| metric | result | network / note |", "|---|---|---|"]
     nets = results.get("networks", {})
     for name, entry in results["metrics"].items():
@@ -93,7 +83,9 @@ def _network_note(metric: str, nets: dict) -> str:
 
 def format_markdown(results: dict) -> str:
     """A markdown report: a heading, the model, command, device and date, then
-    :func:`format_table`."""
+    :func:`format_table`; paths as :func:`layout2im.fsutil.portable_paths` writes them (the
+    report is a file to keep or share)."""
+    results = portable_paths(results)
     model = results.get("model", {})
     lines = [
         f"# Evaluation: protocol {results['protocol']['name']}",

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, DataConfig
-from ..pipeline import Layout2ImPipeline
+from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
 from . import files as wfiles
 from .context import EvalContext, EvalFiles
@@ -93,6 +93,23 @@ def evaluate_generator(
         raise ConfigError(f"num_images must be at least 2 (statistics need two), got {num_images}")
     proto = get_protocol(protocol, data_config.name)
     proto.check_dataset(data_config.name)
+    if proto.skill_splits:
+        parts = {
+            p.split: evaluate_generator(
+                generator,
+                data_config,
+                p,
+                metrics,
+                device,
+                num_images,
+                files,
+                batch_size,
+                progress,
+                vocab,
+            )
+            for p in proto.splits()
+        }
+        return combine_splits(proto, parts)
     size = generator.config.image_size
     if proto.image_size is not None and proto.image_size != size:
         raise ConfigError(
@@ -166,6 +183,31 @@ def evaluate_generator(
     }
 
 
+def combine_splits(protocol: Protocol, parts: dict[str, dict]) -> dict:
+    """The results of a protocol with skill splits: each split's results dict under
+    ``splits``, the protocol, and what the splits share (networks, settings) at the top."""
+    first = next(iter(parts.values()))
+    networks: dict = {}
+    for part in parts.values():
+        networks.update(part["networks"])
+    return {
+        "format": RESULTS_FORMAT,
+        "version": RESULTS_VERSION,
+        "protocol": protocol.to_dict(),
+        "data": {
+            "config": first["data"]["config"],
+            "splits": list(parts),
+            "layouts": {name: part["data"]["layouts"] for name, part in parts.items()},
+            "objects": {name: part["data"]["objects"] for name, part in parts.items()},
+            "image_size": first["data"]["image_size"],
+        },
+        "networks": networks,
+        "settings": first["settings"],
+        "splits": parts,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def evaluate_model(
     model_dir: str | Path,
     data_config: DataConfig,
@@ -177,7 +219,9 @@ def evaluate_model(
     batch_size: int = 64,
     progress: bool = False,
 ) -> dict:
-    """Evaluate a saved model folder (``config.json``, ``model.safetensors``, ``vocab.json``)."""
+    """Evaluate a saved model folder (``config.json``, ``model.safetensors``, ``vocab.json``)
+    or a shipped model by name (see :func:`~layout2im.pipeline.resolve_model`)."""
+    model_dir = resolve_model(model_dir)
     pipe = Layout2ImPipeline.from_pretrained(model_dir, device=device)
     results = evaluate_generator(
         pipe.generator,

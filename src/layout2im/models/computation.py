@@ -24,8 +24,6 @@ FAST_PATHS: dict[str, str] = {
     "from box areas",
     "batched_fuser": "ConvLSTM: all images and both layouts (reconstructed, random) at once, "
     "the input half of each gate convolution over the whole sequence in one call",
-    "matmul_small_convolutions": "object latent estimator, on CPUs: convolutions with at most 4 "
-    "output positions as one matrix product of unfolded patches",
     "pooled_convolutions": "discriminators: a 3x3 convolution followed by 2x2 average pooling "
     "runs as one stride-2 4x4 convolution, and the 1x1 shortcut runs after the pooling",
 }

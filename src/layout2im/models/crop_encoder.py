@@ -3,10 +3,6 @@
 Conv 7x7 (stride 1) then stride-2 4x4 convolutions, each followed by class-conditional BatchNorm
 and ReLU, global average pooling, and two linear heads for ``mu`` and ``logvar``. With the
 paper's widths 64-128-256-512-1024 a 32x32 crop ends at 2x2 before pooling.
-
-Fast path ``matmul_small_convolutions`` (see :mod:`.computation`): on a CPU, convolutions with
-at most :data:`MATMUL_MAX_POSITIONS` output positions (the last layer at the paper's size) run
-as one matrix product of unfolded patches (:func:`.layers.conv2d_as_matmul`).
 """
 
 from __future__ import annotations
@@ -14,17 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ConditionalBatchNorm2d, conv2d_as_matmul
-
-MATMUL_MAX_POSITIONS = 4
+from .layers import ConditionalBatchNorm2d
 
 
 class ObjectLatentEstimator(nn.Module):
-    FAST_PATHS = ("matmul_small_convolutions",)
-
     def __init__(self, channels: list[int], z_dim: int, num_classes: int):
         super().__init__()
-        self.fast_paths = frozenset(self.FAST_PATHS)
         convs, norms = [], []
         in_ch = 3
         for i, out_ch in enumerate(channels):
@@ -46,21 +37,10 @@ class ObjectLatentEstimator(nn.Module):
         None, the real rows (padding enters no BatchNorm statistic). Returns mu, logvar
         (N, z_dim)."""
         x = crops
-        matmul = "matmul_small_convolutions" in self.fast_paths and crops.device.type == "cpu"
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            if matmul and _positions(conv, x) <= MATMUL_MAX_POSITIONS:
-                x = conv2d_as_matmul(conv, x)
-            else:
-                x = conv(x)
-            x = torch.relu(norm(x, labels, valid))
+            x = torch.relu(norm(conv(x), labels, valid))
         x = x.mean(dim=(2, 3))
         return self.fc_mu(x), self.fc_logvar(x)
-
-
-def _positions(conv: nn.Conv2d, x: torch.Tensor) -> int:
-    """Output positions (h * w) of ``conv`` on x (B, C, H, W)."""
-    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
-    return ((x.shape[2] + 2 * ph - kh) // sh + 1) * ((x.shape[3] + 2 * pw - kw) // sw + 1)
 
 
 def reparameterize(

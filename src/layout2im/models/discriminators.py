@@ -1,4 +1,5 @@
-"""SNGAN-style ResNet discriminators with spectral norm on every conv and linear layer.
+"""SNGAN-style ResNet discriminators with spectral norm on every conv and linear layer
+(classic or modern iteration order, see :mod:`.spectral_norm`).
 
 Image D: an optimised first block and down blocks (64-128-256-512-1024, 64 -> 2), ReLU, sum
 pooling, linear to one logit without bias. Object D: the same body on 32x32 crops whose first
@@ -21,9 +22,9 @@ import itertools
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from .computation import FastPathsMixin
+from .spectral_norm import spectral_norm as _sn
 
 # Inputs at least this wide take the fused conv+pool (a CPU measurement: oneDNN's strided 4x4
 # convolutions are slower than 3x3 + pooling on 4x4 inputs, faster from 8x8 up).
@@ -51,8 +52,8 @@ def conv_then_pool(conv: nn.Conv2d, x: torch.Tensor, fused: bool) -> torch.Tenso
     return F.avg_pool2d(conv(x), 2)
 
 
-def _sn_conv(c_in: int, c_out: int, k: int) -> nn.Module:
-    return spectral_norm(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=True))
+def _sn_conv(c_in: int, c_out: int, k: int, sn: str) -> nn.Module:
+    return _sn(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=True), sn)
 
 
 class OptimizedBlock(nn.Module):
@@ -60,11 +61,11 @@ class OptimizedBlock(nn.Module):
 
     FAST_PATHS = ("pooled_convolutions",)
 
-    def __init__(self, c_in: int, c_out: int, downsample: bool):
+    def __init__(self, c_in: int, c_out: int, downsample: bool, sn: str = "modern"):
         super().__init__()
-        self.conv1 = _sn_conv(c_in, c_out, 3)
-        self.conv2 = _sn_conv(c_out, c_out, 3)
-        self.shortcut = _sn_conv(c_in, c_out, 1)
+        self.conv1 = _sn_conv(c_in, c_out, 3, sn)
+        self.conv2 = _sn_conv(c_out, c_out, 3, sn)
+        self.shortcut = _sn_conv(c_in, c_out, 1, sn)
         self.downsample = downsample
         self.fast_paths = frozenset(self.FAST_PATHS)
 
@@ -81,11 +82,11 @@ class DownBlock(nn.Module):
 
     FAST_PATHS = ("pooled_convolutions",)
 
-    def __init__(self, c_in: int, c_out: int, downsample: bool = True):
+    def __init__(self, c_in: int, c_out: int, downsample: bool = True, sn: str = "modern"):
         super().__init__()
-        self.conv1 = _sn_conv(c_in, c_in, 3)
-        self.conv2 = _sn_conv(c_in, c_out, 3)
-        self.shortcut = _sn_conv(c_in, c_out, 1)
+        self.conv1 = _sn_conv(c_in, c_in, 3, sn)
+        self.conv2 = _sn_conv(c_in, c_out, 3, sn)
+        self.shortcut = _sn_conv(c_in, c_out, 1, sn)
         self.downsample = downsample
         self.fast_paths = frozenset(self.FAST_PATHS)
 
@@ -100,17 +101,21 @@ class DownBlock(nn.Module):
         return F.avg_pool2d(self.conv2(h), 2) + F.avg_pool2d(self.shortcut(x), 2)
 
 
-def _body(channels: list[int], downsample_first: bool) -> nn.Sequential:
-    blocks: list[nn.Module] = [OptimizedBlock(3, channels[0], downsample_first)]
-    blocks += [DownBlock(a, b) for a, b in itertools.pairwise(channels)]
+def _body(channels: list[int], downsample_first: bool, sn: str) -> nn.Sequential:
+    blocks: list[nn.Module] = [OptimizedBlock(3, channels[0], downsample_first, sn)]
+    blocks += [DownBlock(a, b, sn=sn) for a, b in itertools.pairwise(channels)]
     return nn.Sequential(*blocks)
 
 
 class ImageDiscriminator(FastPathsMixin, nn.Module):
-    def __init__(self, channels: list[int]):
+    """``spectral_norm``: ``classic`` or ``modern`` iteration order (see :mod:`.spectral_norm`;
+    the ``paper-*`` presets use the classic one, as the authors' code)."""
+
+    def __init__(self, channels: list[int], spectral_norm: str = "modern"):
         super().__init__()
-        self.body = _body(channels, downsample_first=True)
-        self.head = spectral_norm(nn.Linear(channels[-1], 1, bias=False))
+        sn = spectral_norm
+        self.body = _body(channels, downsample_first=True, sn=sn)
+        self.head = _sn(nn.Linear(channels[-1], 1, bias=False), sn)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: (B, 3, H, W). Returns real/fake logits (B,)."""
@@ -119,11 +124,14 @@ class ImageDiscriminator(FastPathsMixin, nn.Module):
 
 
 class ObjectDiscriminator(FastPathsMixin, nn.Module):
-    def __init__(self, channels: list[int], num_classes: int):
+    """See :class:`ImageDiscriminator` for ``spectral_norm``."""
+
+    def __init__(self, channels: list[int], num_classes: int, spectral_norm: str = "modern"):
         super().__init__()
-        self.body = _body(channels, downsample_first=False)
-        self.head_src = spectral_norm(nn.Linear(channels[-1], 1))
-        self.head_cls = spectral_norm(nn.Linear(channels[-1], num_classes))
+        sn = spectral_norm
+        self.body = _body(channels, downsample_first=False, sn=sn)
+        self.head_src = _sn(nn.Linear(channels[-1], 1), sn)
+        self.head_cls = _sn(nn.Linear(channels[-1], num_classes), sn)
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """crops: (N, 3, S, S). Returns real/fake logits (N,) and class logits (N, classes)."""

@@ -4,7 +4,6 @@
 - :func:`crop_boxes`: differentiable bilinear crops of boxes (the original's ``crop_bbox_batch``).
 - :func:`box_masks`: binary filled-rectangle masks of boxes (the original data loader's masks).
 - :class:`ConvLSTMCell`: one convolutional LSTM step.
-- :func:`conv2d_as_matmul`: a convolution as one matrix product of unfolded patches.
 """
 
 from __future__ import annotations
@@ -99,38 +98,6 @@ def crop_boxes(
     grid = grid * 2.0 - 1.0
     return F.grid_sample(
         images[obj_to_img], grid.to(images.dtype), mode="bilinear", align_corners=True
-    )
-
-
-def conv2d_as_matmul(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` as unfolded patches (B * positions, C_in * kh * kw) times the flattened
-    kernel: the same sums, faster on CPUs for convolutions with a handful of output positions
-    and many channels (e.g. 4x4 -> 2x2 with 512 -> 1024 channels, where oneDNN's direct
-    kernels are several times slower, backward especially). Ungrouped, undilated, zero padding.
-
-    x: (B, C_in, H, W). Returns (B, C_out, h, w) in x's memory format.
-    """
-    b = x.shape[0]
-    kh, kw = conv.kernel_size
-    h = (x.shape[2] + 2 * conv.padding[0] - kh) // conv.stride[0] + 1
-    w = (x.shape[3] + 2 * conv.padding[1] - kw) // conv.stride[1] + 1
-    patches = F.unfold(x, (kh, kw), padding=conv.padding, stride=conv.stride)  # (B, C*k*k, L)
-    patches = patches.transpose(1, 2).reshape(b * h * w, -1)
-    weight = conv.weight.reshape(conv.out_channels, -1)
-    if conv.bias is None:
-        out = torch.mm(patches, weight.t())
-    else:
-        out = torch.addmm(conv.bias, patches, weight.t())
-    return in_memory_format_of(out.view(b, h, w, -1).permute(0, 3, 1, 2), x)
-
-
-def in_memory_format_of(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """y (B, C, H, W) in x's memory format: channels-last if x is (and is not also plain
-    contiguous), else contiguous. The format matters beyond speed: CPU BatchNorm computes its
-    float32 statistics about 10x less accurately on channels-last inputs."""
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return y.contiguous(
-        memory_format=torch.channels_last if channels_last else torch.contiguous_format
     )
 
 

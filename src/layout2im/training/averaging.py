@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..config import Config, ConfigError, from_dict
-from ..fsutil import new_folder_mode
+from ..fsutil import atomic_folder, check_output_folder
 from ..models import Layout2ImGenerator
 from ..pipeline import CONFIG_FILE, FORMAT, VOCAB_FILE, WEIGHTS_FILE, Layout2ImPipeline
 from ..vocab import Vocabulary
@@ -117,32 +114,41 @@ def average_generator_state(checkpoints: Sequence[Path]) -> tuple[dict[str, torc
 MODEL_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE})
 
 
-def check_output_folder(out: Path, run_dir: Path) -> None:
+def check_model_destination(out: Path, run_dir: Path) -> None:
     """Refuse an ``--out`` that replacing would destroy something else: the run folder, a folder
     above it, its checkpoints or its exported ``model/``, the current folder, a file, a link,
     or a folder that is not a layout2im model folder (other files than config.json,
     model.safetensors and vocab.json, or a config.json of another format). A new folder inside
     the run (``RUN/model-averaged``) is fine. File-system errors become CheckpointError."""
     try:
-        _check_output_folder(out, run_dir)
+        _check_model_destination(out, run_dir)
     except OSError as exc:
         raise CheckpointError(f"--out {out} cannot be checked: {exc}") from None
+    check_output_folder(out.parent)  # writable (OutputError otherwise)
 
 
-def _check_output_folder(out: Path, run_dir: Path) -> None:
+def _check_model_destination(out: Path, run_dir: Path) -> None:
     resolved, run = out.resolve(), run_dir.resolve()
-    if out.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(resolved):
-        raise CheckpointError(f"--out {out}: name a new model folder, not the current folder")
+    _refuse_current_folder(out)
     protected = (run / "checkpoints", run / "model")
     if run.is_relative_to(resolved) or any(resolved.is_relative_to(p) for p in protected):
         raise CheckpointError(
             f"--out {out} is the run folder {run_dir}, a folder above it, its checkpoints or "
             "its exported model; write the averaged model somewhere else"
         )
+    check_replaceable_model_folder(out)
+
+
+def check_replaceable_model_folder(out: Path, also_allowed: frozenset[str] = frozenset()) -> None:
+    """Refuse an ``--out`` that replacing would destroy something else than a model folder: the
+    current folder or one above it, a file, a link, a folder with other entries than a model's
+    three files (and ``also_allowed``), or a config.json of another format."""
+    _refuse_current_folder(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise CheckpointError(f"--out {out} is a file or a link, not a folder; it is left alone")
     if out.is_dir():
-        extra = sorted(p.name for p in out.iterdir() if p.name not in MODEL_FILES)
+        allowed = MODEL_FILES | also_allowed
+        extra = sorted(p.name for p in out.iterdir() if p.name not in allowed)
         if extra:
             shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
             raise CheckpointError(
@@ -156,6 +162,11 @@ def _check_output_folder(out: Path, run_dir: Path) -> None:
             )
     if out.parent.exists() and not out.parent.is_dir():
         raise CheckpointError(f"--out {out}: {out.parent} is not a folder")
+
+
+def _refuse_current_folder(out: Path) -> None:
+    if out.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise CheckpointError(f"--out {out}: name a new model folder, not the current folder")
 
 
 def _is_layout2im_config(path: Path) -> bool:
@@ -176,13 +187,13 @@ def export_averaged_model(
     folder at ``out``. The new folder is written beside ``out`` and renamed into place; an
     existing model folder there is first renamed aside (and put back if the swap fails), so
     ``out`` never holds a half-written model; anything else at ``out`` is refused (see
-    :func:`check_output_folder`). Returns the folder and the averaged steps."""
+    :func:`check_model_destination`). Returns the folder and the averaged steps."""
     run_dir, out = Path(run_dir), Path(out)
     try:
         checkpoints = select_checkpoints(run_dir, from_step, last)
     except OSError as exc:
         raise CheckpointError(f"cannot list the checkpoints of {run_dir}: {exc}") from None
-    check_output_folder(out, run_dir)
+    check_model_destination(out, run_dir)
     steps = [checkpoint_step(p) for p in checkpoints]
     log.info("averaging the generator over %d checkpoints (steps %s)", len(steps), steps)
     weights, newest = average_generator_state(checkpoints)
@@ -198,33 +209,10 @@ def export_averaged_model(
         ) from None
     generator.eval()
     pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
-    check_output_folder(out, run_dir)  # again: averaging can take a while
+    check_model_destination(out, run_dir)  # again: averaging can take a while
     try:
-        _write_model_folder(pipe, out, {"averaged_checkpoint_steps": steps})
+        with atomic_folder(out) as tmp:
+            pipe.save_pretrained(tmp, provenance={"averaged_checkpoint_steps": steps})
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"could not write the model to {out}: {exc}") from None
     return out, steps
-
-
-def _write_model_folder(pipe: Layout2ImPipeline, out: Path, provenance: dict) -> None:
-    """Write into a new folder beside ``out``, then rename it into place; an old model at
-    ``out`` is renamed aside just before and removed last, or put back if the rename fails."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
-    old = None
-    try:
-        tmp.chmod(new_folder_mode())  # mkdtemp makes it private; a model folder is not
-        pipe.save_pretrained(tmp, provenance=provenance)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-            os.rmdir(old)
-            out.rename(old)
-        tmp.rename(out)
-    except BaseException:
-        if old is not None and old.exists() and not out.exists():
-            old.rename(out)  # put the previous model back
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

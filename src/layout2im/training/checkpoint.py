@@ -15,12 +15,15 @@ from typing import Any
 
 import torch
 
+from ..errors import Layout2ImError
+from ..fsutil import atomic_write
+
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(Layout2ImError, RuntimeError):
     """A checkpoint is missing, truncated or of a different kind."""
 
 
@@ -45,15 +48,11 @@ def list_checkpoints(folder: Path) -> list[Path]:
 
 
 def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
-    """Write ``state`` atomically (temporary file, fsync, rename) and prune to ``keep`` files."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``state`` atomically (see :func:`~layout2im.fsutil.atomic_write`) and prune to
+    ``keep`` files."""
     path = checkpoint_path(folder, step)
-    tmp = path.with_suffix(".pt.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
     for old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return path
@@ -74,15 +73,25 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
-def load_latest_checkpoint(folder: Path, map_location="cpu") -> tuple[dict[str, Any], Path] | None:
+def load_latest_checkpoint(
+    folder: Path, map_location="cpu", set_aside_unreadable: bool = False
+) -> tuple[dict[str, Any], Path] | None:
     """The newest readable checkpoint in ``folder``; unreadable newer ones are reported and
-    skipped. ``None`` when the folder holds none."""
+    skipped. ``None`` when the folder holds none.
+
+    ``set_aside_unreadable`` (for a run that will continue writing checkpoints) renames each
+    skipped file to ``<name>.unreadable``: it stays for inspection, but is no longer counted
+    among the checkpoints that pruning keeps."""
     candidates = list_checkpoints(folder)
     for path in reversed(candidates):
         try:
             return load_checkpoint(path, map_location), path
         except CheckpointError as exc:
             log.warning("%s; falling back to the previous checkpoint", exc)
+            if set_aside_unreadable:
+                aside = path.with_name(path.name + ".unreadable")
+                os.replace(path, aside)
+                log.warning("renamed the unreadable checkpoint to %s", aside.name)
     if candidates:
         raise CheckpointError(f"no readable checkpoint in {folder}")
     return None

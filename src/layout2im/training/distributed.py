@@ -21,10 +21,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..errors import Layout2ImError
+
 log = logging.getLogger(__name__)
 
 
-class DistributedError(RuntimeError):
+class DistributedError(Layout2ImError, RuntimeError):
     """A distributed run cannot start or lost one of its processes."""
 
 

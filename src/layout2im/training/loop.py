@@ -7,9 +7,9 @@ trains on its share of each global batch.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +19,11 @@ import yaml
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import Config, ConfigError, from_dict
+from ..config import Config, ConfigError, config_from_yaml, read_config_text
 from ..data import build_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
+from ..errors import Layout2ImError
+from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
 from ..pipeline import Layout2ImPipeline
@@ -30,6 +32,7 @@ from ..vocab import Vocabulary
 from . import distributed as dist_env
 from .checkpoint import load_checkpoint, load_latest_checkpoint, save_checkpoint
 from .distributed import DistEnv, DistributedError
+from .init_from import initialise_from
 from .run_dir import latest_run_dir, new_run_dir
 from .trainer import Trainer
 
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 SAMPLE_SEED = 1234
 
 
-class RunError(RuntimeError):
+class RunError(Layout2ImError, RuntimeError):
     """A run folder cannot be created or resumed as asked."""
 
 
@@ -56,11 +59,13 @@ def train(
     resume: str | Path | bool | None = None,
     desc: str | None = None,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train ``config`` in a new run folder under ``out_root`` (or continue one) and export the
     final generator to ``<run>/model``. ``resume``: a run folder, or ``True`` for the latest run
-    of this config under ``out_root``. Returns the run folder (on every rank)."""
-    return run_training(config, out_root, resume, desc, progress).run_dir
+    of this config under ``out_root``. ``init_from``: a model folder whose networks a new run
+    starts from (see :mod:`.init_from`). Returns the run folder (on every rank)."""
+    return run_training(config, out_root, resume, desc, progress, init_from).run_dir
 
 
 def run_training(
@@ -69,16 +74,23 @@ def run_training(
     resume: str | Path | bool | None = None,
     desc: str | None = None,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> TrainingRun:
     """:func:`train`, also returning this process's trainer (models, optimisers, step)."""
+    if resume and init_from is not None:
+        raise RunError("--init-from starts a new run; it cannot be combined with --resume")
+    if init_from is not None and not (Path(init_from) / "config.json").is_file():
+        raise RunError(f"--init-from {init_from} is not a model folder (no config.json)")
     env = dist_env.setup(config.train.device)
     try:
-        return _train(config, Path(out_root), resume, desc, progress, env)
+        return _train(config, Path(out_root), resume, desc, progress, env, init_from)
     finally:
         dist_env.teardown()
 
 
-def _train(config, out_root: Path, resume, desc, progress, env: DistEnv) -> TrainingRun:
+def _train(
+    config, out_root: Path, resume, desc, progress, env: DistEnv, init_from=None
+) -> TrainingRun:
     if config.train.batch_size % env.world_size:
         raise ConfigError(
             f"train.batch_size={config.train.batch_size} (the global batch) is not divisible "
@@ -117,19 +129,41 @@ def _train(config, out_root: Path, resume, desc, progress, env: DistEnv) -> Trai
         package_log.setLevel(logging.WARNING)
     try:
         state = load_checkpoint(Path(ckpt_path)) if ckpt_path else None
-        return _train_in(config, run_dir, state, progress, env)
-    except (RuntimeError, ConnectionError) as exc:
-        if env.distributed and _looks_like_lost_peer(exc):
-            raise DistributedError(
-                f"rank {env.rank}: lost contact with another process of this run (it probably "
-                f"died; see its output above): {type(exc).__name__}: {str(exc).splitlines()[0]}"
-            ) from None
+        return _train_in(config, run_dir, state, progress, env, init_from)
+    except Exception as exc:
+        lost_peer = isinstance(exc, (RuntimeError, ConnectionError)) and _looks_like_lost_peer(exc)
+        if env.distributed and lost_peer:
+            exc = DistributedError(
+                f"rank {env.rank}: lost contact with another process of this run (it "
+                f"probably died; see its output above): {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0]}"
+            )
+        if handler is not None:
+            _record_failure(handler, exc)
+        if isinstance(exc, DistributedError):
+            raise exc from None
         raise
     finally:
         package_log.setLevel(saved_level)
         if handler is not None:
             package_log.removeHandler(handler)
             handler.close()
+
+
+def _record_failure(handler: logging.Handler, exc: Exception) -> None:
+    """Write why training stopped into the run's log.txt only (the console gets the error from
+    the caller); unexpected errors with their traceback."""
+    expected = isinstance(exc, Layout2ImError)
+    record = log.makeRecord(
+        log.name,
+        logging.ERROR,
+        __file__,
+        0,
+        "training stopped: %s",
+        (exc,),
+        None if expected else (type(exc), exc, exc.__traceback__),
+    )
+    handler.handle(record)
 
 
 def resolve_training_amp(config: Config, device: torch.device) -> str | None:
@@ -160,21 +194,30 @@ def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path 
     """The run folder and the checkpoint to continue from (None for a new run)."""
     if not resume:
         run_dir = new_run_dir(out_root, config.name, desc)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_run_config(run_dir, config)
         return run_dir, None
-    run_dir = latest_run_dir(out_root, config.name) if resume is True else Path(resume)
-    if run_dir is None or not run_dir.is_dir():
-        raise RunError(f"nothing to resume: no run folder of {config.name!r} under {out_root}")
-    if not (run_dir / "config.yaml").is_file():
+    if resume is True:
+        run_dir = latest_run_dir(out_root, config.name)
+        if run_dir is None:
+            raise RunError(f"nothing to resume: no run folder of {config.name!r} under {out_root}")
+    else:
+        run_dir = Path(resume)
+        if not run_dir.is_dir():
+            what = "is not a folder" if run_dir.exists() else "does not exist"
+            raise RunError(f"nothing to resume: the run folder {run_dir} {what}")
+    config_file = run_dir / "config.yaml"
+    if not config_file.is_file():
         raise RunError(f"{run_dir} is not a run folder (config.yaml is missing)")
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    saved_config = from_dict(Config, saved).validate()
+    try:
+        saved_config = config_from_yaml(read_config_text(config_file), str(config_file))
+    except ConfigError as exc:
+        raise RunError(f"cannot resume {run_dir}: {exc}") from None
     mine, theirs = config.to_dict(), saved_config.to_dict()
     mine["train"].pop("steps"), theirs["train"].pop("steps")
     if mine != theirs:
         diff = _first_difference(theirs, mine)
         raise RunError(f"{run_dir} belongs to a different config ({diff}); start a new run instead")
-    found = load_latest_checkpoint(run_dir / "checkpoints")
+    found = load_latest_checkpoint(run_dir / "checkpoints", set_aside_unreadable=True)
     if found is None:
         raise RunError(f"{run_dir} has no checkpoint to resume from")
     state, path = found
@@ -187,12 +230,21 @@ def _truncate_stats(path: Path, step: int) -> None:
     """Drop stats lines written after the checkpoint being resumed (a killed run's tail)."""
     if not path.is_file():
         return
-    keep = [
-        line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step
-    ]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    keep = [line for line in path.read_text().splitlines() if line and _stats_step(line) <= step]
+    write_text(path, "".join(line + "\n" for line in keep))
+
+
+def _stats_step(line: str) -> float:
+    """The step of a stats.jsonl line; a torn or foreign line counts as after every step."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
+
+
+def write_run_config(run_dir: Path, config: Config) -> None:
+    """The run's resolved config, ``config.yaml`` (what ``--resume`` compares against)."""
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
@@ -208,19 +260,37 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
 
 
 def _train_in(
-    config: Config, run_dir: Path, state: dict | None, progress: bool, env: DistEnv
+    config: Config,
+    run_dir: Path,
+    state: dict | None,
+    progress: bool,
+    env: DistEnv,
+    init_from: str | Path | None = None,
 ) -> TrainingRun:
     dataset, vocab = build_dataset(config.data, config.model.image_size, split="train")
     if len(vocab) != config.model.num_classes:
-        raise ConfigError(
-            f"model.num_classes is {config.model.num_classes} but the {config.data.name} "
-            f"vocabulary has {len(vocab)} rows; set --set model.num_classes={len(vocab)}"
-        )
+        if state is not None:
+            raise RunError(
+                f"{run_dir}: the run's model has {config.model.num_classes} category rows but "
+                f"the {config.data.name} data has {len(vocab)}; a model cannot continue on a "
+                "different vocabulary (start a new run)"
+            )
+        log.info(
+            "model.num_classes set to %d, the size of the %s vocabulary (the config said %d)",
+            len(vocab), config.data.name, config.model.num_classes,
+        )  # fmt: skip
+        config = copy.deepcopy(config)
+        config.model.num_classes = len(vocab)
+        config.validate()
+        if env.is_main:
+            write_run_config(run_dir, config)
     trainer = Trainer(config, vocab, env=env)
     if state is not None:
         if state.get("vocab") != vocab.names:
             raise RunError(f"{run_dir}: the checkpoint's vocabulary differs from the dataset's")
         trainer.load_state_dict(state)
+    elif init_from is not None:
+        initialise_from(trainer, init_from)  # every rank: the same weights everywhere
     t = config.train
     per_rank = t.batch_size // env.world_size
     sampler = ResumableSampler(
@@ -313,7 +383,8 @@ def _train_in(
         pipe = Layout2ImPipeline(
             trainer.generator, vocab, max_objects=config.data.max_objects, device=env.device
         )
-        pipe.save_pretrained(run_dir / "model")
+        with atomic_folder(run_dir / "model") as tmp:
+            pipe.save_pretrained(tmp)
         trainer.generator.train()
         log.info("exported the generator to %s", run_dir / "model")
     dist_env.barrier(env)
@@ -374,9 +445,10 @@ def evaluate_during_training(
     pipe = Layout2ImPipeline(
         trainer.generator, trainer.vocab, config.data.max_objects, trainer.device
     )
-    pipe.save_pretrained(folder)
+    with atomic_folder(folder) as tmp:
+        pipe.save_pretrained(tmp)
+        write_text(tmp / "best.json", json.dumps(best, indent=2))
     trainer.generator.train()
-    (folder / "best.json").write_text(json.dumps(best, indent=2))
     log.info("new best model (%s %.4g at step %d) in %s", t.best_metric, value, step, folder)
     return best
 
@@ -429,6 +501,6 @@ def save_sample_grid(trainer: Trainer, samples: dict, path: Path) -> Path:
         )
         row += [col[i].resize((row[0].width, row[0].height)) for col in columns[1:]]
         rows.append(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid(rows).save(path)
+    with atomic_write(path) as tmp:
+        grid(rows).save(tmp, format="PNG")
     return path

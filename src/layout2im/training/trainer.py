@@ -1,6 +1,6 @@
 """The paper's training step and the state around it.
 
-One iteration = one discriminator step then one generator step (DESIGN.md section 1):
+One iteration = one discriminator step then one generator step, as in the paper:
 
 - D step: the generator's forward gives reconstructed and random images and crops; image D
   and object D see them (detached) against the real ones; the object D's auxiliary classifier
@@ -33,12 +33,6 @@ from .distributed import DistEnv
 from .graphs import GraphedCall
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -86,8 +80,11 @@ class Trainer:
         m = config.model
         self.generator = Layout2ImGenerator(m).to(self.device)
         self.generator.static_shapes = t.static_shapes
-        self.image_d = ImageDiscriminator(m.image_disc_channels).to(self.device)
-        self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes).to(self.device)
+        sn = m.spectral_norm
+        self.image_d = ImageDiscriminator(m.image_disc_channels, sn).to(self.device)
+        self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes, sn).to(
+            self.device
+        )
         if t.sync_batchnorm and self.env.distributed:
             self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
         self.set_channels_last(t.channels_last)
@@ -272,9 +269,9 @@ class Trainer:
         return self.g_train(images, layout, z_rand, generator=self.rng)
 
     def _batched(self) -> bool:
-        """One discriminator call per step and network: asked for, or needed by DDP (which
-        synchronises one forward per backward)."""
-        return self.config.train.batch_discriminator_calls or self.env.distributed
+        """One discriminator call per step and network in a distributed run: DDP synchronises
+        one forward per backward."""
+        return self.env.distributed
 
     def _image_d(self, module, *images: torch.Tensor) -> list[torch.Tensor]:
         """Image D logits for each batch; one call on their concatenation when batched (no

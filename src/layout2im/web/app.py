@@ -15,18 +15,26 @@ Safety: request bodies are limited (``max_json_bytes`` for JSON, ``max_upload_by
 upload) by ``Content-Length`` and while streaming; uploads are decoded only if PIL recognises
 their bytes as PNG, JPEG, WebP, GIF or BMP and their declared pixel count is within
 ``max_image_pixels``; layouts may not name server files (``style.image`` must be a ``data:``
-URL). Every rejected request gets a 4xx JSON body ``{"error": "...", "field": "..."}`` naming
-the field; unexpected failures answer 500 without stopping the server. Model calls run in a
-worker thread (never on the event loop) and one at a time (a lock), so concurrent requests are
-each answered with exactly what the pipeline gives for them alone.
+URL), and the style images of one layout may hold at most ``max_style_pixels`` decoded pixels
+together. Only the hosts the server was started for are answered (``allowed_hosts``; loopback
+names by default) and requests from other sites' pages are refused (see
+:mod:`layout2im.web.limits`). Every rejected request gets a 4xx JSON body
+``{"error": "...", "field": "..."}`` naming the field; unexpected failures answer 500 without
+stopping the server. Model calls run in a worker thread (never on the event loop) and one at a
+time (a lock), so concurrent requests are each answered with exactly what the pipeline gives
+for them alone; at most ``max_pending`` wait or run at once, more are answered ``503`` with
+``Retry-After``. See ``docs/security.md``.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import io
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,16 +52,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..conversion.vocabularies import category_groups
 from ..images import DEFAULT_MAX_PIXELS, ImageError
 from ..layout import LayoutError
 from ..pipeline import Layout2ImPipeline
-from .limits import RequestGuardMiddleware, RouteRule
+from .limits import LOOPBACK_HOSTS, HostGuardMiddleware, RequestGuardMiddleware, RouteRule
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MB = 1024 * 1024
 MAX_SAMPLES = 16
+MAX_PENDING = 16
+RETRY_AFTER_S = 2
 T = TypeVar("T")
 
 EXAMPLE_LAYOUT = {
@@ -67,10 +78,17 @@ EXAMPLE_LAYOUT = {
 class ApiError(Exception):
     """A request the server refuses: answered with ``status`` and ``{"error", "field"}``."""
 
-    def __init__(self, status: int, message: str, field: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.field = field
+        self.headers = headers
 
 
 # ----------------------------------------------------------------------------- schemas
@@ -94,8 +112,10 @@ class GenerateRequest(BaseModel):
     seed: int | None = Field(
         0, ge=0, lt=2**63, description="call seed; null draws one (returned in the answer)"
     )
-    rescale: Literal["clamp", "minmax"] = Field(
-        "clamp", description="pixels: clamp the de-normalised output, or min-max per image"
+    rescale: Literal["clamp", "minmax"] | None = Field(
+        None,
+        description="pixels: clamp the de-normalised output, or min-max per image (as the "
+        "authors' test.py saved images); null: the model's own choice (model.output_rescale)",
     )
 
 
@@ -112,6 +132,11 @@ class GenerateResponse(BaseModel):
     )
     ids: list[str | int] = Field(description="each object's identity: its id, else its index")
     seed: int = Field(description="the call seed the codes were drawn from")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what to read the images with, e.g. more objects than the model was "
+        "trained with (generated, up to max_objects_accepted)",
+    )
     width: int
     height: int
     timing: Timing
@@ -130,16 +155,32 @@ class ModelInfo(BaseModel):
     image_size: int
     crop_size: int
     z_dim: int
-    max_objects: int
+    max_objects: int = Field(description="most objects per image the model was trained with")
+    max_objects_accepted: int = Field(
+        description="most objects a layout may hold; above max_objects the response warns"
+    )
     num_categories: int
     max_samples: int
     max_json_bytes: int
     max_upload_bytes: int
     max_image_pixels: int
+    max_style_pixels: int
+    max_pending: int
+
+
+class CategoryGroup(BaseModel):
+    name: str = Field(description="the group's title, e.g. things or stuff")
+    categories: list[str]
 
 
 class Categories(BaseModel):
-    categories: list[str]
+    categories: list[str] = Field(description="every category name of the model, by row")
+    groups: list[CategoryGroup] | None = Field(
+        None,
+        description="the categories a person picks from, in groups (COCO-Stuff: things, then "
+        "stuff); null when the vocabulary has no groups. Leaves out rows the model never "
+        "trained on (__image__, COCO-Stuff's other)",
+    )
 
 
 # ----------------------------------------------------------------------------- the app
@@ -152,14 +193,21 @@ def create_app(
     max_json_bytes: int = 2 * MB,
     max_upload_bytes: int = 10 * MB,
     max_image_pixels: int = DEFAULT_MAX_PIXELS,
+    max_style_pixels: int = DEFAULT_MAX_PIXELS,
     max_samples: int = MAX_SAMPLES,
+    max_pending: int = MAX_PENDING,
+    allowed_hosts: tuple[str, ...] | list[str] | None = LOOPBACK_HOSTS,
 ) -> FastAPI:
     """The editor app serving ``pipeline``. Limits: JSON bodies ``max_json_bytes``, the style
-    upload ``max_upload_bytes`` (plus 64 KiB for the form around it), reference images
-    ``max_image_pixels`` (PIL's ``Image.MAX_IMAGE_PIXELS`` is lowered to it if higher)."""
+    upload ``max_upload_bytes`` (plus 64 KiB for the form around it), each reference image
+    ``max_image_pixels`` (PIL's ``Image.MAX_IMAGE_PIXELS`` is lowered to it if higher), all
+    style images of one layout ``max_style_pixels`` together, requests waiting for or using
+    the model ``max_pending``. ``allowed_hosts``: the ``Host`` names answered (``None``:
+    any)."""
     if max_image_pixels < (Image.MAX_IMAGE_PIXELS or max_image_pixels + 1):
         Image.MAX_IMAGE_PIXELS = max_image_pixels
     lock = threading.Lock()
+    pending = 0  # requests waiting for or using the model (changed on the event loop only)
     app = FastAPI(
         title="layout2im editor",
         version=__version__,
@@ -174,16 +222,33 @@ def create_app(
     }
 
     async def call_model(work: Callable[[], T]) -> tuple[T, float, float]:
-        """Run ``work`` in a worker thread, alone; returns (result, queue_ms, model_ms)."""
+        """Run ``work`` in a worker thread, alone; returns (result, queue_ms, model_ms).
+        Past ``max_pending`` requests in the queue, answers 503 at once."""
+        nonlocal pending
+        if pending >= max_pending:
+            raise ApiError(
+                503,
+                f"the server is busy ({pending} requests are waiting for the model); "
+                f"retry in {RETRY_AFTER_S} s",
+                None,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
 
         def locked() -> tuple[T, float, float]:
             queued = time.perf_counter()
             with lock:
                 start = time.perf_counter()
-                result = work()
+                try:
+                    result = work()
+                finally:
+                    _release_freed_memory()
                 return result, (start - queued) * 1e3, (time.perf_counter() - start) * 1e3
 
-        return await run_in_threadpool(locked)
+        pending += 1
+        try:
+            return await run_in_threadpool(locked)
+        finally:
+            pending -= 1
 
     # -- pages ----------------------------------------------------------------------------------
 
@@ -205,16 +270,23 @@ def create_app(
             crop_size=c.crop_size,
             z_dim=c.z_dim,
             max_objects=pipeline.max_objects,
+            max_objects_accepted=pipeline.object_limit,
             num_categories=len(pipeline.vocab.categories),
             max_samples=max_samples,
             max_json_bytes=max_json_bytes,
             max_upload_bytes=max_upload_bytes,
             max_image_pixels=max_image_pixels,
+            max_style_pixels=max_style_pixels,
+            max_pending=max_pending,
         )
 
     @app.get("/api/categories", response_model=Categories, summary="the model's categories")
     async def categories() -> Categories:
-        return Categories(categories=pipeline.vocab.categories)
+        groups = category_groups(pipeline.vocab)
+        return Categories(
+            categories=pipeline.vocab.categories,
+            groups=None if groups is None else [CategoryGroup(**g) for g in groups],
+        )
 
     @app.post(
         "/api/generate",
@@ -236,8 +308,13 @@ def create_app(
             raise _layout_error(exc) from None
 
         def work() -> tuple[Any, list[str]]:
+            codes = pipeline.style_codes(layout, max_total_pixels=max_style_pixels)
             result = pipeline(
-                layout, num_samples=request.num_samples, seed=request.seed, rescale=request.rescale
+                layout,
+                num_samples=request.num_samples,
+                seed=request.seed,
+                rescale=request.rescale,
+                style_codes=codes,
             )
             return result, [_png_base64(img) for img in result.images]
 
@@ -251,6 +328,7 @@ def create_app(
             latents=result.latents.tolist(),
             ids=result.layout.object_keys(),
             seed=result.seed,
+            warnings=result.warnings,
             width=size,
             height=size,
             timing=Timing(
@@ -280,7 +358,7 @@ def create_app(
             raise ApiError(413, f"file: larger than {max_upload_bytes / MB:g} MB", "file")
         try:
             box_value = json.loads(box)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise ApiError(422, "box: must be a JSON list [x0, y0, x1, y1]", "box") from None
 
         def work():
@@ -308,7 +386,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, str(exc), exc.field)
+        return _error(exc.status, str(exc), exc.field, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -332,8 +410,28 @@ def create_app(
         return RouteRule(max_json_bytes)
 
     app.add_middleware(RequestGuardMiddleware, rule_for=rule_for)
+    app.add_middleware(HostGuardMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by a request (decoded reference images, activations) back to the
+    operating system: glibc keeps freed blocks of worker threads' arenas otherwise, so the
+    server's memory would stay at its peak after a burst of large requests."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class SecurityHeadersMiddleware:

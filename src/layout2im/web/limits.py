@@ -1,4 +1,10 @@
-"""ASGI middleware that guards the editor's server: body size limits and content types.
+"""ASGI middleware that guards the editor's server: allowed hosts and origins, body size
+limits and content types.
+
+:class:`HostGuardMiddleware` answers ``400`` to a ``Host`` header the server was not started
+for (a web page that rebinds its own DNS name to 127.0.0.1 sends its own name, so it cannot
+reach a loopback server) and ``403`` to a state-changing request whose ``Origin`` is another
+site (a cross-origin form post is a "simple" request that browsers send without asking).
 
 Every request body is bounded twice: a declared ``Content-Length`` above the limit is refused
 before anything is read, and the bytes actually received are counted as they stream in (a
@@ -9,8 +15,9 @@ Both answer ``413`` with a JSON error. Routes can also require a media type (``4
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +36,56 @@ class BodyTooLarge(Exception):
 
 def error_body(message: str, field: str | None) -> bytes:
     return json.dumps({"error": message, "field": field}).encode()
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def host_name(value: str) -> str:
+    """The host part of a ``Host`` header or URL netloc, lower-cased, without port or
+    brackets: ``[::1]:8000`` -> ``::1``, ``Example.org:80`` -> ``example.org``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class HostGuardMiddleware:
+    """Accept only requests whose ``Host`` is one of ``allowed_hosts`` (names or addresses,
+    without port; ``None`` accepts any), and refuse requests with a body whose ``Origin`` or
+    ``Sec-Fetch-Site`` says they come from another site."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str] | None = LOOPBACK_HOSTS):
+        self.app = app
+        self.allowed = None if allowed_hosts is None else {host_name(h) for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        if self.allowed is not None and host_name(host) not in self.allowed:
+            shown = host[:60] + ("..." if len(host) > 60 else "")
+            await _reply(
+                send,
+                400,
+                f"Host {shown!r} is not served here; this server answers to "
+                f"{', '.join(sorted(self.allowed))} (start it with --allow-host NAME to add one)",
+                "Host",
+            )
+            return
+        if scope["method"] not in SAFE_METHODS:
+            origin = headers.get("origin")
+            site = headers.get("sec-fetch-site", "").lower()
+            foreign = origin is not None and (
+                origin == "null" or urlsplit(origin).netloc.lower() != host.lower()
+            )
+            if foreign or site == "cross-site":
+                await _reply(send, 403, "cross-origin requests are not accepted", "Origin")
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestGuardMiddleware:

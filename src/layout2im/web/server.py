@@ -8,6 +8,10 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
+from .limits import LOOPBACK_HOSTS, host_name
+
+ANY_ADDRESS = ("0.0.0.0", "::", "")
+
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0 picks a free one). Raises OSError."""
@@ -32,6 +36,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def allowed_hosts(host: str, extra: list[str] | tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The ``Host`` names a server listening on ``host`` answers: loopback names, ``host``
+    itself and ``extra``; ``None`` (any name) when it listens on every address, as asked."""
+    if host in ANY_ADDRESS:
+        return None
+    names = [*LOOPBACK_HOSTS, host, *extra]
+    return tuple(dict.fromkeys(host_name(n) for n in names if n))
 
 
 def make_server(app: FastAPI, log_level: str = "info") -> uvicorn.Server:

@@ -9,7 +9,8 @@
 
 (() => {
   const DEBOUNCE_MS = 120;
-  const MIN_SIZE = 0.02; // smallest box side, normalised
+  const MIN_SIZE = 0.02; // smallest box side while drawing, normalised
+  const MIN_MODEL_PX = 4; // smallest box side in the model's pixels: smaller shows nothing
   const HANDLE_PX = 7;
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -18,8 +19,9 @@
 
   const state = {
     info: null,
-    categories: [],
-    objects: [], // {key, baseId, salt, category, box, z, seed, style, styleRef}
+    categories: [], // the names a person picks from (in group order when grouped)
+    groups: null, // [{name, categories}] or null
+    objects: [], // {key, baseId, salt, category (null: not picked yet), box, z, seed, style, styleRef}
     selected: null, // key of the selected object
     nextKey: 1, // row keys (internal)
     nextId: 1, // numbers for new object ids o1, o2, ...
@@ -30,7 +32,6 @@
     resultKey: null, // the request it answered (JSON)
     images: [], // HTMLImageElement per sample of `result`
     generation: 0, // answers applied so far
-    lastCategory: null,
   };
 
   // -- utilities ---------------------------------------------------------------------------
@@ -39,6 +40,7 @@
   const round4 = (v) => Math.round(v * 1e4) / 1e4;
 
   function categoryColor(name) {
+    if (name === null) return "hsl(0, 0%, 55%)";
     const i = Math.max(0, state.categories.indexOf(name));
     const hue = ((i * 0.618034) % 1) * 360;
     return `hsl(${hue.toFixed(0)}, 80%, 50%)`;
@@ -68,6 +70,22 @@
   function showError(message) {
     $("#error").textContent = message || "";
     document.body.dataset.error = message ? "1" : "";
+  }
+
+  // A notice about the user's last action (not a server error): stays until the next one.
+  function showNotice(message) {
+    $("#notice").textContent = message || "";
+  }
+
+  // The smallest box side (normalised) the model's image shows: MIN_MODEL_PX of its pixels.
+  function minSide() {
+    const size = state.info ? state.info.image_size : 64;
+    return Math.max(MIN_SIZE, MIN_MODEL_PX / size);
+  }
+
+  // Objects whose category is picked: only these are sent to the model.
+  function placed() {
+    return state.objects.filter((o) => o.category !== null);
   }
 
   async function api(path, options = {}) {
@@ -100,7 +118,7 @@
 
   function layoutJson() {
     return {
-      objects: state.objects.map((o) => {
+      objects: placed().map((o) => {
         const out = { id: sentId(o), category: o.category, box: o.box.map(round4) };
         if (o.z !== null) out.z = o.z;
         else if (o.seed !== null) out.seed = o.seed;
@@ -131,7 +149,7 @@
   // True when the images on screen are those of the current layout and settings.
   function settled() {
     if (inFlight || timer !== null) return false;
-    if (state.objects.length === 0) return state.result === null;
+    if (placed().length === 0) return state.result === null;
     return state.resultKey === JSON.stringify(requestPayload());
   }
 
@@ -140,7 +158,7 @@
       pending = true;
       return;
     }
-    if (state.objects.length === 0) {
+    if (placed().length === 0) {
       state.result = null;
       state.resultKey = null;
       state.images = [];
@@ -170,7 +188,7 @@
         `generated in ${t.generate_ms.toFixed(1)} ms · ${roundTrip.toFixed(0)} ms round trip`;
       document.body.dataset.generateMs = String(t.generate_ms);
       document.body.dataset.roundTripMs = roundTrip.toFixed(1);
-      showError("");
+      showError((result.warnings || []).join(" ")); // e.g. more objects than trained with
     } catch (error) {
       showError(error.message);
       highlightField(error.field);
@@ -208,7 +226,7 @@
   function highlightField(field) {
     const match = /objects\[(\d+)\]/.exec(field || "");
     if (!match) return;
-    const obj = state.objects[Number(match[1])];
+    const obj = placed()[Number(match[1])]; // the index in the layout sent
     if (obj) {
       state.selected = obj.key;
       renderObjects();
@@ -241,11 +259,14 @@
       const selected = obj.key === state.selected;
       const color = categoryColor(obj.category);
       ctx.lineWidth = selected ? 3 : 2;
+      ctx.setLineDash(obj.category === null ? [6, 4] : []);
       ctx.strokeStyle = "rgba(0,0,0,0.55)";
       ctx.strokeRect(x0 + 1, y0 + 1, x1 - x0, y1 - y0);
       ctx.strokeStyle = color;
       ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-      const label = `${state.objects.indexOf(obj)}: ${obj.category}${isLocked(obj) ? " (locked)" : ""}`;
+      ctx.setLineDash([]);
+      const name = obj.category === null ? "pick a category" : obj.category;
+      const label = `${state.objects.indexOf(obj)}: ${name}${isLocked(obj) ? " (locked)" : ""}`;
       ctx.font = "13px system-ui, sans-serif";
       const tw = ctx.measureText(label).width;
       const lx = x0 + (selected ? HANDLE_PX + 2 : 0); // clear of the corner handle
@@ -333,7 +354,7 @@
     if (drag.mode === "draw") {
       if (Math.abs(px - sx) < MIN_SIZE || Math.abs(py - sy) < MIN_SIZE) return;
       if (drag.key === null) {
-        const limit = state.info ? state.info.max_objects : Infinity;
+        const limit = state.info ? state.info.max_objects_accepted : Infinity;
         if (state.objects.length >= limit) {
           showError(`this model takes at most ${limit} objects: delete one first`);
           drag = null;
@@ -353,19 +374,49 @@
     } else if (drag.mode === "resize") {
       const obj = find(drag.key);
       let [x0, y0, x1, y1] = drag.box;
-      if (drag.corner === 0 || drag.corner === 2) x0 = Math.min(px, x1 - MIN_SIZE);
-      else x1 = Math.max(px, x0 + MIN_SIZE);
-      if (drag.corner === 0 || drag.corner === 1) y0 = Math.min(py, y1 - MIN_SIZE);
-      else y1 = Math.max(py, y0 + MIN_SIZE);
+      const m = minSide();
+      if (drag.corner === 0 || drag.corner === 2) x0 = Math.min(px, x1 - m);
+      else x1 = Math.max(px, x0 + m);
+      if (drag.corner === 0 || drag.corner === 1) y0 = Math.min(py, y1 - m);
+      else y1 = Math.max(py, y0 + m);
       obj.box = [x0, y0, x1, y1].map((v) => clamp(v, 0, 1));
     }
     draw();
     scheduleGenerate();
   });
 
+  // Grow a box smaller than the model shows to minSide() around its centre (inside the canvas).
+  // Returns true when it was grown.
+  function ensureVisible(obj) {
+    const m = minSide();
+    let [x0, y0, x1, y1] = obj.box;
+    if (x1 - x0 >= m - 1e-9 && y1 - y0 >= m - 1e-9) return false;
+    const grow = (a, b) => {
+      if (b - a >= m) return [a, b];
+      const lo = clamp((a + b) / 2 - m / 2, 0, 1 - m);
+      return [lo, lo + m];
+    };
+    [x0, x1] = grow(x0, x1);
+    [y0, y1] = grow(y0, y1);
+    obj.box = [x0, y0, x1, y1];
+    return true;
+  }
+
   function endDrag() {
     if (drag === null) return;
     const created = drag.mode === "draw" && drag.key !== null;
+    if (created) {
+      const obj = find(drag.key);
+      if (obj && ensureVisible(obj)) {
+        const size = state.info ? state.info.image_size : 64;
+        showNotice(
+          `box ${state.objects.indexOf(obj)} was enlarged to ${MIN_MODEL_PX} px of the ` +
+            `model's ${size}×${size} image: smaller boxes show nothing`,
+        );
+      } else {
+        showNotice("");
+      }
+    }
     drag = null;
     renderObjects();
     draw();
@@ -392,9 +443,10 @@
 
   // -- objects -------------------------------------------------------------------------------
 
+  // A new object: its category is the one given (a loaded layout), else none until the user
+  // picks one (it is not sent to the model before).
   function addObject(box, fields = {}) {
-    const category =
-      fields.category || state.lastCategory || state.categories[0] || "object";
+    const category = fields.category !== undefined ? fields.category : null;
     const obj = {
       key: state.nextKey++,
       baseId: fields.baseId !== undefined ? fields.baseId : null,
@@ -452,7 +504,6 @@
 
   async function setCategory(obj, name) {
     obj.category = name;
-    state.lastCategory = name;
     if (obj.style) {
       // The code depends on the category (class-conditional estimator): encode again.
       try {
@@ -491,7 +542,8 @@
       $(".swatch", li).style.background = categoryColor(obj.category);
       $(".swatch", li).textContent = String(index);
       const input = $("input.category", li);
-      if (document.activeElement !== input) input.value = obj.category;
+      if (document.activeElement !== input) input.value = obj.category || "";
+      li.classList.toggle("unpicked", obj.category === null);
       const lock = $("button.lock", li);
       const locked = isLocked(obj);
       lock.setAttribute("aria-pressed", String(locked));
@@ -524,17 +576,40 @@
     const list = $("ul.options", li);
     let matches = [];
     let active = 0;
+    let query = ""; // the filter: the typed text, "" until the user types
 
+    // Matches of a query in picking order: per group, names starting with it, then names
+    // containing it. An empty query lists every category.
+    function search(q) {
+      const groups = state.groups || [{ name: null, categories: state.categories }];
+      return groups.map((g) => {
+        const starts = g.categories.filter((c) => c.toLowerCase().startsWith(q));
+        const contains = g.categories.filter(
+          (c) => !c.toLowerCase().startsWith(q) && c.toLowerCase().includes(q),
+        );
+        return { name: g.name, names: [...starts, ...contains] };
+      });
+    }
+
+    // The list for `query` (the typed text; "" right after focusing: every category, the
+    // object's own one highlighted and in view).
     function show() {
-      const q = input.value.trim().toLowerCase();
-      const starts = state.categories.filter((c) => c.toLowerCase().startsWith(q));
-      const contains = state.categories.filter(
-        (c) => !c.toLowerCase().startsWith(q) && c.toLowerCase().includes(q),
-      );
-      matches = [...starts, ...contains].slice(0, 50);
+      const q = query.trim().toLowerCase();
+      const groups = search(q);
+      matches = groups.flatMap((g) => g.names);
       active = clamp(active, 0, Math.max(0, matches.length - 1));
-      list.replaceChildren(
-        ...matches.map((name, i) => {
+      const items = [];
+      let i = 0;
+      for (const g of groups) {
+        if (g.names.length === 0) continue;
+        if (g.name !== null) {
+          const header = document.createElement("li");
+          header.className = "group";
+          header.setAttribute("role", "presentation");
+          header.textContent = g.name;
+          items.push(header);
+        }
+        for (const name of g.names) {
           const option = document.createElement("li");
           option.textContent = name;
           option.setAttribute("role", "option");
@@ -544,17 +619,21 @@
             event.preventDefault(); // keep focus until chosen
             choose(name);
           });
-          return option;
-        }),
-      );
+          items.push(option);
+          i += 1;
+        }
+      }
       if (matches.length === 0) {
         const none = document.createElement("li");
         none.className = "none";
-        none.textContent = "no matching category";
-        list.appendChild(none);
+        none.textContent = `no category matches “${query.trim()}”`;
+        items.push(none);
       }
+      list.replaceChildren(...items);
       list.hidden = false;
       input.setAttribute("aria-expanded", "true");
+      const current = list.querySelector("li.active");
+      if (current) current.scrollIntoView({ block: "nearest" });
     }
 
     function hide() {
@@ -566,17 +645,41 @@
       hide();
       input.value = name;
       input.blur();
+      showNotice("");
       const obj = find(key);
       if (obj && obj.category !== name) setCategory(obj, name);
     }
 
+    // Typed text that names no category: say so and put the object's category back.
+    function refuse(text) {
+      const obj = find(key);
+      showNotice(
+        `no category “${text}” in this model` +
+          (obj && obj.category ? `; the box keeps “${obj.category}”` : "; pick one from the list"),
+      );
+      input.value = obj && obj.category ? obj.category : "";
+      input.select();
+      active = Math.max(0, obj && obj.category ? state.categories.indexOf(obj.category) : 0);
+      query = "";
+      show();
+    }
+
+    function exactMatch(text) {
+      const t = text.trim().toLowerCase();
+      return state.categories.find((c) => c.toLowerCase() === t) || null;
+    }
+
     input.addEventListener("focus", () => {
       input.select();
-      active = 0;
+      const obj = find(key);
+      const own = obj && obj.category ? state.categories.indexOf(obj.category) : -1;
+      active = Math.max(0, own);
+      query = "";
       show();
     });
     input.addEventListener("input", () => {
       active = 0;
+      query = input.value;
       show();
     });
     input.addEventListener("keydown", (event) => {
@@ -585,11 +688,16 @@
         show();
         event.preventDefault();
       } else if (event.key === "Enter") {
-        if (matches.length) choose(matches[active]);
         event.preventDefault();
+        const text = input.value;
+        const exact = exactMatch(text);
+        if (exact) choose(exact);
+        else if (text.trim() && query && matches.length) choose(matches[active]);
+        else if (text.trim()) refuse(text.trim());
+        else if (matches.length) choose(matches[active]);
       } else if (event.key === "Escape") {
         const obj = find(key);
-        input.value = obj ? obj.category : "";
+        input.value = obj && obj.category ? obj.category : "";
         input.blur();
       }
     });
@@ -597,9 +705,16 @@
       hide();
       const obj = find(key);
       if (!obj) return;
-      const exact = state.categories.find((c) => c.toLowerCase() === input.value.trim().toLowerCase());
+      const text = input.value.trim();
+      const exact = exactMatch(text);
       if (exact && exact !== obj.category) setCategory(obj, exact);
-      else input.value = obj.category;
+      else if (!exact && text && text !== obj.category) {
+        showNotice(
+          `no category “${text}” in this model` +
+            (obj.category ? `; the box keeps “${obj.category}”` : ""),
+        );
+        input.value = obj.category || "";
+      } else input.value = obj.category || "";
     });
   }
 
@@ -650,6 +765,10 @@
   }
 
   function openStyleDialog(obj) {
+    if (obj.category === null) {
+      showNotice("pick this box's category first: its look depends on it");
+      return;
+    }
     styleState.obj = obj;
     styleState.file = null;
     styleState.img = null;
@@ -873,7 +992,10 @@
     try {
       const [info, categories] = await Promise.all([api("/api/info"), api("/api/categories")]);
       state.info = info;
-      state.categories = categories.categories;
+      state.groups = categories.groups || null;
+      state.categories = state.groups
+        ? state.groups.flatMap((g) => g.categories)
+        : categories.categories.filter((c) => c !== "__image__");
       const name = info.name ? `${info.name}: ` : "";
       $("#model-info").textContent =
         `${name}${info.image_size}×${info.image_size} images, ${state.categories.length} ` +

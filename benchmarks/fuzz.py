@@ -1,0 +1,150 @@
+"""Fuzzing the three ways a layout comes in, with many more examples than ``make test`` runs.
+
+    python benchmarks/fuzz.py --parser 5000 --cli 1500 --api 2000
+
+Random and mutated layouts (``tests/layout_fuzz.py``: well-formed, wrong in one field, any JSON
+value, cut or spliced bytes, 50,000-deep nesting, non-finite and out-of-range numbers, style
+images that are not images) go through the layout parser and the pipeline, ``layout2im
+generate`` (in-process) and ``POST /api/generate`` on the shipped model (or ``--model``). Every
+example must be refused with one short error line (exit 2, a 4xx) and nothing written, or
+generate finite images; a traceback, a 5xx, a non-finite value or a partial file is a failure.
+Hypothesis draws fresh examples each run (``--seed`` repeats one). Writes ``<out>.json`` and
+``<out>.md`` (default ``benchmarks/results/fuzz``) with the counts tried and the failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.layout_fuzz
+
+import torch
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, seed, settings
+from tests import layout_fuzz as fz
+
+import layout2im
+from layout2im.fsutil import write_text
+from layout2im.pipeline import Layout2ImPipeline, default_model
+from layout2im.web import create_app
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def run_target(name: str, strategy, check, examples: int, seed_value: int | None) -> dict:
+    """Run ``check`` on ``examples`` drawn examples; the counts and the first failure."""
+    outcomes: Counter[str] = Counter()
+    config = settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+    @config
+    @given(strategy)
+    def target(example):
+        outcomes[check(example)] += 1
+
+    if seed_value is not None:
+        target = seed(seed_value)(target)
+    start = time.perf_counter()
+    failure = None
+    try:
+        target()
+    except Exception as exc:  # the shrunk failing example, reported
+        failure = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
+    seconds = time.perf_counter() - start
+    tried = sum(outcomes.values())
+    print(f"{name}: {tried} tried, {dict(outcomes)}, {seconds:.0f} s, failure: {failure}")
+    return {"tried": tried, "outcomes": dict(outcomes), "seconds": round(seconds, 1),
+            "failure": failure}  # fmt: skip
+
+
+def render(record: dict) -> str:
+    lines = [
+        "# Fuzzing the layout parser, `layout2im generate` and `POST /api/generate`",
+        "",
+        f"Command: `{record['command']}`",
+        f"Model: {record['model']}; layout2im {record['layout2im']}, torch {record['torch']}, "
+        f"{record['platform']}, {record['created']}.",
+        "",
+        "| target | examples tried | refused (exit 2 / 4xx) | generated | failures | seconds |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in record["targets"].items():
+        o = r["outcomes"]
+        lines.append(
+            f"| {name} | {r['tried']:,} | {o.get('refused', 0):,} | {o.get('generated', 0):,} | "
+            f"{0 if r['failure'] is None else 1} | {r['seconds']:.0f} |"
+        )
+    lines += ["", f"Total tried: {record['total_tried']:,}; failures: {record['failures']}."]
+    for name, r in record["targets"].items():
+        if r["failure"]:
+            lines += ["", f"Failure in {name}:", "", "```", r["failure"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="model folder or shipped name (default: the shipped model)")
+    p.add_argument("--parser", type=int, default=5000, help="examples for the parser")
+    p.add_argument("--cli", type=int, default=1500, help="examples for layout2im generate")
+    p.add_argument("--api", type=int, default=2000, help="examples for POST /api/generate")
+    p.add_argument("--seed", type=int, help="Hypothesis seed (default: fresh examples)")
+    p.add_argument("--out", type=Path, default=RESULTS / "fuzz", help="output path stem")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.set_grad_enabled(False)
+    model = args.model or str(default_model())
+    pipe = Layout2ImPipeline.from_pretrained(model)
+    shape = (pipe.vocab.categories, pipe.config.z_dim, pipe.max_objects)
+    targets = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        targets["parser + pipeline"] = run_target(
+            "parser", fz.layouts(*shape), lambda d: fz.check_parse(pipe, d), args.parser, args.seed
+        )
+        counter = iter(range(10**9))
+        targets["layout2im generate"] = run_target(
+            "cli",
+            fz.layout_bytes(*shape),
+            lambda text: fz.check_cli_generate(model, text, Path(tmp), next(counter)),
+            args.cli,
+            args.seed,
+        )
+        leftovers = [str(q) for q in Path(tmp).rglob("*") if q.name.startswith(".")]
+        if leftovers:
+            targets["layout2im generate"]["failure"] = f"temporary files left: {leftovers[:5]}"
+    with TestClient(create_app(pipe, max_pending=64), base_url="http://127.0.0.1:8000") as client:
+        targets["POST /api/generate"] = run_target(
+            "api", fz.api_bodies(*shape), lambda b: fz.check_api_generate(client, b), args.api,
+            args.seed,
+        )  # fmt: skip
+    record = {
+        "command": " ".join(["python", "benchmarks/fuzz.py", *(argv or sys.argv[1:])]),
+        "model": Path(model).name,
+        "layout2im": layout2im.__version__,
+        "torch": torch.__version__,
+        "platform": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "targets": targets,
+        "total_tried": sum(t["tried"] for t in targets.values()),
+        "failures": sum(t["failure"] is not None for t in targets.values()),
+    }
+    write_text(args.out.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
+    write_text(args.out.with_suffix(".md"), render(record))
+    print(render(record))
+    return 1 if record["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Convert the authors' trained networks into a layout2im model folder.
+
+``convert_original(generator_file, "coco", out)`` reads the authors' generator state dict (the
+released ``netG_coco.pt`` / ``netG_vg.pt`` or a training script's ``iter-N_netG.pkl``), renames
+every tensor by the key table (:mod:`.key_table`), loads it into the ``paper-coco64`` /
+``paper-vg64`` generator, and writes an ordinary model folder (config.json, model.safetensors,
+vocab.json) that every command accepts. With the two discriminators' files too
+(``iter-N_netD_image.pkl``, ``iter-N_netD_object.pkl``), it also writes a training checkpoint
+``checkpoints/ckpt-<N>.pt`` holding all three networks, from which ``layout2im train --init-from
+DIR`` starts (with fresh optimiser state: the training script does not save Adam's moments) and
+which ``layout2im average DIR`` reads as a run folder's checkpoint. Nothing is written unless
+every file converts; the folder is written beside ``--out`` and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import Config, load_config
+from ..fsutil import atomic_folder
+from ..models import ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
+from ..pipeline import Layout2ImPipeline
+from ..training.averaging import check_replaceable_model_folder
+from ..training.checkpoint import checkpoint_path
+from ..vocab import Vocabulary
+from .key_table import generator_keys, image_discriminator_keys, object_discriminator_keys
+from .state_files import ConversionError, iteration_of, map_state_dict, read_state_dict
+from .vocabularies import (
+    coco_stuff_vocabulary,
+    vg_vocabulary_from_dataset,
+    vg_vocabulary_from_file,
+)
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("coco", "vg")
+CHECKPOINTS = "checkpoints"
+VG_VOCAB_HELP = (
+    "the authors' VG model needs its vocabulary, whose row order depends on the data (178 "
+    "categories by instance count over the training images) and cannot be guessed: pass "
+    "--vocab FILE, the vocab.json the original VG preprocessing (scripts/preprocess_vg.py) "
+    "wrote beside train.h5, or a layout2im vocab.json; or --vg-root DIR, the same Visual "
+    "Genome release preprocessed by layout2im (layout2im data prepare-vg --root DIR)"
+)
+
+
+@dataclass
+class ConversionResult:
+    out: Path
+    config: Config
+    vocab: Vocabulary
+    parameters: dict[str, int]  # network -> parameter count
+    checkpoint: Path | None
+    seconds: float
+
+
+def convert_original(
+    generator_file: str | Path,
+    dataset: str,
+    out: str | Path,
+    *,
+    vocab_file: str | Path | None = None,
+    vg_root: str | Path | None = None,
+    image_discriminator_file: str | Path | None = None,
+    object_discriminator_file: str | Path | None = None,
+) -> ConversionResult:
+    """Convert the authors' generator (and optionally both discriminators) of ``dataset``
+    (``coco`` or ``vg``) into the model folder ``out``; see the module docstring. Raises
+    :class:`ConversionError` naming every problem; nothing is written then."""
+    start = time.perf_counter()
+    out = Path(out)
+    if dataset not in DATASETS:
+        raise ConversionError(f"--dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+    if (image_discriminator_file is None) != (object_discriminator_file is None):
+        raise ConversionError(
+            "give both discriminators (the image and the object discriminator's files) or "
+            "neither: training continues only from all three networks"
+        )
+    check_replaceable_model_folder(out, also_allowed=frozenset({CHECKPOINTS}))
+    vocab = _vocabulary(dataset, vocab_file, vg_root)
+    config = load_config(f"paper-{dataset}64")
+    m = config.model
+    if len(vocab) != m.num_classes:  # pragma: no cover - the vocabularies are checked above
+        raise ConversionError(f"the vocabulary has {len(vocab)} rows, the model {m.num_classes}")
+
+    generator = Layout2ImGenerator(m)
+    g_state = map_state_dict(
+        read_state_dict(generator_file), generator_keys(len(vocab)), f"{generator_file}"
+    )
+    _load(generator, g_state)
+    generator.eval()
+    parameters = {"generator": _count(generator)}
+
+    discriminators = None
+    if image_discriminator_file is not None:
+        image_d = ImageDiscriminator(m.image_disc_channels, m.spectral_norm)
+        object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes, m.spectral_norm)
+        _load(
+            image_d,
+            map_state_dict(
+                read_state_dict(image_discriminator_file),
+                image_discriminator_keys(),
+                f"{image_discriminator_file} (image discriminator)",
+            ),
+        )
+        _load(
+            object_d,
+            map_state_dict(
+                read_state_dict(object_discriminator_file),
+                object_discriminator_keys(len(vocab)),
+                f"{object_discriminator_file} (object discriminator)",
+            ),
+        )
+        discriminators = (image_d, object_d)
+        parameters["image_discriminator"] = _count(image_d)
+        parameters["object_discriminator"] = _count(object_d)
+
+    step = iteration_of(generator_file) or 0
+    provenance = {
+        "converted_from": "the authors' code, zhaobozb/layout2im",
+        "dataset": dataset,
+        "files": {
+            role: {"name": Path(path).name, "sha256": _sha256(path)}
+            for role, path in (
+                ("generator", generator_file),
+                ("image_discriminator", image_discriminator_file),
+                ("object_discriminator", object_discriminator_file),
+            )
+            if path is not None
+        },
+        "original_iteration": iteration_of(generator_file),
+    }
+    pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
+
+    def fill(folder: Path) -> None:
+        pipe.save_pretrained(folder, provenance=provenance)
+        if discriminators is not None:
+            image_d, object_d = discriminators
+            state = {
+                "step": step,
+                "models": {
+                    "generator": generator.state_dict(),
+                    "image_d": image_d.state_dict(),
+                    "object_d": object_d.state_dict(),
+                },
+                "config": config.to_dict(),
+                "vocab": vocab.names,
+                "provenance": provenance,
+            }
+            path = checkpoint_path(folder / CHECKPOINTS, step)
+            path.parent.mkdir()
+            torch.save(state, path)
+
+    with atomic_folder(out) as tmp:
+        fill(tmp)
+    checkpoint = checkpoint_path(out / CHECKPOINTS, step) if discriminators else None
+    seconds = time.perf_counter() - start
+    log.info("converted %s into %s in %.1f s", generator_file, out, seconds)
+    return ConversionResult(out, config, vocab, parameters, checkpoint, seconds)
+
+
+def _vocabulary(dataset: str, vocab_file, vg_root) -> Vocabulary:
+    if dataset == "coco":
+        if vocab_file is not None or vg_root is not None:
+            raise ConversionError(
+                "--vocab and --vg-root are for --dataset vg: the COCO-Stuff vocabulary is fixed "
+                "(the row is the COCO category id)"
+            )
+        return coco_stuff_vocabulary()
+    if vocab_file is not None and vg_root is not None:
+        raise ConversionError("give --vocab or --vg-root, not both")
+    if vocab_file is not None:
+        return vg_vocabulary_from_file(vocab_file)
+    if vg_root is not None:
+        return vg_vocabulary_from_dataset(vg_root)
+    raise ConversionError(VG_VOCAB_HELP)
+
+
+def _load(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a mapped state dict; the optional tensors the file lacked (``num_batches_tracked``)
+    keep the new module's values."""
+    module.load_state_dict({**module.state_dict(), **state}, strict=True)
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

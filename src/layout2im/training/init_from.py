@@ -1,0 +1,87 @@
+"""Starting a new run from trained networks (``layout2im train --init-from DIR``).
+
+``DIR`` is a model folder. When it holds a training checkpoint (``DIR/checkpoints/ckpt-*.pt``:
+what ``layout2im convert-original --discriminators`` writes for the authors' networks, or a run
+folder's checkpoints), the generator and both discriminators start from its newest one;
+otherwise only the generator starts from ``model.safetensors`` and the discriminators are new.
+Either way the optimisers start fresh (Adam's moments at zero: the authors' training script does
+not save them) and the new run counts its steps from 0. The model's architecture and
+vocabulary must equal the run's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from ..config import Config, ConfigError, from_dict
+from ..pipeline import Layout2ImPipeline, ModelLoadError
+from .checkpoint import CheckpointError, load_latest_checkpoint
+from .trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+
+def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
+    """Load the networks found in ``folder`` into ``trainer`` (see the module). Returns the
+    names of the networks loaded. Raises :class:`CheckpointError` when they do not fit."""
+    folder = Path(folder)
+    try:
+        pipe = Layout2ImPipeline.from_pretrained(folder)
+    except ModelLoadError as exc:
+        raise CheckpointError(f"--init-from {folder}: {exc}") from None
+    _check_same_model(trainer, pipe, folder)
+    found = load_latest_checkpoint(folder / "checkpoints")
+    if found is None:
+        trainer.generator.load_state_dict(pipe.generator.state_dict())
+        loaded = ["generator"]
+        log.warning(
+            "--init-from %s holds no training checkpoint: the generator starts from its "
+            "model.safetensors, the discriminators are new",
+            folder,
+        )
+    else:
+        state, path = found
+        saved = state.get("config", {})
+        try:
+            saved_model = from_dict(Config, saved).validate().model
+        except (ConfigError, TypeError) as exc:
+            raise CheckpointError(f"{path}: its config is unusable ({exc})") from None
+        if dataclasses.asdict(saved_model) != dataclasses.asdict(trainer.config.model):
+            raise CheckpointError(f"{path} holds networks of another architecture than this run")
+        if state.get("vocab") != trainer.vocab.names:
+            raise CheckpointError(f"{path}: its vocabulary differs from this run's data")
+        models = state["models"]
+        try:
+            trainer.generator.load_state_dict(models["generator"])
+            trainer.image_d.load_state_dict(models["image_d"])
+            trainer.object_d.load_state_dict(models["object_d"])
+        except (KeyError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise CheckpointError(f"{path} does not fit this run's networks: {first}") from None
+        loaded = ["generator", "image discriminator", "object discriminator"]
+        log.info("networks from %s", path)
+    log.info(
+        "initialised the %s from %s; the optimisers start fresh (Adam moments at zero) and "
+        "this run counts steps from 0",
+        ", ".join(loaded),
+        folder,
+    )
+    return loaded
+
+
+def _check_same_model(trainer: Trainer, pipe: Layout2ImPipeline, folder: Path) -> None:
+    mine, theirs = dataclasses.asdict(trainer.config.model), dataclasses.asdict(pipe.config)
+    if mine != theirs:
+        key = next(k for k in mine if mine[k] != theirs.get(k))
+        raise CheckpointError(
+            f"--init-from {folder}: its model differs from this run's config (model.{key}: "
+            f"{theirs.get(key)!r} there, {mine[key]!r} here); train with the config it was "
+            "made with (e.g. --config paper-coco64 for a converted COCO model)"
+        )
+    if pipe.vocab.names != trainer.vocab.names:
+        raise CheckpointError(
+            f"--init-from {folder}: its vocabulary ({len(pipe.vocab)} rows) differs from this "
+            f"run's data ({len(trainer.vocab)} rows)"
+        )

@@ -1,0 +1,66 @@
+"""``train --init-from``: a new run starts from a model folder's networks, optimisers fresh."""
+
+import shutil
+
+import pytest
+import torch
+
+from layout2im.models import Layout2ImGenerator
+from layout2im.pipeline import Layout2ImPipeline
+from layout2im.training.checkpoint import CheckpointError, load_checkpoint
+from layout2im.training.loop import RunError, run_training
+from layout2im.vocab import Vocabulary
+from tests.conftest import run_with_checkpoints, tiny_config, tiny_model_config
+
+
+def _model_folder_with_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    run_with_checkpoints(run, steps=(2,))
+    ckpt = load_checkpoint(run / "checkpoints" / "ckpt-00000002.pt")
+    folder = tmp_path / "init"
+    g = Layout2ImGenerator(tiny_config().model)
+    g.load_state_dict(ckpt["models"]["generator"])
+    Layout2ImPipeline(g, Vocabulary(ckpt["vocab"]), max_objects=4).save_pretrained(folder)
+    shutil.copytree(run / "checkpoints", folder / "checkpoints")
+    return folder, ckpt
+
+
+def _equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_all_three_networks_start_from_the_checkpoint(tmp_path, caplog):
+    folder, ckpt = _model_folder_with_checkpoint(tmp_path)
+    with caplog.at_level("INFO", logger="layout2im"):
+        result = run_training(
+            tiny_config(steps=0), tmp_path / "runs", progress=False, init_from=folder
+        )
+    t = result.trainer
+    assert _equal(t.generator.state_dict(), ckpt["models"]["generator"])
+    assert _equal(t.image_d.state_dict(), ckpt["models"]["image_d"])
+    assert _equal(t.object_d.state_dict(), ckpt["models"]["object_d"])
+    assert t.step == 0 and t.opt_g.state_dict()["state"] == {}
+    assert "optimisers start fresh" in caplog.text
+    log = (result.run_dir / "log.txt").read_text()
+    assert "initialised the generator, image discriminator, object discriminator" in log
+
+
+def test_a_plain_model_folder_gives_the_generator_only(tmp_path, tiny_model_dir, caplog):
+    with caplog.at_level("INFO", logger="layout2im"):
+        result = run_training(
+            tiny_config(steps=0), tmp_path / "runs", progress=False, init_from=tiny_model_dir
+        )
+    pipe = Layout2ImPipeline.from_pretrained(tiny_model_dir)
+    assert _equal(result.trainer.generator.state_dict(), pipe.generator.state_dict())
+    assert "the discriminators are new" in caplog.text
+
+
+def test_refusals(tmp_path, tiny_model_dir):
+    with pytest.raises(RunError, match="not a model folder"):
+        run_training(tiny_config(steps=0), tmp_path / "r", init_from=tmp_path / "missing")
+    with pytest.raises(RunError, match="cannot be combined with --resume"):
+        run_training(tiny_config(steps=0), tmp_path / "r", resume=True, init_from=tiny_model_dir)
+    other = tiny_config(steps=0)
+    other.model = tiny_model_config(z_dim=6)
+    with pytest.raises(CheckpointError, match=r"model.z_dim: 4 there, 6 here"):
+        run_training(other, tmp_path / "r", progress=False, init_from=tiny_model_dir)
