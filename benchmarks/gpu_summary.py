@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from layout2im.fsutil import write_text
+
 PAPER_ITERATIONS, PAPER_BATCH = 300_000, 8
 TARGETS = {
     "generate_images_per_s": 20_000,
@@ -180,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no speed-*.json records under {folder}", file=sys.stderr)
         return 2
     summary = summarise(records)
-    (folder / "gpu-targets.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(folder / "gpu-targets.json", json.dumps(summary, indent=2) + "\n")
     text = markdown(summary)
-    (folder / "gpu-targets.md").write_text(text)
+    write_text(folder / "gpu-targets.md", text)
     print(text)
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from layout2im.config import apply_overrides, load_config
+from layout2im.fsutil import write_text
 from layout2im.layout import LayoutBatch
 from layout2im.training.trainer import Trainer
 from layout2im.vocab import Vocabulary
@@ -88,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if not key.startswith("default"):
             print(f"{key}: largest relative difference {value:.2e}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"device": str(device), "worst": worst}, indent=2))
+        write_text(args.out, json.dumps({"device": str(device), "worst": worst}, indent=2))
     if failed:
         print(f"FAILED (> {args.tolerance}): {', '.join(sorted(failed))}")
         return 1

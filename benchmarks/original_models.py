@@ -41,6 +41,7 @@ from layout2im.conversion.key_table import (
     OBJECT_DISCRIMINATOR_LAYERS,
     expand,
 )
+from layout2im.fsutil import write_text
 from layout2im.pipeline import Layout2ImPipeline
 
 RESULTS = Path(__file__).parent / "results"
@@ -182,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"original-models-{device.type}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(result))
+    write_text(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    write_text(stem.with_suffix(".md"), markdown(result))
     print(markdown(result))
     return 0
 
