@@ -16,8 +16,7 @@ CPU (over these boxes with the last three counted twice) for training seeds 0-4 
 and seeds 0-2 with two: 5 or 6 of 6 colours positive in every run (6 in 6 of the 8 runs), single
 contrasts down to -1.5 grey levels, mean contrast 6.4 to 31.2 (15.3 for seed 0, one thread).
 The test asks for at least 5 of 6 colours positive and a mean contrast above 5 grey levels.
-It does not measure how well a
-real model (COCO, shapes32) transfers appearance.
+It does not measure how well a real model (COCO, shapes32) transfers appearance.
 """
 
 import numpy as np
