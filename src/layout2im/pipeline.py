@@ -164,6 +164,15 @@ def _read_json(path: Path) -> Any:
         raise ModelLoadError(f"{path} is not valid JSON: nesting too deep") from None
 
 
+def read_model_meta(path: Path) -> dict:
+    """A model folder's config.json (read with the :data:`MAX_METADATA_BYTES` bound), checked
+    to be a layout2im model config; :class:`ModelLoadError` otherwise."""
+    meta = _read_json(path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelLoadError(f"{path} is not a layout2im model config")
+    return meta
+
+
 def _check_weights_size(path: Path, config: ModelConfig) -> None:
     """Refuse a config whose generator has more parameters than the weights file holds, before
     building it: the network is counted on the meta device (no memory), the file from its
@@ -284,9 +293,7 @@ class Layout2ImPipeline:
         for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
             if not (folder / name).is_file():
                 raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing")
-        meta = _read_json(folder / CONFIG_FILE)
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{folder / CONFIG_FILE} is not a layout2im model config")
+        meta = read_model_meta(folder / CONFIG_FILE)
         try:
             config = model_config_from_dict(meta.get("model", {}))
             vocab = Vocabulary.from_json(_read_json(folder / VOCAB_FILE))

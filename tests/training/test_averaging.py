@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from layout2im.cli import main
-from layout2im.pipeline import Layout2ImPipeline
+from layout2im.pipeline import MAX_METADATA_BYTES, Layout2ImPipeline
 from layout2im.training.averaging import (
     MODEL_FILES,
     average_generator_state,
@@ -116,6 +116,9 @@ def test_output_that_is_not_a_model_folder_is_refused_and_left_alone(tmp_path, m
     (tmp_path / "bert").mkdir()  # another library's model folder, with the same file names
     (tmp_path / "bert" / "config.json").write_text('{"model_type": "bert"}')
     (tmp_path / "bert" / "model.safetensors").write_bytes(b"bert weights")
+    (tmp_path / "huge").mkdir()  # a config.json over the metadata bound is not read whole
+    with open(tmp_path / "huge" / "config.json", "wb") as f:
+        f.truncate(MAX_METADATA_BYTES + 1)
     (run / "model").mkdir()
     monkeypatch.chdir(tmp_path)
     cases = [
@@ -129,6 +132,7 @@ def test_output_that_is_not_a_model_folder_is_refused_and_left_alone(tmp_path, m
         (tmp_path / "other", "other files than a model's (data.csv)"),
         (tmp_path / "notes.txt" / "model", "notes.txt is not a folder"),
         (tmp_path / "bert", "not a layout2im model's"),
+        (tmp_path / "huge", "not a layout2im model's"),
         (run / "model", "its exported model"),
         (run / "model" / "averaged", "its exported model"),
     ]

@@ -15,7 +15,6 @@ re-measured for the averaged weights; for checkpoints of one run's late phase th
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,14 @@ from safetensors import SafetensorError
 from ..config import Config, ConfigError, from_dict
 from ..fsutil import atomic_folder, check_output_folder
 from ..models import Layout2ImGenerator
-from ..pipeline import CONFIG_FILE, FORMAT, VOCAB_FILE, WEIGHTS_FILE, Layout2ImPipeline
+from ..pipeline import (
+    CONFIG_FILE,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    Layout2ImPipeline,
+    ModelLoadError,
+    read_model_meta,
+)
 from ..vocab import Vocabulary
 from .checkpoint import CheckpointError, checkpoint_step, list_checkpoints, load_checkpoint
 
@@ -171,10 +177,10 @@ def _refuse_current_folder(out: Path) -> None:
 
 def _is_layout2im_config(path: Path) -> bool:
     try:
-        meta = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        read_model_meta(path)
+    except ModelLoadError:
         return False
-    return isinstance(meta, dict) and meta.get("format") == FORMAT
+    return True
 
 
 def export_averaged_model(
