@@ -43,3 +43,13 @@ def quote(value: Any) -> str:
 def short(text: str, limit: int = QUOTE_CHARS) -> str:
     """``text`` cut to ``limit`` characters (plus ``...``), for names quoted in messages."""
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def short_path(path: object, limit: int = QUOTE_CHARS) -> str:
+    """A path for a message, cut in the middle to ``limit`` characters when longer: the start
+    says where it is, the end which file it names."""
+    text = str(path)
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return text[:head] + "..." + text[-(limit - head) :]
