@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..config import DataConfig
 from .errors import DatasetError
-from .index import IMAGE_ROW_NAME
+from .layout_index import IMAGE_ROW_NAME
 from .registry import get_dataset
 
 TOP_CATEGORIES = 20
