@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import files
+from . import weight_files
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,9 @@ class InceptionPool3:
     def __init__(
         self, path: str | Path | None = None, device: str | torch.device = "cpu", resize: str = ""
     ):
-        self.path, self.sha256 = files.resolve(files.INCEPTION_POOL3, path, "--inception")
+        self.path, self.sha256 = weight_files.resolve(
+            weight_files.INCEPTION_POOL3, path, "--inception"
+        )
         self.device = torch.device(device)
         self.resize = resize or "tf-bilinear"
         with warnings.catch_warnings():
@@ -346,7 +348,9 @@ class InceptionLogits:
         resize: str = "tf-bilinear",
         unbiased: bool = True,
     ):
-        self.path, self.sha256 = files.resolve(files.INCEPTION_LOGITS, path, "--inception-logits")
+        self.path, self.sha256 = weight_files.resolve(
+            weight_files.INCEPTION_LOGITS, path, "--inception-logits"
+        )
         self.device = torch.device(device)
         self.resize = resize
         self.unbiased = unbiased
