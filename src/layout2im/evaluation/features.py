@@ -305,33 +305,6 @@ class InceptionV3(nn.Module):
         pool = self.pool3(x)
         return pool, self.fc(pool)
 
-    def conv_layers(self) -> list[BasicConv2d]:
-        """The 94 convolution + BatchNorm units in the TF graph's order."""
-        return [m for m in self.modules() if isinstance(m, BasicConv2d)]
-
-    def load_torchscript_pool3(self, module: torch.jit.ScriptModule) -> None:
-        """Copy the weights of the pinned TorchScript FID network (``default_1.pt``) into the
-        convolutions (its parameters come in the same order: weight, beta, mean, var per
-        convolution; BatchNorm without scale). The head is left as it is."""
-        params = list(module.net.layers.parameters())
-        units = self.conv_layers()
-        if len(params) != 4 * len(units):
-            raise ValueError(
-                f"expected {4 * len(units)} tensors, the TorchScript has {len(params)}"
-            )
-        with torch.no_grad():
-            for k, unit in enumerate(units):
-                weight, beta, mean, var = params[4 * k : 4 * k + 4]
-                if weight.shape != unit.conv.weight.shape:
-                    raise ValueError(
-                        f"conv {k}: shape {tuple(weight.shape)} != {tuple(unit.conv.weight.shape)}"
-                    )
-                unit.conv.weight.copy_(weight)
-                unit.bn.weight.fill_(1.0)
-                unit.bn.bias.copy_(beta)
-                unit.bn.running_mean.copy_(mean)
-                unit.bn.running_var.copy_(var)
-
 
 class InceptionLogits:
     """Inception-v3 logits for the Inception Score, from pytorch-fid's state dict
