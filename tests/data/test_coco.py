@@ -195,7 +195,7 @@ def test_second_load_reads_the_index_and_touching_a_source_rebuilds_it(coco_root
 
 
 def test_default_cache_dir_and_read_only_root(tmp_path, monkeypatch):
-    from layout2im.data.index import cache_dirs
+    from layout2im.data.layout_index import cache_dirs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     root = fx.write_coco_stuff(tmp_path / "coco")
@@ -215,7 +215,7 @@ def test_default_cache_dir_and_read_only_root(tmp_path, monkeypatch):
 
 
 def test_unwritable_cache_folder_falls_back_with_a_warning(tmp_path, caplog):
-    from layout2im.data.index import LayoutIndex, cached_index
+    from layout2im.data.layout_index import LayoutIndex, cached_index
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
