@@ -49,9 +49,9 @@ from layout2im.evaluation import (
     evaluate_generator,
     get_metric,
     get_protocol,
+    weight_files,
     write_results,
 )
-from layout2im.evaluation import files as wfiles
 from layout2im.evaluation.baselines import ZeroLatentGenerator
 from layout2im.evaluation.context import EvalContext
 from layout2im.evaluation.generation import generate_images, load_layouts
@@ -396,7 +396,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         "version": 1,
         "model": {
             "path": str(model_dir),
-            "sha256": wfiles.sha256_of(Path(model_dir) / "model.safetensors"),
+            "sha256": weight_files.sha256_of(Path(model_dir) / "model.safetensors"),
             "config": dataclasses.asdict(pipe.config),
         },
         "command": command,

@@ -41,8 +41,8 @@ import numpy as np
 
 from ..errors import quote
 from .errors import DatasetError
-from .index import IMAGE_ROW_NAME, LayoutIndex
 from .jsonstream import read_members
+from .layout_index import IMAGE_ROW_NAME, LayoutIndex
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..config import DataConfig
 from .errors import DatasetError
-from .index import IMAGE_ROW_NAME
+from .layout_index import IMAGE_ROW_NAME
 from .registry import get_dataset
 
 TOP_CATEGORIES = 20
@@ -102,7 +102,7 @@ def inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
     ``SHAPES_SCENES`` scenes of each split, nothing rendered; over a tenth as many of the skill
     splits, whose scenes are rendered to be counted)."""
     from . import build_dataset
-    from .shapes_render import SHAPE_CATEGORIES, _sample_scene, scene_seed
+    from .shapes_render import SHAPE_CATEGORIES, sample_scene, scene_seed
 
     report: dict[str, Any] = {"dataset": cfg.name, "root": None, "splits": {}, "filters": {}}
     for split in get_dataset(cfg.name).splits:
@@ -114,7 +114,7 @@ def inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
             if skill:
                 categories = dataset.scene(i).labels.tolist()
             else:
-                _, objects = _sample_scene(
+                _, objects = sample_scene(
                     scene_seed(dataset.seed, i), cfg.min_objects, cfg.max_objects
                 )
                 categories = [obj.category for obj in objects]

@@ -27,7 +27,7 @@ import numpy as np
 from ..config import DataConfig
 from .coco import CocoFilters, CocoSource, build_coco_index, holdout_mask
 from .errors import DatasetError
-from .index import LayoutIndex, cache_dirs, cached_index
+from .layout_index import LayoutIndex, cache_dirs, cached_index
 from .registry import DatasetEntry, get_dataset, register_dataset
 from .vg import VgSettings, VgSources, build_vg_index, packaged_splits
 

@@ -29,8 +29,8 @@ differ slightly from the published ones.
 
 At training time an item uses at most ``data.vg_max_objects_used`` (9) objects: those in a
 relationship first, sampled at random, then objects without one (see
-:mod:`layout2im.data.indexed`). Layout2Im reserves a 10th slot for ``__image__`` and never
-fills it.
+:mod:`layout2im.data.indexed_dataset`). Layout2Im reserves a 10th slot for ``__image__`` and
+never fills it.
 
 The result is one index for all splits, built by ``layout2im data prepare-vg`` or on first use.
 """
@@ -51,8 +51,8 @@ import numpy as np
 
 from ..errors import quote
 from .errors import DatasetError
-from .index import IMAGE_ROW_NAME, LayoutIndex
 from .jsonstream import iter_array
+from .layout_index import IMAGE_ROW_NAME, LayoutIndex
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from ..config import DataConfig
 from ..layout import LayoutBatch
 from ..visualize import normalize
 from ..vocab import Vocabulary
-from . import files as wfiles
+from . import weight_files
 from .classifier import NetworkLoadError, SmallResNet, load_network, object_crops
 from .fid import GaussianStats, load_stats, save_stats, stats_path
 from .generation import EvalLayouts, progress_bar, reconstruct_images
@@ -153,7 +153,7 @@ class EvalContext:
         meta.update(settings or {})
         path = None
         if self.files.use_cache:
-            cache = self.files.cache_dir or wfiles.default_cache_dir()
+            cache = self.files.cache_dir or weight_files.default_cache_dir()
             path = stats_path(cache, f"{self.data.name}-{self.protocol.split}-{kind}", meta)
             cached = load_stats(path, meta)
             if cached is not None:
@@ -229,7 +229,7 @@ class EvalContext:
             if info.get("vocab") != self.vocab.names:
                 raise MetricSkipped(f"{path} was trained on another vocabulary than this data's")
             weights = path.with_suffix(".safetensors") if path.suffix != ".safetensors" else path
-            sha = wfiles.sha256_of(weights)
+            sha = weight_files.sha256_of(weights)
             self.networks[role] = {
                 "path": str(weights),
                 "sha256": sha,

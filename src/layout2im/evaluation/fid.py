@@ -7,8 +7,7 @@ The matrix square root uses only symmetric eigendecompositions: for symmetric PS
 ``sqrt(A B) = A^1/2 (A^1/2 B A^1/2)^1/2 A^-1/2`` and ``tr sqrt(A B) = tr (A^1/2 B A^1/2)^1/2``
 (``A B`` and ``A^1/2 B A^1/2`` share their eigenvalues). The trace form, used for FID, also
 holds when the covariances are singular (fewer images than feature dimensions) and never has
-an imaginary part to discard. :func:`sqrtm_product` gives the full matrix for checking against
-``scipy.linalg.sqrtm``.
+an imaginary part to discard.
 """
 
 from __future__ import annotations
@@ -48,35 +47,20 @@ class GaussianStats:
         return cls(feats.mean(axis=0), np.cov(feats, rowvar=False), feats.shape[0])
 
 
-def _psd_sqrt(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Eigendecomposition of symmetric PSD ``m`` with negative round-off clipped: (sqrt(m),
-    eigenvalues, eigenvectors)."""
+def _psd_sqrt(m: np.ndarray) -> np.ndarray:
+    """The square root of symmetric PSD ``m``, negative round-off eigenvalues clipped."""
     w, v = np.linalg.eigh((m + m.T) / 2)
-    w = np.clip(w, 0.0, None)
-    return (v * np.sqrt(w)) @ v.T, w, v
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     """``tr sqrt(sigma1 @ sigma2)`` for symmetric PSD matrices, in float64."""
     s1 = np.asarray(sigma1, dtype=np.float64)
     s2 = np.asarray(sigma2, dtype=np.float64)
-    root1, _, _ = _psd_sqrt(s1)
+    root1 = _psd_sqrt(s1)
     middle = root1 @ s2 @ root1
     w = np.linalg.eigvalsh((middle + middle.T) / 2)
     return float(np.sqrt(np.clip(w, 0.0, None)).sum())
-
-
-def sqrtm_product(sigma1: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
-    """The principal square root of ``sigma1 @ sigma2`` (symmetric PSD, ``sigma1`` positive
-    definite), in float64: ``A^1/2 (A^1/2 B A^1/2)^1/2 A^-1/2``."""
-    s1 = np.asarray(sigma1, dtype=np.float64)
-    s2 = np.asarray(sigma2, dtype=np.float64)
-    root1, w, v = _psd_sqrt(s1)
-    if w.min() <= w.max() * 1e-12:
-        raise np.linalg.LinAlgError("sigma1 is singular; use trace_sqrt_product for FID")
-    inv_root1 = (v / np.sqrt(w)) @ v.T
-    middle, _, _ = _psd_sqrt(root1 @ s2 @ root1)
-    return root1 @ middle @ inv_root1
 
 
 def frechet_distance(

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import files
+from . import weight_files
 
 # AlexNet ``features`` indices: conv layers and where each LPIPS slice ends (after a ReLU).
 _ALEX_CONVS = {0: (3, 64, 11, 4, 2), 3: (64, 192, 5, 1, 2), 6: (192, 384, 3, 1, 1)}
@@ -84,8 +84,10 @@ class LPIPS(nn.Module):
         """Load from ``folder`` (holding ``alexnet-owt-7be5be79.pth`` and ``alex.pth``), or
         find the files (lpips wheel, ``$TORCH_HOME/hub/checkpoints``). Returns the network in
         eval mode and the sha256 of each file."""
-        alex_path, alex_sha = files.resolve(files.ALEXNET, folder, "--lpips-weights")
-        lin_path, lin_sha = files.resolve(files.LPIPS_LIN_ALEX, folder, "--lpips-weights")
+        alex_path, alex_sha = weight_files.resolve(weight_files.ALEXNET, folder, "--lpips-weights")
+        lin_path, lin_sha = weight_files.resolve(
+            weight_files.LPIPS_LIN_ALEX, folder, "--lpips-weights"
+        )
         net = cls()
         net.load_weights(
             torch.load(str(alex_path), map_location="cpu", weights_only=True),

@@ -25,7 +25,7 @@ import torch
 from ..config import ConfigError, DataConfig
 from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
-from . import files as wfiles
+from . import weight_files
 from .context import EvalContext, EvalFiles
 from .generation import generate_images, load_layouts
 from .protocols import Protocol, get_protocol
@@ -56,7 +56,11 @@ def run_metrics(ctx: EvalContext, metrics: Sequence[Metric]) -> dict[str, dict]:
         start = time.perf_counter()
         try:
             values = metric.compute(ctx)
-        except (MetricSkipped, wfiles.MissingWeightsError, wfiles.WeightsChecksumError) as exc:
+        except (
+            MetricSkipped,
+            weight_files.MissingWeightsError,
+            weight_files.WeightsChecksumError,
+        ) as exc:
             log.warning("%s skipped: %s", metric.name, exc)
             out[metric.name] = {"status": "skipped", "reason": str(exc)}
             continue
@@ -238,7 +242,7 @@ def evaluate_model(
     weights = Path(model_dir) / "model.safetensors"
     results["model"] = {
         "path": str(model_dir),
-        "weights_sha256": wfiles.sha256_of(weights),
+        "weights_sha256": weight_files.sha256_of(weights),
         "config": dataclasses.asdict(pipe.config),
     }
     return results
