@@ -4,7 +4,6 @@ real images' feature statistics (cached on disk)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,7 +138,7 @@ class EvalContext:
         meta = {
             "kind": kind,
             "network_sha256": network_sha256,
-            "data": {k: v for k, v in dataclasses.asdict(self.data).items() if k != "num_workers"},
+            "data": self.data.model_dump(exclude={"num_workers"}),
             "split": self.protocol.split,
             "num_layouts": len(self.layouts),
             "image_size": int(self.real.shape[-1]),
