@@ -359,7 +359,7 @@ def test_bad_image_error_or_skip(coco_root, caplog):
 
 
 def test_bad_image_in_a_worker_reaches_the_cli_as_one_line(coco_root):
-    from layout2im.cli import _worker_message
+    from layout2im.cli.main import worker_message
 
     (coco_root / "train2017" / "gray.png").unlink()
     dataset, _ = build_dataset(coco_cfg(coco_root), 16, "train")
@@ -372,7 +372,7 @@ def test_bad_image_in_a_worker_reaches_the_cli_as_one_line(coco_root):
         # Stop the worker now: left to the garbage collector (the traceback holds the
         # iterator in a reference cycle) the shutdown waits 5 s, in some later test.
         batches._shutdown_workers()
-    message = _worker_message(str(info.value))
+    message = worker_message(str(info.value))
     assert message.startswith("image file not found: ") and "gray.png" in message
     assert "\n" not in message
 
@@ -436,7 +436,7 @@ def test_training_saves_the_dataset_vocabulary(coco_root, tmp_path):
     config.data = coco_cfg(coco_root)
     config.model.num_classes = 184
     config.train.batch_size = 2
-    run_dir = train(config, out_root=tmp_path / "runs", progress=False)
+    run_dir = train(config, out_root=tmp_path / "runs", progress=False).run_dir
     saved = Vocabulary.load(run_dir / "model" / "vocab.json")
     assert saved.names == open_split(config.data, "train").index.meta["vocab"]
     assert saved.name(183) == "other" and saved.index("banner") == 92

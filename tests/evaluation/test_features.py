@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from layout2im.evaluation import weight_files
 from layout2im.evaluation.features import (
+    BasicConv2d,
     InceptionLogits,
     InceptionPool3,
     InceptionV3,
@@ -75,6 +76,24 @@ def test_inception_pool3_reference_features():
     assert int(f.argmax()) == 271
 
 
+def load_torchscript_pool3(net: InceptionV3, module: torch.jit.ScriptModule) -> None:
+    """Copy the weights of the pinned TorchScript FID network (``default_1.pt``) into ``net``'s
+    convolutions (its parameters come in the same order: weight, beta, mean, var per
+    convolution; BatchNorm without scale). The head is left as it is."""
+    params = list(module.net.layers.parameters())
+    units = [m for m in net.modules() if isinstance(m, BasicConv2d)]  # the TF graph's order
+    assert len(params) == 4 * len(units)
+    with torch.no_grad():
+        for k, unit in enumerate(units):
+            weight, beta, mean, var = params[4 * k : 4 * k + 4]
+            assert weight.shape == unit.conv.weight.shape, k
+            unit.conv.weight.copy_(weight)
+            unit.bn.weight.fill_(1.0)
+            unit.bn.bias.copy_(beta)
+            unit.bn.running_mean.copy_(mean)
+            unit.bn.running_var.copy_(var)
+
+
 @needs_inception
 @pytest.mark.slow
 def test_our_inception_architecture_reproduces_the_torchscript():
@@ -82,7 +101,7 @@ def test_our_inception_architecture_reproduces_the_torchscript():
     the same architecture (FID patches included) as the pinned network."""
     ts = InceptionPool3()
     net = InceptionV3().eval()
-    net.load_torchscript_pool3(ts.module)
+    load_torchscript_pool3(net, ts.module)
     img = torch.cat([_synthetic_image(), 255 - _synthetic_image()])
     with torch.no_grad():
         ours = net.pool3(inception_input(img, "tf-bilinear"))

@@ -467,10 +467,6 @@ class Config(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The plain form, :meth:`model_dump` (what ``layout2im info`` prints)."""
-        return self.model_dump()
-
 
 # ----------------------------------------------------------------------------- messages
 
