@@ -430,7 +430,7 @@ def test_training_saves_the_dataset_vocabulary(coco_root, tmp_path):
     config.data = coco_cfg(coco_root)
     config.model.num_classes = 184
     config.train.batch_size = 2
-    run_dir = train(config, out_root=tmp_path / "runs", progress=False)
+    run_dir = train(config, out_root=tmp_path / "runs", progress=False).run_dir
     saved = Vocabulary.load(run_dir / "model" / "vocab.json")
     assert saved.names == open_split(config.data, "train").index.meta["vocab"]
     assert saved.name(183) == "other" and saved.index("banner") == 92

@@ -81,7 +81,7 @@ def cmd_train(args) -> int:
         desc=args.desc,
         progress=not args.no_progress,
         init_from=args.init_from,
-    )
+    ).run_dir
     if os.environ.get("RANK", "0") == "0":
         print(f"run folder: {run_dir}")
         print(f"model:      {run_dir / 'model'}")

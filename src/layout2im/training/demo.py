@@ -20,4 +20,4 @@ def train_demo_model(out_root: str | Path, steps: int = DEMO_STEPS) -> Path:
         load_config(DEMO_PRESET),
         [f"train.steps={steps}", f"train.sample_every={max(1, steps // 3)}"],
     )
-    return train(config, out_root=out_root, desc="demo")
+    return train(config, out_root=out_root, desc="demo").run_dir
