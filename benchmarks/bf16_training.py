@@ -147,7 +147,7 @@ def run_one(args: argparse.Namespace, precision: str, seed: int) -> Path:
         resume = folder if folder is not None and trained_steps(folder) > 0 else None
         if folder is not None and resume is None:
             log.warning("%s has no checkpoint yet: starting a new run folder", folder)
-        folder = train(config, root, resume=resume, progress=False)
+        folder = train(config, root, resume=resume, progress=False).run_dir
         model = folder / "model"
     out = root / "eval.json"
     sha = weight_files.sha256_of(model / "model.safetensors")

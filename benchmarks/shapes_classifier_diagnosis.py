@@ -25,7 +25,7 @@ from tqdm import tqdm
 from layout2im.config import DataConfig
 from layout2im.data import shapes_render as S
 from layout2im.evaluation.classifier import load_network
-from layout2im.evaluation.context import bundled_network
+from layout2im.evaluation.dataset_networks import bundled_network
 from layout2im.evaluation.weight_files import sha256_of
 from layout2im.fsutil import write_text
 from layout2im.models.layers import crop_boxes

@@ -1,18 +1,10 @@
 import itertools
-import json
 
 import numpy as np
 import pytest
 
-from layout2im.evaluation.fid import (
-    GaussianStats,
-    fid_from_features,
-    frechet_distance,
-    load_stats,
-    save_stats,
-    stats_path,
-    trace_sqrt_product,
-)
+from layout2im.evaluation.feature_stats import GaussianStats
+from layout2im.evaluation.fid import fid_from_features, frechet_distance, trace_sqrt_product
 
 scipy_linalg = pytest.importorskip("scipy.linalg", reason="scipy is a dev dependency")
 
@@ -88,20 +80,3 @@ def test_frechet_distance_of_known_gaussians():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
     with pytest.raises(ValueError, match="at least 2"):
         GaussianStats.of(np.zeros((1, 4)))
-
-
-def test_stats_cache_round_trip_is_atomic_and_keyed_by_settings(tmp_path):
-    stats = GaussianStats.of(_features(10, 4, 0))
-    meta = {"kind": "inception", "num_layouts": 10, "data": {"name": "shapes"}}
-    path = stats_path(tmp_path, "shapes-val-inception", meta)
-    assert stats_path(tmp_path, "shapes-val-inception", {**meta, "num_layouts": 11}) != path
-    assert load_stats(path, meta) is None
-    save_stats(path, stats, meta)
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
-    back = load_stats(path, meta)
-    assert back.n == 10 and np.array_equal(back.mu, stats.mu)
-    assert np.array_equal(back.sigma, stats.sigma)
-    assert load_stats(path, {**meta, "kind": "other"}) is None  # other settings: ignored
-    path.write_bytes(b"not an npz")
-    assert load_stats(path, meta) is None
-    assert json.loads(json.dumps(meta))  # meta is plain JSON

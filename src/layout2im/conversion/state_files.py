@@ -81,11 +81,14 @@ def iteration_of(path: str | Path) -> int | None:
 
 
 def map_state_dict(
-    state: dict[str, torch.Tensor], table: list[KeyMapping], what: str
+    state: dict[str, torch.Tensor],
+    table: list[KeyMapping],
+    what: str,
+    network: str = "a Layout2Im network",
 ) -> dict[str, torch.Tensor]:
     """``state`` (original names) renamed to ours by ``table``. Every missing required key,
     every unexpected key and every shape mismatch is named in one :class:`ConversionError`.
-    ``what`` names the file and network in the message."""
+    ``what`` names the file and network in the message, ``network`` what it should be."""
     known = {m.original: m for m in table}
     missing = [m.original for m in table if not m.optional and m.original not in state]
     unexpected = sorted(k for k in state if k not in known)
@@ -102,9 +105,7 @@ def map_state_dict(
             parts.append(f"{len(unexpected)} unexpected key(s): {', '.join(unexpected)}")
         if mismatched:
             parts.append(f"{len(mismatched)} shape mismatch(es): {'; '.join(mismatched)}")
-        raise ConversionError(
-            f"{what} is not a Layout2Im network of this kind and size; " + ". ".join(parts)
-        )
+        raise ConversionError(f"{what} is not {network} of this kind and size; " + ". ".join(parts))
     out: dict[str, torch.Tensor] = {}
     for m in table:
         if m.ours and m.original in state:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..config import apply_overrides, load_config
+from ..data.sources import vg_index
 from ..vocab import Vocabulary
 from .state_files import ConversionError
 
@@ -206,9 +208,6 @@ def check_vg_names(names: list, where: str) -> Vocabulary:
 def vg_vocabulary_from_dataset(root: str | Path) -> Vocabulary:
     """The VG vocabulary of this library's preprocessing (sg2im's rules) of the Visual Genome
     files under ``root``: read from the index ``layout2im data prepare-vg`` cached, or built."""
-    from ..config import apply_overrides, load_config
-    from ..data.sources import vg_index
-
     config = apply_overrides(load_config("paper-vg64"), [f"data.root={json.dumps(str(root))}"])
     index, _, _ = vg_index(config.data)
     return check_vg_names(list(index.meta["vocab"]), f"the Visual Genome data under {root}")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
-from ..config import DataConfig
+from ..schema.config import DataConfig
 from ..vocab import Vocabulary
 from .errors import DatasetError
+from .indexed_dataset import IndexedLayoutDataset
 from .registry import DatasetEntry, dataset_names, get_dataset, register_dataset
 
 SPLITS = ("train", "val", "test", "samples")
@@ -50,8 +51,6 @@ def build_dataset(
         raise DatasetError(f"unknown split {split!r}; splits: {', '.join(splits)}")
     if not entry.file_based:
         return entry.build(cfg, image_size, split)
-    from .indexed_dataset import IndexedLayoutDataset
-
     data = entry.open_split(cfg, split, False)
     if len(data.rows) == 0:
         raise DatasetError(

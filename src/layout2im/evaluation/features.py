@@ -25,6 +25,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import weight_files
+
+if TYPE_CHECKING:
+    from .context import EvalContext
 
 log = logging.getLogger(__name__)
 
@@ -337,6 +341,35 @@ class InceptionLogits:
 
     def logits(self, images: torch.Tensor, batch_size: int = 50, progress=None) -> np.ndarray:
         return extract(self, images, batch_size, self.device, progress)
+
+
+def inception_pool3(ctx: EvalContext) -> InceptionPool3:
+    """The FID network of this evaluation (``--inception`` or the pinned file, the protocol's
+    resize), loaded once and recorded in the results' ``networks``."""
+
+    def load() -> InceptionPool3:
+        net = InceptionPool3(ctx.files.inception, ctx.device, ctx.protocol.resize)
+        ctx.networks["inception"] = {"path": str(net.path), "sha256": net.sha256}
+        return net
+
+    return ctx.network("inception", load)
+
+
+def inception_logits(ctx: EvalContext) -> InceptionLogits:
+    """The Inception Score network of this evaluation (``--inception-logits`` or the pinned
+    file; the protocol's resize and ``is_logits``), loaded once and recorded."""
+
+    def load() -> InceptionLogits:
+        net = InceptionLogits(
+            ctx.files.inception_logits,
+            ctx.device,
+            ctx.protocol.resize,
+            unbiased=ctx.protocol.is_logits == "unbiased",
+        )
+        ctx.networks["inception_logits"] = {"path": str(net.path), "sha256": net.sha256}
+        return net
+
+    return ctx.network("inception_logits", load)
 
 
 def load_inception_state_dict(path: str | Path) -> InceptionV3:

@@ -12,12 +12,16 @@ official v0.1 linear layers (``alex.pth`` from the lpips 0.1.4 wheel). Both are 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from . import weight_files
+
+if TYPE_CHECKING:
+    from .context import EvalContext
 
 # AlexNet ``features`` indices: conv layers and where each LPIPS slice ends (after a ReLU).
 _ALEX_CONVS = {0: (3, 64, 11, 4, 2), 3: (64, 192, 5, 1, 2), 6: (192, 384, 3, 1, 1)}
@@ -94,6 +98,18 @@ class LPIPS(nn.Module):
             torch.load(str(lin_path), map_location="cpu", weights_only=True),
         )
         return net.eval(), {str(alex_path): alex_sha, str(lin_path): lin_sha}
+
+
+def lpips_network(ctx: EvalContext) -> LPIPS:
+    """The LPIPS network of this evaluation (``--lpips-weights`` or the found files) on its
+    device, loaded once and recorded in the results' ``networks``."""
+
+    def load() -> LPIPS:
+        net, hashes = LPIPS.from_files(ctx.files.lpips_weights)
+        ctx.networks["lpips"] = [{"path": p, "sha256": h} for p, h in hashes.items()]
+        return net.to(ctx.device)
+
+    return ctx.network("lpips", load)
 
 
 def uint8_to_signed(images: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,6 @@ images are made: :mod:`layout2im.evaluation.generation`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import platform
 import time
@@ -158,7 +157,7 @@ def evaluate_generator(
         "version": RESULTS_VERSION,
         "protocol": proto.to_dict(),
         "data": {
-            "config": dataclasses.asdict(data_config),
+            "config": data_config.model_dump(),
             "split": proto.split,
             "layouts": len(layouts),
             "layouts_in_split": layouts.available,
@@ -244,6 +243,6 @@ def evaluate_model(
     results["model"] = {
         "path": str(model_dir),
         "weights_sha256": weight_files.sha256_of(weights),
-        "config": dataclasses.asdict(pipe.config),
+        "config": pipe.config.model_dump(),
     }
     return results

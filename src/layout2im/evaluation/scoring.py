@@ -11,7 +11,6 @@ layout than the folder has (diversity needs two) are recorded as skipped with th
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -155,7 +154,7 @@ def _results(proto, data, scored_layouts, layouts, got, ctx, metrics, size) -> d
         "version": RESULTS_VERSION,
         "protocol": proto.to_dict(),
         "data": {
-            "config": dataclasses.asdict(data),
+            "config": data.model_dump(),
             "split": proto.split,
             "layouts": len(scored_layouts),
             "layouts_in_protocol": len(layouts),
