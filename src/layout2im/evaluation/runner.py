@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, DataConfig
+from ..devices import parse_device
 from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
 from . import weight_files
@@ -120,7 +121,7 @@ def evaluate_generator(
             f"this model makes {size}x{size}"
         )
     chosen = resolve_metrics(metrics, proto)
-    device = torch.device(device)
+    device = parse_device(device, "device")
     files = files or EvalFiles()
     start = time.perf_counter()
     layouts = load_layouts(data_config, size, proto, num_images)

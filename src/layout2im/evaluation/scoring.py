@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, DataConfig
+from ..devices import parse_device
 from .context import EvalContext, EvalFiles
 from .exchange import id_prefix, write_layouts
 from .folder import (
@@ -97,7 +98,7 @@ def score_folder(
     proto.check_dataset(data.name)
     size = _image_size(proto, image_size)
     chosen = resolve_metrics(metrics, proto)
-    device = torch.device(device)
+    device = parse_device(device, "device")
     files = files or EvalFiles()
     parts = protocol_layouts(data, proto, size, num_images)
     counts = {id_prefix(proto, p.split): len(layouts) for p, layouts in parts}
