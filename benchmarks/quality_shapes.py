@@ -44,6 +44,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from layout2im.config import ConfigError, load_config
+from layout2im.devices import parse_device
 from layout2im.evaluation import (
     EvalFiles,
     evaluate_generator,
@@ -165,7 +166,7 @@ def floor_results(data, protocol, num_layouts: int, metrics, files, args) -> dic
         other.real[:, None],
         data,
         files,
-        torch.device(args.device),
+        parse_device(args.device),
         args.batch_size,
         not args.no_progress,
     )
@@ -397,7 +398,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         "model": {
             "path": str(model_dir),
             "sha256": weight_files.sha256_of(Path(model_dir) / "model.safetensors"),
-            "config": dataclasses.asdict(pipe.config),
+            "config": pipe.config.model_dump(),
         },
         "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -11,7 +11,6 @@ images are made: :mod:`layout2im.evaluation.generation`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import platform
 import time
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, DataConfig
+from ..devices import parse_device
 from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
 from . import weight_files
@@ -121,7 +121,7 @@ def evaluate_generator(
             f"this model makes {size}x{size}"
         )
     chosen = resolve_metrics(metrics, proto)
-    device = torch.device(device)
+    device = parse_device(device, "device")
     files = files or EvalFiles()
     start = time.perf_counter()
     layouts = load_layouts(data_config, size, proto, num_images)
@@ -157,7 +157,7 @@ def evaluate_generator(
         "version": RESULTS_VERSION,
         "protocol": proto.to_dict(),
         "data": {
-            "config": dataclasses.asdict(data_config),
+            "config": data_config.model_dump(),
             "split": proto.split,
             "layouts": len(layouts),
             "layouts_in_split": layouts.available,
@@ -243,6 +243,6 @@ def evaluate_model(
     results["model"] = {
         "path": str(model_dir),
         "weights_sha256": weight_files.sha256_of(weights),
-        "config": dataclasses.asdict(pipe.config),
+        "config": pipe.config.model_dump(),
     }
     return results
