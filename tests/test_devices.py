@@ -55,7 +55,7 @@ def test_generate_refuses_a_bad_device_before_writing(tmp_path, tiny_model_dir, 
 @pytest.mark.parametrize("name", ["cuda:99", "meta"])
 def test_train_refuses_a_bad_device_before_any_run_folder(tmp_path, capsys, name):
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_config(steps=2).to_dict()))
+    config.write_text(yaml.safe_dump(tiny_config(steps=2).model_dump()))
     runs = tmp_path / "runs"
     argv = ["train", "--config", str(config), "--out", str(runs), "--no-progress"]
     assert main([*argv, "--set", f"train.device={name}"]) == 2
