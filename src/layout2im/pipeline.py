@@ -50,7 +50,7 @@ from .devices import parse_device
 from .errors import Layout2ImError, quote
 from .fsutil import atomic_write, write_text
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
-from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
+from .layout import Layout, LayoutBatch, LayoutError, parse_box, parse_layout
 from .models import Layout2ImGenerator
 from .models.layers import crop_boxes
 from .models.size import generator_state_size
@@ -359,7 +359,7 @@ class Layout2ImPipeline:
         :class:`~layout2im.images.ImageError` for an unusable image and
         :class:`~layout2im.layout.LayoutError` for a bad box or category.
         """
-        box = _parse_box("box", box)
+        box = parse_box("box", box)
         if not isinstance(category, str) or category not in self.vocab:
             raise LayoutError(f"category: {self.vocab.unknown_message(category)}")
         picture = load_image(
