@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..architectures import Architecture, get_architecture
 from ..config import ConfigError, DataConfig
 from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
@@ -80,13 +81,15 @@ def evaluate_generator(
     batch_size: int = 64,
     progress: bool = False,
     vocab: Vocabulary | None = None,
+    architecture: str | Architecture = "layout2im",
 ) -> dict:
     """Evaluate a generator in memory (training calls this periodically).
 
-    ``generator``: a :class:`Layout2ImGenerator` (put in eval mode while generating, its mode
-    restored). ``protocol``: a name or :class:`Protocol` (default: the dataset's).
-    ``metrics``: names (default: the protocol's). ``num_images``: use only the first that many
-    layouts of the split. ``vocab``: the generator's vocabulary, checked against the data's.
+    ``generator``: a generator of ``architecture`` (a registered name or entry; put in eval
+    mode while generating, its mode restored). ``protocol``: a name or :class:`Protocol`
+    (default: the dataset's). ``metrics``: names (default: the protocol's). ``num_images``: use
+    only the first that many layouts of the split. ``vocab``: the generator's vocabulary,
+    checked against the data's.
     Returns the results dict (see the module docstring).
     """
     if num_images is not None and num_images < 2:
@@ -106,11 +109,15 @@ def evaluate_generator(
                 batch_size,
                 progress,
                 vocab,
+                architecture,
             )
             for p in proto.splits()
         }
         return combine_splits(proto, parts)
-    size = generator.config.image_size
+    if isinstance(architecture, str):
+        architecture = get_architecture(architecture)
+    size = architecture.image_size(generator.config)
+    rows = architecture.num_classes(generator.config)
     if proto.image_size is not None and proto.image_size != size:
         raise ConfigError(
             f"protocol {proto.name!r} is for {proto.image_size}x{proto.image_size} images; "
@@ -126,10 +133,10 @@ def evaluate_generator(
             f"the model's vocabulary ({len(vocab)} rows) is not the {data_config.name} data's "
             f"({len(layouts.vocab)} rows)"
         )
-    if len(layouts.vocab) != generator.config.num_classes:
+    if len(layouts.vocab) != rows:
         raise ConfigError(
             f"the {data_config.name} vocabulary has {len(layouts.vocab)} rows but the model has "
-            f"{generator.config.num_classes} classes"
+            f"{rows} classes"
         )
     k = samples_needed(chosen, proto)
     fake = generate_images(
@@ -142,10 +149,12 @@ def evaluate_generator(
         device,
         batch_size,
         progress,
+        architecture,
     )
     generation_seconds = time.perf_counter() - start
+    encoder = generator if architecture.capabilities.style else None
     ctx = EvalContext(
-        proto, layouts, fake, data_config, files, device, batch_size, progress, generator
+        proto, layouts, fake, data_config, files, device, batch_size, progress, encoder
     )
     results = run_metrics(ctx, chosen)
     return {
@@ -234,11 +243,13 @@ def evaluate_model(
         batch_size,
         progress,
         vocab=pipe.vocab,
+        architecture=pipe.architecture,
     )
     weights = Path(model_dir) / "model.safetensors"
     results["model"] = {
         "path": str(model_dir),
+        "architecture": pipe.architecture.name,
         "weights_sha256": wfiles.sha256_of(weights),
-        "config": dataclasses.asdict(pipe.config),
+        "config": pipe.architecture.config_to_dict(pipe.config),
     }
     return results

@@ -26,6 +26,7 @@ from ..errors import Layout2ImError
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
+from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
 from ..visualize import draw_layout, grid, to_pil
 from ..vocab import Vocabulary
@@ -381,7 +382,11 @@ def _train_in(
             writer.close()
     if env.is_main:
         pipe = Layout2ImPipeline(
-            trainer.generator, vocab, max_objects=config.data.max_objects, device=env.device
+            trainer.generator,
+            vocab,
+            max_objects=config.data.max_objects,
+            device=env.device,
+            data=trained_data(config),
         )
         with atomic_folder(run_dir / "model") as tmp:
             pipe.save_pretrained(tmp)
@@ -443,7 +448,11 @@ def evaluate_during_training(
     best = {"step": step, "metric": t.best_metric, "value": value}
     folder = run_dir / "model-best"
     pipe = Layout2ImPipeline(
-        trainer.generator, trainer.vocab, config.data.max_objects, trainer.device
+        trainer.generator,
+        trainer.vocab,
+        config.data.max_objects,
+        trainer.device,
+        data=trained_data(config),
     )
     with atomic_folder(folder) as tmp:
         pipe.save_pretrained(tmp)
