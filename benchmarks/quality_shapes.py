@@ -44,14 +44,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from layout2im.config import ConfigError, load_config
+from layout2im.devices import parse_device
 from layout2im.evaluation import (
     EvalFiles,
     evaluate_generator,
     get_metric,
     get_protocol,
+    weight_files,
     write_results,
 )
-from layout2im.evaluation import files as wfiles
 from layout2im.evaluation.baselines import ZeroLatentGenerator
 from layout2im.evaluation.context import EvalContext
 from layout2im.evaluation.generation import generate_images, load_layouts
@@ -165,7 +166,7 @@ def floor_results(data, protocol, num_layouts: int, metrics, files, args) -> dic
         other.real[:, None],
         data,
         files,
-        torch.device(args.device),
+        parse_device(args.device),
         args.batch_size,
         not args.no_progress,
     )
@@ -396,8 +397,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         "version": 1,
         "model": {
             "path": str(model_dir),
-            "sha256": wfiles.sha256_of(Path(model_dir) / "model.safetensors"),
-            "config": dataclasses.asdict(pipe.config),
+            "sha256": weight_files.sha256_of(Path(model_dir) / "model.safetensors"),
+            "config": pipe.config.model_dump(),
         },
         "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -44,7 +44,7 @@ def test_a_written_folder_records_its_architecture_version_and_data(tmp_path, ti
     assert meta["format"] == "layout2im"
     assert meta["format_version"] == FORMAT_VERSION == 2
     assert meta["architecture"] == "layout2im"
-    assert meta["data"] == {"config": tiny_config().to_dict()["data"]}  # not a preset's data
+    assert meta["data"] == {"config": tiny_config().model_dump()["data"]}  # not a preset's data
     assert meta["provenance"] == {"note": "test"}
     again = Layout2ImPipeline.from_pretrained(tmp_path / "m")
     assert again.data == data and again.architecture is get_architecture("layout2im")
@@ -57,7 +57,7 @@ def test_a_preset_unchanged_is_recorded_by_name():
     config = load_config("paper-coco64")
     assert trained_data(config).preset == "paper-coco64"
     config.data.min_objects = 4  # changed: the data is recorded, the preset is not claimed
-    assert trained_data(config) == TrainedData(preset=None, config=config.to_dict()["data"])
+    assert trained_data(config) == TrainedData(preset=None, config=config.model_dump()["data"])
 
 
 def test_a_folder_from_before_architectures_loads_as_layout2im(tmp_path, tiny_model_dir):

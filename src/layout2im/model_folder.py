@@ -272,9 +272,9 @@ def write_model_folder(
 def trained_data(config: Config) -> TrainedData:
     """What a model trained with ``config`` was trained on: the config's data section, and the
     preset's name when that section is the preset's, unchanged (``evaluate --model`` reads it)."""
-    data = config.to_dict()["data"]
+    data = config.model_dump()["data"]
     preset = None
-    if config.name in preset_names() and load_config(config.name).to_dict()["data"] == data:
+    if config.name in preset_names() and load_config(config.name).model_dump()["data"] == data:
         preset = config.name
     return TrainedData(preset=preset, config=data)
 

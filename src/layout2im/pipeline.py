@@ -41,6 +41,7 @@ from torch import nn
 
 from .architectures import IMAGE_CODE, OBJECT_CODE, Architecture, get_architecture
 from .config import AMP_MODES
+from .devices import parse_device
 from .errors import Layout2ImError, quote
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
 from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
@@ -139,10 +140,10 @@ class Layout2ImPipeline:
             raise ValueError(f"vocabulary has {len(vocab)} rows but the model has {rows}")
         if amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
-        self.generator = generator.to(device).eval()
+        self.device = parse_device(device, "device")
+        self.generator = generator.to(self.device).eval()
         self.vocab = vocab
         self.max_objects = max_objects
-        self.device = torch.device(device)
         self.amp = amp
         self.data = data
         self.latent_codes = architecture.codes(generator.config)

@@ -12,7 +12,8 @@ from layout2im.config import DataConfig
 from layout2im.evaluation import evaluate_generator, get_metric
 from layout2im.evaluation.baselines import ZeroLatentGenerator
 from layout2im.evaluation.classifier import load_network
-from layout2im.evaluation.context import EvalContext, bundled_network
+from layout2im.evaluation.context import EvalContext
+from layout2im.evaluation.dataset_networks import bundled_network
 from layout2im.evaluation.fidelity import WINDOWS, found_in_boxes, window_boxes
 from layout2im.evaluation.generation import EvalLayouts, load_layouts
 from layout2im.evaluation.object_colours import box_mean_colours, box_pixel_l1, colour_errors

@@ -37,7 +37,7 @@ def _context(fake, layouts, tmp_path):
     ctx = EvalContext(
         proto, layouts, fake, DataConfig(name="shapes"), EvalFiles(cache_dir=str(tmp_path))
     )
-    ctx._loaded["inception"] = MeanColourNet()
+    ctx.network("inception", MeanColourNet)  # stands in for the FID network
     return ctx
 
 

@@ -10,8 +10,6 @@ latent estimator's posterior mean for the crop (:func:`encode_style`). Trainable
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 from PIL import Image
@@ -83,7 +81,7 @@ ARCHITECTURE = register_architecture(
         name=NAME,
         description="the paper's Layout2Im generator (CVPR 2019): object latents, ConvLSTM fuser",
         config_from_dict=model_config_from_dict,
-        config_to_dict=dataclasses.asdict,
+        config_to_dict=lambda config: config.model_dump(),
         build_generator=_build,
         state_size=generator_state_size,
         parameter_counts=parameter_counts,

@@ -10,11 +10,11 @@ named presets (:data:`PROTOCOLS`); :func:`evaluate_generator` (training) and
 
 from .baselines import ZeroLatentGenerator
 from .context import EvalFiles
-from .files import MissingWeightsError, WeightsChecksumError
 from .protocols import PROTOCOLS, Protocol, get_protocol, protocol_names
 from .registry import Metric, MetricSkipped, get_metric, metric_names, register_metric
 from .report import format_markdown, format_table, write_results
 from .runner import evaluate_generator, evaluate_model
+from .weight_files import MissingWeightsError, WeightsChecksumError
 
 __all__ = [
     "PROTOCOLS",

@@ -11,7 +11,6 @@ images are made: :mod:`layout2im.evaluation.generation`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import platform
 import time
@@ -24,9 +23,10 @@ import torch
 
 from ..architectures import Architecture, get_architecture
 from ..config import ConfigError, DataConfig
+from ..devices import parse_device
 from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
-from . import files as wfiles
+from . import weight_files
 from .context import EvalContext, EvalFiles
 from .generation import generate_images, load_layouts
 from .protocols import Protocol, get_protocol
@@ -57,7 +57,11 @@ def run_metrics(ctx: EvalContext, metrics: Sequence[Metric]) -> dict[str, dict]:
         start = time.perf_counter()
         try:
             values = metric.compute(ctx)
-        except (MetricSkipped, wfiles.MissingWeightsError, wfiles.WeightsChecksumError) as exc:
+        except (
+            MetricSkipped,
+            weight_files.MissingWeightsError,
+            weight_files.WeightsChecksumError,
+        ) as exc:
             log.warning("%s skipped: %s", metric.name, exc)
             out[metric.name] = {"status": "skipped", "reason": str(exc)}
             continue
@@ -124,7 +128,7 @@ def evaluate_generator(
             f"this model makes {size}x{size}"
         )
     chosen = resolve_metrics(metrics, proto)
-    device = torch.device(device)
+    device = parse_device(device, "device")
     files = files or EvalFiles()
     start = time.perf_counter()
     layouts = load_layouts(data_config, size, proto, num_images)
@@ -162,7 +166,7 @@ def evaluate_generator(
         "version": RESULTS_VERSION,
         "protocol": proto.to_dict(),
         "data": {
-            "config": dataclasses.asdict(data_config),
+            "config": data_config.model_dump(),
             "split": proto.split,
             "layouts": len(layouts),
             "layouts_in_split": layouts.available,
@@ -249,7 +253,7 @@ def evaluate_model(
     results["model"] = {
         "path": str(model_dir),
         "architecture": pipe.architecture.name,
-        "weights_sha256": wfiles.sha256_of(weights),
+        "weights_sha256": weight_files.sha256_of(weights),
         "config": pipe.architecture.config_to_dict(pipe.config),
     }
     return results

@@ -11,7 +11,6 @@ layout than the folder has (diversity needs two) are recorded as skipped with th
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, DataConfig
+from ..devices import parse_device
 from .context import EvalContext, EvalFiles
 from .exchange import id_prefix, write_layouts
 from .folder import (
@@ -98,7 +98,7 @@ def score_folder(
     proto.check_dataset(data.name)
     size = _image_size(proto, image_size)
     chosen = resolve_metrics(metrics, proto)
-    device = torch.device(device)
+    device = parse_device(device, "device")
     files = files or EvalFiles()
     parts = protocol_layouts(data, proto, size, num_images)
     counts = {id_prefix(proto, p.split): len(layouts) for p, layouts in parts}
@@ -154,7 +154,7 @@ def _results(proto, data, scored_layouts, layouts, got, ctx, metrics, size) -> d
         "version": RESULTS_VERSION,
         "protocol": proto.to_dict(),
         "data": {
-            "config": dataclasses.asdict(data),
+            "config": data.model_dump(),
             "split": proto.split,
             "layouts": len(scored_layouts),
             "layouts_in_protocol": len(layouts),

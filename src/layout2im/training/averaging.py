@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..architectures import get_architecture
-from ..config import Config, ConfigError, from_dict
+from ..config import ConfigError, config_from_dict
 from ..fsutil import atomic_folder, check_output_folder
 from ..model_folder import (
     ModelDestinationError,
@@ -164,7 +164,7 @@ def export_averaged_model(
     log.info("averaging the generator over %d checkpoints (steps %s)", len(steps), steps)
     weights, newest = average_generator_state(checkpoints)
     try:
-        config = from_dict(Config, newest["config"]).validate()
+        config = config_from_dict(newest["config"])
         architecture = get_architecture(newest.get("architecture", "layout2im"))
         generator = architecture.build_generator(config.model)
         generator.load_state_dict(weights)
