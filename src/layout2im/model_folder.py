@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .architectures import Architecture, get_architecture
-from .config import Config, load_config, preset_names
+from .config import Config, config_from_dict, load_config, preset_names
 from .errors import Layout2ImError, quote, short_path
 from .fsutil import atomic_write, write_text
 from .readers import read_json
@@ -277,6 +277,20 @@ def trained_data(config: Config) -> TrainedData:
     if config.name in preset_names() and load_config(config.name).model_dump()["data"] == data:
         preset = config.name
     return TrainedData(preset=preset, config=data)
+
+
+def trained_data_config(name_or_dir: str | Path) -> Config | None:
+    """A config whose ``data`` is what the model folder (or shipped model) records it was
+    trained on: the preset itself when it names one, else the recorded data section with
+    defaults elsewhere; None for a folder that records nothing (format_version 1)."""
+    folder = resolve_model(name_or_dir)
+    data = read_model_meta(folder / CONFIG_FILE).data
+    if data is None:
+        return None
+    if data.preset is not None:
+        return load_config(data.preset)
+    source = f"{short_path(folder / CONFIG_FILE)} data"
+    return config_from_dict({"name": folder.name, "data": data.config}, source)
 
 
 # ----------------------------------------------------------------------------- destinations

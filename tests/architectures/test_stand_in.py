@@ -3,6 +3,8 @@ evaluation and `train --init-from` with no edit to any of them."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -139,3 +141,17 @@ def test_init_from_says_it_cannot_be_trained(folder):
     _, vocab = build_dataset(config.data, config.model.image_size)
     with pytest.raises(CheckpointError, match="its architecture, stand-in, cannot be trained"):
         initialise_from(Trainer(config, vocab), folder)
+
+
+def test_evaluate_scores_its_folder_with_no_config(folder, tmp_path, capsys, monkeypatch):
+    from layout2im.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # the real-statistics cache
+    out = tmp_path / "results.json"
+    args = ["evaluate", "--model", str(folder), "--protocol", "custom", "--no-progress",
+            "--metrics", "diversity-shapes", "--num-images", "4", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    results = json.loads(out.read_text())
+    assert results["model"]["architecture"] == "stand-in"
+    assert results["data"]["config"]["name"] == "shapes"
+    assert results["metrics"]["diversity-shapes"]["status"] == "ok"
