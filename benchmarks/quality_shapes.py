@@ -398,7 +398,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         "model": {
             "path": str(model_dir),
             "sha256": weight_files.sha256_of(Path(model_dir) / "model.safetensors"),
-            "config": dataclasses.asdict(pipe.config),
+            "config": pipe.config.model_dump(),
         },
         "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -270,7 +270,7 @@ class Layout2ImPipeline:
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "model": dataclasses.asdict(self.config),
+            "model": self.config.model_dump(),
             "max_objects": self.max_objects,
         }
         if provenance:

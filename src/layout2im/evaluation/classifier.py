@@ -271,7 +271,7 @@ def train_network(
     accuracy = evaluate_network(net, config, val_images, device)
     meta = {
         "dataset": config.data.name,
-        "data": asdict(config.data),
+        "data": config.data.model_dump(),
         "image_size": size,
         "vocab": vocab.names,
         "training": {

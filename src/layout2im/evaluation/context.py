@@ -9,7 +9,6 @@ The context knows no concrete network: each network family provides its loader, 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ class EvalContext:
 
     @property
     def device(self) -> torch.device:
-        return torch.device(self.options.device)
+        return self.options.device
 
     @property
     def batch_size(self) -> int:
@@ -128,7 +127,7 @@ class EvalContext:
         meta = {
             "kind": kind,
             "network_sha256": network_sha256,
-            "data": {k: v for k, v in dataclasses.asdict(self.data).items() if k != "num_workers"},
+            "data": self.data.model_dump(exclude={"num_workers"}),
             "split": self.protocol.split,
             "num_layouts": len(self.layouts),
             "image_size": int(self.real.shape[-1]),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import ConfigError
+from ..devices import parse_device
 from .protocols import Protocol
 
 
@@ -32,8 +33,9 @@ class ScoringOptions:
 
     ``protocol``: a name or :class:`~layout2im.evaluation.protocols.Protocol` (None: the
     dataset's). ``metrics``: names (None: the protocol's). ``num_images``: score only the first
-    that many layouts of the split (at least 2: statistics need two). ``device``, ``batch_size``
-    and ``progress`` (tqdm bars) say how the networks run; ``files`` where they come from.
+    that many layouts of the split (at least 2: statistics need two). ``device`` (a name, kept
+    as the checked :class:`torch.device`), ``batch_size`` and ``progress`` (tqdm bars) say how
+    the networks run; ``files`` where they come from.
     None of them changes a figure except ``protocol``, ``metrics`` and ``num_images``.
     """
 
@@ -46,6 +48,7 @@ class ScoringOptions:
     files: EvalFiles = field(default_factory=EvalFiles)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "device", parse_device(self.device, "device"))
         if self.metrics is not None:
             object.__setattr__(self, "metrics", tuple(self.metrics))
         if self.num_images is not None and self.num_images < 2:

@@ -124,7 +124,7 @@ def score_images(
         "version": RESULTS_VERSION,
         "protocol": protocol.to_dict(),
         "data": {
-            "config": dataclasses.asdict(data_config),
+            "config": data_config.model_dump(),
             "split": protocol.split,
             "layouts": len(layouts),
             "layouts_in_split": layouts.available,
@@ -199,7 +199,7 @@ def evaluate_generator(
         samples_needed(chosen, proto),
         proto.seed,
         proto.rescale,
-        torch.device(options.device),
+        options.device,
         options.batch_size,
         options.progress,
     )
@@ -248,6 +248,6 @@ def evaluate_model(
     results["model"] = {
         "path": str(model_dir),
         "weights_sha256": weight_files.sha256_of(weights),
-        "config": dataclasses.asdict(pipe.config),
+        "config": pipe.config.model_dump(),
     }
     return results
