@@ -115,17 +115,15 @@ def test_the_editor_api_describes_the_architecture(pipe):
 
 
 def test_a_folder_of_it_is_scored(folder, tmp_path):
-    from layout2im.evaluation import EvalFiles
+    from layout2im.evaluation import EvalFiles, ScoringOptions
 
-    files = EvalFiles(cache_dir=str(tmp_path / "cache"))
-    results = evaluate_model(
-        folder,
-        tiny_config().data,
-        "custom",
-        ["diversity-shapes", "reconstruction-colour"],
+    options = ScoringOptions(
+        protocol="custom",
+        metrics=["diversity-shapes", "reconstruction-colour"],
         num_images=4,
-        files=files,
+        files=EvalFiles(cache_dir=str(tmp_path / "cache")),
     )
+    results = evaluate_model(folder, tiny_config().data, options)
     assert results["model"]["architecture"] == "stand-in"
     assert results["images"]["generated"] == 8
     assert results["metrics"]["diversity-shapes"]["status"] == "ok"

@@ -23,7 +23,7 @@ from ..config import Config, ConfigError, config_from_yaml, read_config_text
 from ..data import build_dataset, get_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
 from ..errors import Layout2ImError
-from ..evaluation import evaluate_generator
+from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
@@ -403,14 +403,13 @@ def evaluate_during_training(
     ``eval.jsonl`` and keep the best model by ``train.best_metric`` in ``model-best/``.
     Returns the (possibly new) best record."""
     t = config.train
-    results = evaluate_generator(
-        trainer.generator,
-        config.data,
+    options = ScoringOptions(
         protocol=t.eval_protocol,
         metrics=t.eval_metrics or None,
-        device=trainer.device,
         num_images=t.eval_num_images,
+        device=trainer.device,
     )
+    results = evaluate_generator(trainer.generator, config.data, options)
     trainer.generator.train()
     values = {
         f"{name}.{key}": value
