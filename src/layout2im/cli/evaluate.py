@@ -245,14 +245,15 @@ def _report_results(args, config: Config, results: dict, what: str) -> None:
         print(f"table:   {write_text(args.markdown, format_markdown(results))}")
 
 
-def _model_data_config(model: str) -> Config:
-    """The config of the data ``model`` was trained on, as its folder records it; a shipped
-    model is named after its preset; other folders without the record need --config."""
+def _model_data_config(model: str) -> tuple[Config, str]:
+    """The config of the data ``model`` was trained on, as its folder records it, and where it
+    came from (a preset's name, or the folder's config.json); a shipped model is named after
+    its preset; other folders without the record need --config."""
     config = trained_data_config(model)
     if config is not None:
-        return config
+        return config, config.name if config.name in preset_names() else f"{model}/config.json"
     if model in shipped_models() and model in preset_names():
-        return load_config(model)
+        return load_config(model), model
     raise CLIError(
         f"--config is needed for --model {short(model)}: its config.json does not record the "
         "data it was trained on (folders written before format_version 2 do not); pass the "
@@ -263,8 +264,7 @@ def _model_data_config(model: str) -> Config:
 def cmd_evaluate(args) -> int:
     base = None
     if args.config is None:
-        base = _model_data_config(args.model)
-        args.config = f"{short(args.model)}/config.json"
+        base, args.config = _model_data_config(args.model)
     config, protocol, metrics = _check_scoring_args(args, base)
     results = evaluate_model(args.model, config.data, _scoring_options(args, protocol, metrics))
     _report_results(args, config, results, f"model {args.model}")
