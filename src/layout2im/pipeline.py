@@ -46,6 +46,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import AMP_MODES, MAX_LAYOUT_OBJECTS, ConfigError, ModelConfig, model_config_from_dict
+from .devices import parse_device
 from .errors import Layout2ImError, quote
 from .fsutil import atomic_write, write_text
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
@@ -229,10 +230,10 @@ class Layout2ImPipeline:
             )
         if amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
-        self.generator = generator.to(device).eval()
+        self.device = parse_device(device, "device")
+        self.generator = generator.to(self.device).eval()
         self.vocab = vocab
         self.max_objects = max_objects
-        self.device = torch.device(device)
         self.amp = amp
         # Limits for reference images given as ``style`` in layouts (see layout2im.images).
         self.max_image_bytes = DEFAULT_MAX_BYTES
@@ -270,7 +271,7 @@ class Layout2ImPipeline:
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "model": dataclasses.asdict(self.config),
+            "model": self.config.model_dump(),
             "max_objects": self.max_objects,
         }
         if provenance:

@@ -1,7 +1,6 @@
 """COCO-Stuff (``coco``) and COCO-format datasets on small fixture files: filters, items,
 splits, the cached index, and a precise error for each kind of bad input."""
 
-import dataclasses
 import json
 import os
 
@@ -10,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from layout2im.config import DataConfig
+from layout2im.config import CocoConfig, DataConfig
 from layout2im.data import DatasetError, build_dataset
 from layout2im.data.collate import collate_layouts
 from layout2im.data.images import IMAGENET_MEAN, IMAGENET_STD
@@ -18,8 +17,15 @@ from layout2im.data.sources import open_split
 from tests.data import fixtures as fx
 
 
+def with_coco_section(values: dict) -> dict:
+    """``values`` with the keys of ``data.coco`` moved into that section."""
+    coco = {k: values.pop(k) for k in list(values) if k in CocoConfig.model_fields}
+    return {**values, "coco": coco}
+
+
 def coco_cfg(root, **overrides) -> DataConfig:
-    cfg = DataConfig(name="coco", root=str(root), cache_dir=str(root / "cache"), **overrides)
+    values = dict(name="coco", root=str(root), cache_dir=str(root / "cache"), **overrides)
+    cfg = DataConfig(**with_coco_section(values))
     cfg.validate()
     return cfg
 
@@ -127,7 +133,7 @@ def test_items_are_deterministic_and_object_order_is_shuffled(coco_root):
         assert torch.equal(a["image"], b["image"])
     orders = set()
     for seed in range(8):
-        seeded = dataclasses.replace(cfg, seed=seed)
+        seeded = cfg.model_copy(update={"seed": seed})
         labels = build_dataset(seeded, 16, "train")[0][1]["labels"].tolist()  # image 2
         assert sorted(labels) == [1, 2, 5, 93]
         orders.add(tuple(labels))
@@ -384,7 +390,7 @@ def format_cfg(root, **overrides) -> DataConfig:
         cache_dir=str(root / "cache"),
     )
     values.update(overrides)
-    cfg = DataConfig(**values)
+    cfg = DataConfig(**with_coco_section(values))
     cfg.validate()
     return cfg
 
@@ -393,7 +399,7 @@ def test_coco_format_matches_coco_and_holds_out_a_fraction(coco_root, caplog):
     data = open_split(format_cfg(coco_root), "train")
     assert kept_ids(data) == fx.KEPT_IMAGE_IDS
     assert data.index.meta["report"]["train"]["objects"] == fx.EXPECTED["objects"]
-    with pytest.raises(DatasetError, match=r"no validation data: set data\.val_instances_json"):
+    with pytest.raises(DatasetError, match=r"no validation data: set data\.coco\.val_instances"):
         build_dataset(format_cfg(coco_root), 16, "val")
     samples, _ = build_dataset(format_cfg(coco_root), 16, "samples")
     assert len(samples) == 4 and "training sample grids use training images" in caplog.text
@@ -464,9 +470,11 @@ def test_file_names_leaving_the_image_folder_are_refused(coco_root, name, capsys
     from layout2im.cli import main
 
     args = ["data", "inspect", "--config", "shapes32", "--root", str(coco_root)]
-    data = dataclasses.asdict(format_cfg(coco_root))
-    keys = ("name", "instances_json", "stuff_json", "image_dir", "cache_dir")
-    sets = [f"data.{k}={json.dumps(data[k])}" for k in keys]
+    data = format_cfg(coco_root).model_dump()
+    keys = ("name", "coco.instances_json", "coco.stuff_json", "image_dir", "cache_dir")
+    value = {k: data[k] for k in ("name", "image_dir", "cache_dir")}
+    value |= {f"coco.{k}": v for k, v in data["coco"].items()}
+    sets = [f"data.{k}={json.dumps(value[k])}" for k in keys]
     assert main([*args, *(x for s in sets for x in ("--set", s))]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "leaves the image folder" in err and err.count("\n") == 1

@@ -11,7 +11,7 @@ from tests.conftest import tiny_config
 @pytest.fixture
 def data_yaml(tmp_path):
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(tiny_config().to_dict()))
+    path.write_text(yaml.safe_dump(tiny_config().model_dump()))
     return path
 
 

@@ -195,7 +195,7 @@ def test_periodic_evaluation_keeps_the_best_model(tmp_path):
 
 def _yaml_config(tmp_path, config):
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config.to_dict()))
+    path.write_text(yaml.safe_dump(config.model_dump()))
     return str(path)
 
 
@@ -249,7 +249,7 @@ def test_a_run_that_fails_at_start_has_the_error_in_its_log(tmp_path, capsys):
     config = tiny_config(steps=2)
     config.data.name = "coco-format"
     config.data.root = str(tmp_path / "no-such-data")
-    config.data.instances_json = "instances.json"
+    config.data.coco.instances_json = "instances.json"
     args = ["train", "--config", _yaml_config(tmp_path, config)]
     assert main([*args, "--out", str(tmp_path / "runs"), "--no-progress"]) == 2
     err = _one_error_line(capsys)
@@ -268,12 +268,14 @@ def test_a_new_coco_format_run_takes_its_vocabulary_from_the_data(tmp_path, capl
     config.data = DataConfig(
         name="coco-format",
         root=str(root),
-        instances_json="annotations/instances.json",
         image_dir="images",
-        stuff_only=False,
         min_objects=1,
         max_objects=8,
-        min_box_area=0.0,
+        coco={
+            "instances_json": "annotations/instances.json",
+            "stuff_only": False,
+            "min_box_area": 0.0,
+        },
     )
     rows = len(SHAPE_CATEGORIES) + 1  # row 0 __image__, then the categories by id
     assert config.model.num_classes == len(SHAPE_CATEGORIES)

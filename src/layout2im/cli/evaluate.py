@@ -12,6 +12,7 @@ from ..errors import short
 from ..evaluation import (
     PROTOCOLS,
     EvalFiles,
+    ScoringOptions,
     evaluate_model,
     format_markdown,
     format_table,
@@ -22,9 +23,9 @@ from ..evaluation import (
     write_results,
 )
 from ..evaluation.classifier import save_network, train_network
+from ..evaluation.external import export_layouts, score_folder
 from ..evaluation.report import format_folder_counts
 from ..evaluation.runner import resolve_metrics
-from ..evaluation.scoring import export_layouts, score_folder
 from ..fsutil import check_output_folder, write_text
 from ..pipeline import shipped_models
 from .options import CLIError, add_config_args, config_from_args
@@ -181,8 +182,8 @@ def _add_scoring_args(p: argparse.ArgumentParser, config_help: str | None = None
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _scoring_options(args) -> dict:
-    """The keyword arguments of evaluate_model and score_folder that the options give."""
+def _scoring_options(args, protocol, metrics: list[str] | None) -> ScoringOptions:
+    """What evaluate_model and score_folder read from the options."""
     files = EvalFiles(
         inception=args.inception,
         inception_logits=args.inception_logits,
@@ -192,13 +193,15 @@ def _scoring_options(args) -> dict:
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
     )
-    return {
-        "device": args.device,
-        "num_images": args.num_images,
-        "files": files,
-        "batch_size": args.batch_size,
-        "progress": not args.no_progress,
-    }
+    return ScoringOptions(
+        protocol=protocol,
+        metrics=metrics,
+        num_images=args.num_images,
+        device=args.device,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        files=files,
+    )
 
 
 def _metric_list(values: list[str] | None) -> list[str] | None:
@@ -258,7 +261,7 @@ def cmd_evaluate(args) -> int:
     if args.config is None:
         args.config = _shipped_model_preset(args.model)
     config, protocol, metrics = _check_scoring_args(args)
-    results = evaluate_model(args.model, config.data, protocol, metrics, **_scoring_options(args))
+    results = evaluate_model(args.model, config.data, _scoring_options(args, protocol, metrics))
     _report_results(args, config, results, f"model {args.model}")
     return 0
 
@@ -292,11 +295,9 @@ def cmd_evaluate_images(args) -> int:
     results = score_folder(
         args.folder,
         config.data,
-        protocol,
-        metrics,
+        _scoring_options(args, protocol, metrics),
         allow_missing=args.allow_missing,
         image_size=args.image_size,
-        **_scoring_options(args),
     )
     counts = format_folder_counts(results)
     _report_results(args, config, results, f"folder {args.folder}\n{counts}")

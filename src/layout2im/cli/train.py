@@ -123,7 +123,7 @@ def cmd_info(args) -> int:
         "name": config.name,
         "params": parameter_counts(m),
         "generator_modules": generator_module_counts(m),
-        "config": config.to_dict(),
+        "config": config.model_dump(),
     }
     if args.json:
         print(json.dumps(info, indent=2))

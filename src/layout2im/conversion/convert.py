@@ -143,7 +143,7 @@ def convert_original(
                     "image_d": image_d.state_dict(),
                     "object_d": object_d.state_dict(),
                 },
-                "config": config.to_dict(),
+                "config": config.model_dump(),
                 "vocab": vocab.names,
                 "provenance": provenance,
             }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
-from ..config import DataConfig
+from ..schema.config import DataConfig
 from ..vocab import Vocabulary
 from .errors import DatasetError
 from .indexed_dataset import IndexedLayoutDataset

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 
-from ..config import Config, ConfigError, from_dict
+from ..config import ConfigError, config_from_dict
 from ..fsutil import atomic_folder, check_output_folder
 from ..models import Layout2ImGenerator
 from ..pipeline import (
@@ -204,7 +204,7 @@ def export_averaged_model(
     log.info("averaging the generator over %d checkpoints (steps %s)", len(steps), steps)
     weights, newest = average_generator_state(checkpoints)
     try:
-        config = from_dict(Config, newest["config"]).validate()
+        config = config_from_dict(newest["config"])
         generator = Layout2ImGenerator(config.model)
         generator.load_state_dict(weights)
         vocab = Vocabulary(newest["vocab"])

@@ -11,11 +11,10 @@ vocabulary must equal the run's.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
-from ..config import Config, ConfigError, from_dict
+from ..config import ConfigError, config_from_dict
 from ..pipeline import Layout2ImPipeline, ModelLoadError
 from .checkpoint import CheckpointError, load_latest_checkpoint
 from .trainer import Trainer
@@ -45,10 +44,10 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
         state, path = found
         saved = state.get("config", {})
         try:
-            saved_model = from_dict(Config, saved).validate().model
+            saved_model = config_from_dict(saved).model
         except (ConfigError, TypeError) as exc:
             raise CheckpointError(f"{path}: its config is unusable ({exc})") from None
-        if dataclasses.asdict(saved_model) != dataclasses.asdict(trainer.config.model):
+        if saved_model != trainer.config.model:
             raise CheckpointError(f"{path} holds networks of another architecture than this run")
         if state.get("vocab") != trainer.vocab.names:
             raise CheckpointError(f"{path}: its vocabulary differs from this run's data")
@@ -72,7 +71,7 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
 
 
 def _check_same_model(trainer: Trainer, pipe: Layout2ImPipeline, folder: Path) -> None:
-    mine, theirs = dataclasses.asdict(trainer.config.model), dataclasses.asdict(pipe.config)
+    mine, theirs = trainer.config.model.model_dump(), pipe.config.model_dump()
     if mine != theirs:
         key = next(k for k in mine if mine[k] != theirs.get(k))
         raise CheckpointError(

@@ -20,10 +20,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..config import Config, ConfigError, config_from_yaml, read_config_text
-from ..data import build_dataset
+from ..data import build_dataset, get_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
 from ..errors import Layout2ImError
-from ..evaluation import evaluate_generator
+from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
@@ -88,6 +88,7 @@ def _train_with_run_log(
             f"train.batch_size={config.train.batch_size} (the global batch) is not divisible "
             f"by the {env.world_size} processes"
         )
+    get_dataset(config.data.name)  # an unknown data.name stops here, before any run folder
     amp_note = resolve_training_amp(config, env.device)
     # rank 0 resolves the run folder; the others follow it, or fail with its message
     outcome: tuple[str, str | None, str | None] = ("", None, None)
@@ -204,7 +205,7 @@ def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path 
         saved_config = config_from_yaml(read_config_text(config_file), str(config_file))
     except ConfigError as exc:
         raise RunError(f"cannot resume {run_dir}: {exc}") from None
-    mine, theirs = config.to_dict(), saved_config.to_dict()
+    mine, theirs = config.model_dump(), saved_config.model_dump()
     mine["train"].pop("steps"), theirs["train"].pop("steps")
     if mine != theirs:
         diff = _first_difference(theirs, mine)
@@ -236,7 +237,7 @@ def _stats_step(line: str) -> float:
 
 def write_run_config(run_dir: Path, config: Config) -> None:
     """The run's resolved config, ``config.yaml`` (what ``--resume`` compares against)."""
-    write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config.model_dump(), sort_keys=False))
 
 
 def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
@@ -397,14 +398,13 @@ def evaluate_during_training(
     ``eval.jsonl`` and keep the best model by ``train.best_metric`` in ``model-best/``.
     Returns the (possibly new) best record."""
     t = config.train
-    results = evaluate_generator(
-        trainer.generator,
-        config.data,
+    options = ScoringOptions(
         protocol=t.eval_protocol,
         metrics=t.eval_metrics or None,
-        device=trainer.device,
         num_images=t.eval_num_images,
+        device=trainer.device,
     )
+    results = evaluate_generator(trainer.generator, config.data, options)
     trainer.generator.train()
     values = {
         f"{name}.{key}": value
