@@ -41,8 +41,13 @@ import yaml
 from tqdm import tqdm
 
 from layout2im.config import Config, ConfigError, apply_overrides, load_config
-from layout2im.evaluation import EvalFiles, evaluate_generator, write_results
-from layout2im.evaluation import files as wfiles
+from layout2im.evaluation import (
+    EvalFiles,
+    ScoringOptions,
+    evaluate_generator,
+    weight_files,
+    write_results,
+)
 from layout2im.fsutil import portable_paths, write_text
 from layout2im.hardware import cpu_info, cpu_summary
 from layout2im.pipeline import Layout2ImPipeline
@@ -148,10 +153,10 @@ def run_one(args: argparse.Namespace, precision: str, seed: int) -> Path:
         resume = folder if folder is not None and trained_steps(folder) > 0 else None
         if folder is not None and resume is None:
             log.warning("%s has no checkpoint yet: starting a new run folder", folder)
-        folder = train(config, root, resume=resume, progress=False)
+        folder = train(config, root, resume=resume, progress=False).run_dir
         model = folder / "model"
     out = root / "eval.json"
-    sha = wfiles.sha256_of(model / "model.safetensors")
+    sha = weight_files.sha256_of(model / "model.safetensors")
     settings = eval_settings(args, sha)
     if out.is_file() and json.loads(out.read_text()).get("settings") == settings:
         return out
@@ -159,13 +164,15 @@ def run_one(args: argparse.Namespace, precision: str, seed: int) -> Path:
     results = evaluate_generator(
         pipe.generator,
         config.data,
-        PROTOCOL,
-        list(METRICS),
-        "cpu",
-        args.num_layouts,
-        EvalFiles(cache_dir=args.cache_dir),
-        64,
-        False,
+        ScoringOptions(
+            PROTOCOL,
+            list(METRICS),
+            device="cpu",
+            num_images=args.num_layouts,
+            files=EvalFiles(cache_dir=args.cache_dir),
+            batch_size=64,
+            progress=False,
+        ),
         vocab=pipe.vocab,
     )
     saved = yaml.safe_load((folder / "config.yaml").read_text())

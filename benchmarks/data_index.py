@@ -228,7 +228,7 @@ def main() -> int:
         cfg = {
             "name": "coco-format",
             "root": str(work),
-            "instances_json": "annotations/instances_train2017.json",
+            "coco": {"instances_json": "annotations/instances_train2017.json"},
             "image_dir": "train2017",
             "cache_dir": str(work / "cache"),
         }
@@ -264,7 +264,7 @@ def main() -> int:
             "categories": [{"id": c, "name": f"c{c}"} for c in range(1, 5)],
         }
         (photos / "instances.json").write_text(json.dumps(small))
-        item_cfg = {**cfg, "root": str(photos), "instances_json": "instances.json"}
+        item_cfg = {**cfg, "root": str(photos), "coco": {"instances_json": "instances.json"}}
         item_cfg["image_dir"] = "images"
         items = run_child(CHILD_ITEMS, json.dumps(item_cfg))
         results["items"] = {**items, "per_second": items["items"] / items["seconds"]}

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from layout2im.config import apply_overrides, load_config
+from layout2im.devices import parse_device
 from layout2im.fsutil import write_text
 from layout2im.layout import LayoutBatch
 from layout2im.training.trainer import Trainer
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=2e-2)
     p.add_argument("--out", type=Path, help="also write the differences as JSON here")
     args = p.parse_args(argv)
-    device = torch.device(args.device)
+    device = parse_device(args.device)
     config = apply_overrides(
         load_config(args.config), [f"train.batch_size={args.batch}", f"train.device={device.type}"]
     )

@@ -41,6 +41,7 @@ from layout2im.conversion.key_table import (
     OBJECT_DISCRIMINATOR_LAYERS,
     expand,
 )
+from layout2im.devices import parse_device
 from layout2im.fsutil import write_text
 from layout2im.pipeline import Layout2ImPipeline
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
-    device = torch.device(args.device)
+    device = parse_device(args.device)
     tmp = Path(tempfile.mkdtemp(prefix="original-models-"))
     files = {
         "netG_coco": (GENERATOR_LAYERS, 184),

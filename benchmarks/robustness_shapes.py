@@ -27,8 +27,13 @@ from pathlib import Path
 from PIL import Image
 
 from layout2im.config import load_config
-from layout2im.evaluation import EvalFiles, evaluate_generator, get_protocol
-from layout2im.evaluation import files as wfiles
+from layout2im.evaluation import (
+    EvalFiles,
+    ScoringOptions,
+    evaluate_generator,
+    get_protocol,
+    weight_files,
+)
 from layout2im.evaluation.generation import generate_images, load_layouts
 from layout2im.fsutil import atomic_write, write_text
 from layout2im.pipeline import Layout2ImPipeline, default_model, resolve_model, shipped_models
@@ -113,13 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_generator(
             pipe.generator,
             data,
-            protocol,
-            list(METRICS),
-            args.device,
-            args.layouts,
-            files,
-            args.batch_size,
-            progress,
+            ScoringOptions(
+                protocol,
+                list(METRICS),
+                device=args.device,
+                num_images=args.layouts,
+                files=files,
+                batch_size=args.batch_size,
+                progress=progress,
+            ),
             vocab=pipe.vocab,
         )
 
@@ -144,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "model": {
             "name": model_name(args.model),
-            "weights_sha256": wfiles.sha256_of(weights),
+            "weights_sha256": weight_files.sha256_of(weights),
             "trained_max_objects": pipe.max_objects,
         },
         "command": command.strip(),

@@ -25,8 +25,8 @@ from tqdm import tqdm
 from layout2im.config import DataConfig
 from layout2im.data import shapes_render as S
 from layout2im.evaluation.classifier import load_network
-from layout2im.evaluation.context import bundled_network
-from layout2im.evaluation.files import sha256_of
+from layout2im.evaluation.dataset_networks import bundled_network
+from layout2im.evaluation.weight_files import sha256_of
 from layout2im.fsutil import write_text
 from layout2im.models.layers import crop_boxes
 from layout2im.visualize import normalize
@@ -55,7 +55,7 @@ def held_out_objects(num_images: int, size: int = 32, progress: bool = True) -> 
     for i in tqdm(range(num_images), desc="render", disable=not progress):
         scene_seed = S.scene_seed(seed, i)
         scene = S.render_scene(scene_seed, size, data.min_objects, data.max_objects)
-        _, objects = S._sample_scene(scene_seed, data.min_objects, data.max_objects)
+        _, objects = S.sample_scene(scene_seed, data.min_objects, data.max_objects)
         _, sample_owner = S._draw_samples(objects, n)
         for k, obj in enumerate(objects):
             _, inside, _, _ = S._rasterise(obj.category, obj.placement, n)

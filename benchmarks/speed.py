@@ -54,6 +54,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from layout2im.config import apply_overrides, load_config
+from layout2im.devices import parse_device
 from layout2im.fsutil import portable_paths, write_text
 from layout2im.hardware import bf16_is_fast, cpu_info, cpu_summary
 from layout2im.layout import LayoutBatch
@@ -582,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--warmup must be >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = parse_device(args.device)
     if args.warmup is None:
         args.warmup = LAYOUT_BATCHES if device.type == "cuda" else 1
     amp = args.amp

@@ -26,7 +26,7 @@ def config_file(tmp_path) -> Path:
     config = tiny_config(checkpoint_every=2, sample_every=100, log_every=1, tensorboard=False)
     config.model = tiny_model_config(image_size=32)
     path = tmp_path / "tiny32.yaml"
-    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    path.write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
     return path
 
 

@@ -6,8 +6,8 @@ from layout2im.config import ConfigError
 from layout2im.data import DatasetError
 from layout2im.errors import QUOTE_CHARS, Layout2ImError, OutputError, quote, short
 from layout2im.evaluation.classifier import NetworkLoadError
-from layout2im.evaluation.files import MissingWeightsError, WeightsChecksumError
 from layout2im.evaluation.registry import UnknownMetricError
+from layout2im.evaluation.weight_files import MissingWeightsError, WeightsChecksumError
 from layout2im.images import ImageError
 from layout2im.layout import LayoutError
 from layout2im.pipeline import ModelLoadError

@@ -80,7 +80,7 @@ def test_missing_records_are_an_error(summary_module, tmp_path, capsys):
 
 def test_graph_check_passes_on_the_cpu(tmp_path):
     config = tiny_config()
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config.to_dict()))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config.model_dump()))
     out = tmp_path / "check.json"
     proc = subprocess.run(
         [sys.executable, str(BENCH / "graph_check.py"), "--config", str(tmp_path / "tiny.yaml"),

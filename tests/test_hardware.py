@@ -96,7 +96,7 @@ def test_trainer_resolves_auto(monkeypatch, vocab, native):
 def test_training_records_resolved_amp_in_config_and_log(monkeypatch, tmp_path):
     monkeypatch.setattr(hardware, "cpu_info", lambda: fake_cpu(True))
     config = tiny_config(amp="auto", steps=1, tensorboard=False)
-    run = train(config, tmp_path, progress=False)
+    run = train(config, tmp_path, progress=False).run_dir
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["train"]["amp"] == "bf16"
     log_text = (run / "log.txt").read_text()
@@ -104,4 +104,4 @@ def test_training_records_resolved_amp_in_config_and_log(monkeypatch, tmp_path):
     assert "amp bf16" in log_text
     # resuming with auto on the same machine continues the run in the same precision
     config = tiny_config(amp="auto", steps=2, tensorboard=False)
-    assert train(config, tmp_path, resume=run, progress=False) == run
+    assert train(config, tmp_path, resume=run, progress=False).run_dir == run

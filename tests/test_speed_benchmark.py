@@ -23,7 +23,7 @@ def _speed_module():
 
 def test_ablation_measures_every_option_cumulatively(tmp_path):
     speed = _speed_module()
-    config = tiny_config().to_dict()
+    config = tiny_config().model_dump()
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     args = ["--config", str(tmp_path / "tiny.yaml"), "--batch", "4", "--iters", "1"]
     args += ["--gen-iters", "1", "--warmup", "0", "--amp", "off", "--out", str(tmp_path)]
@@ -48,7 +48,7 @@ def test_ablation_measures_every_option_cumulatively(tmp_path):
 
 def test_flop_counts_throughput_and_fraction_of_peak(tmp_path):
     speed = _speed_module()
-    config = tiny_config().to_dict()
+    config = tiny_config().model_dump()
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     args = ["--config", str(tmp_path / "tiny.yaml"), "--batch", "4", "--iters", "1"]
     args += ["--gen-iters", "1", "--warmup", "0", "--amp", "off", "--out", str(tmp_path)]
@@ -87,7 +87,7 @@ def test_flop_counts_throughput_and_fraction_of_peak(tmp_path):
 
 def test_main_kernels_split_the_flops_and_time_by_family(tmp_path):
     speed = _speed_module()
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().to_dict()))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().model_dump()))
     args = ["--config", str(tmp_path / "tiny.yaml"), "--batch", "4", "--iters", "1"]
     args += ["--gen-iters", "1", "--warmup", "0", "--amp", "off", "--out", str(tmp_path)]
     args += ["--kernels", "--kernel-iters", "2", "--peak-tflops", "2.5"]
@@ -176,7 +176,7 @@ def test_warmup_covers_every_layout_batch_on_a_gpu_only(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr(speed, "measure", lambda args, modes, device: seen.update(w=args.warmup))
     monkeypatch.setattr(speed, "render", lambda record: "")
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().to_dict()))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().model_dump()))
     args = ["--config", str(tmp_path / "tiny.yaml"), "--amp", "off", "--out", str(tmp_path)]
     speed.main(args)
     assert seen["w"] == 1
@@ -262,7 +262,7 @@ def test_gpu_options_run_through_measure_with_a_graph_stand_in(tmp_path, monkeyp
 
     monkeypatch.setattr(speed, "GraphedCall", EagerGraphedCall)
     monkeypatch.setattr(speed, "graphed_trainer", graphed_trainer)
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().to_dict()))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config().model_dump()))
     args = argparse.Namespace(
         config=str(tmp_path / "tiny.yaml"), batch=4, seed=0, warmup=1, iters=1, gen_iters=1,
         kernels=False, kernel_iters=1, peak_tflops=None,

@@ -1,7 +1,6 @@
 """COCO-Stuff (``coco``) and COCO-format datasets on small fixture files: filters, items,
 splits, the cached index, and a precise error for each kind of bad input."""
 
-import dataclasses
 import json
 import os
 
@@ -10,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from layout2im.config import DataConfig
+from layout2im.config import CocoConfig, DataConfig
 from layout2im.data import DatasetError, build_dataset
 from layout2im.data.collate import collate_layouts
 from layout2im.data.images import IMAGENET_MEAN, IMAGENET_STD
@@ -18,8 +17,15 @@ from layout2im.data.sources import open_split
 from tests.data import fixtures as fx
 
 
+def with_coco_section(values: dict) -> dict:
+    """``values`` with the keys of ``data.coco`` moved into that section."""
+    coco = {k: values.pop(k) for k in list(values) if k in CocoConfig.model_fields}
+    return {**values, "coco": coco}
+
+
 def coco_cfg(root, **overrides) -> DataConfig:
-    cfg = DataConfig(name="coco", root=str(root), cache_dir=str(root / "cache"), **overrides)
+    values = dict(name="coco", root=str(root), cache_dir=str(root / "cache"), **overrides)
+    cfg = DataConfig(**with_coco_section(values))
     cfg.validate()
     return cfg
 
@@ -127,7 +133,7 @@ def test_items_are_deterministic_and_object_order_is_shuffled(coco_root):
         assert torch.equal(a["image"], b["image"])
     orders = set()
     for seed in range(8):
-        seeded = dataclasses.replace(cfg, seed=seed)
+        seeded = cfg.model_copy(update={"seed": seed})
         labels = build_dataset(seeded, 16, "train")[0][1]["labels"].tolist()  # image 2
         assert sorted(labels) == [1, 2, 5, 93]
         orders.add(tuple(labels))
@@ -195,7 +201,7 @@ def test_second_load_reads_the_index_and_touching_a_source_rebuilds_it(coco_root
 
 
 def test_default_cache_dir_and_read_only_root(tmp_path, monkeypatch):
-    from layout2im.data.index import cache_dirs
+    from layout2im.data.layout_index import cache_dirs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     root = fx.write_coco_stuff(tmp_path / "coco")
@@ -215,7 +221,7 @@ def test_default_cache_dir_and_read_only_root(tmp_path, monkeypatch):
 
 
 def test_unwritable_cache_folder_falls_back_with_a_warning(tmp_path, caplog):
-    from layout2im.data.index import LayoutIndex, cached_index
+    from layout2im.data.layout_index import LayoutIndex, cached_index
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -353,7 +359,7 @@ def test_bad_image_error_or_skip(coco_root, caplog):
 
 
 def test_bad_image_in_a_worker_reaches_the_cli_as_one_line(coco_root):
-    from layout2im.cli import _worker_message
+    from layout2im.cli.main import worker_message
 
     (coco_root / "train2017" / "gray.png").unlink()
     dataset, _ = build_dataset(coco_cfg(coco_root), 16, "train")
@@ -366,7 +372,7 @@ def test_bad_image_in_a_worker_reaches_the_cli_as_one_line(coco_root):
         # Stop the worker now: left to the garbage collector (the traceback holds the
         # iterator in a reference cycle) the shutdown waits 5 s, in some later test.
         batches._shutdown_workers()
-    message = _worker_message(str(info.value))
+    message = worker_message(str(info.value))
     assert message.startswith("image file not found: ") and "gray.png" in message
     assert "\n" not in message
 
@@ -384,7 +390,7 @@ def format_cfg(root, **overrides) -> DataConfig:
         cache_dir=str(root / "cache"),
     )
     values.update(overrides)
-    cfg = DataConfig(**values)
+    cfg = DataConfig(**with_coco_section(values))
     cfg.validate()
     return cfg
 
@@ -393,7 +399,7 @@ def test_coco_format_matches_coco_and_holds_out_a_fraction(coco_root, caplog):
     data = open_split(format_cfg(coco_root), "train")
     assert kept_ids(data) == fx.KEPT_IMAGE_IDS
     assert data.index.meta["report"]["train"]["objects"] == fx.EXPECTED["objects"]
-    with pytest.raises(DatasetError, match=r"no validation data: set data\.val_instances_json"):
+    with pytest.raises(DatasetError, match=r"no validation data: set data\.coco\.val_instances"):
         build_dataset(format_cfg(coco_root), 16, "val")
     samples, _ = build_dataset(format_cfg(coco_root), 16, "samples")
     assert len(samples) == 4 and "training sample grids use training images" in caplog.text
@@ -430,7 +436,7 @@ def test_training_saves_the_dataset_vocabulary(coco_root, tmp_path):
     config.data = coco_cfg(coco_root)
     config.model.num_classes = 184
     config.train.batch_size = 2
-    run_dir = train(config, out_root=tmp_path / "runs", progress=False)
+    run_dir = train(config, out_root=tmp_path / "runs", progress=False).run_dir
     saved = Vocabulary.load(run_dir / "model" / "vocab.json")
     assert saved.names == open_split(config.data, "train").index.meta["vocab"]
     assert saved.name(183) == "other" and saved.index("banner") == 92
@@ -464,9 +470,11 @@ def test_file_names_leaving_the_image_folder_are_refused(coco_root, name, capsys
     from layout2im.cli import main
 
     args = ["data", "inspect", "--config", "shapes32", "--root", str(coco_root)]
-    data = dataclasses.asdict(format_cfg(coco_root))
-    keys = ("name", "instances_json", "stuff_json", "image_dir", "cache_dir")
-    sets = [f"data.{k}={json.dumps(data[k])}" for k in keys]
+    data = format_cfg(coco_root).model_dump()
+    keys = ("name", "coco.instances_json", "coco.stuff_json", "image_dir", "cache_dir")
+    value = {k: data[k] for k in ("name", "image_dir", "cache_dir")}
+    value |= {f"coco.{k}": v for k, v in data["coco"].items()}
+    sets = [f"data.{k}={json.dumps(value[k])}" for k in keys]
     assert main([*args, *(x for s in sets for x in ("--set", s))]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "leaves the image folder" in err and err.count("\n") == 1

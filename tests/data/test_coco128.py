@@ -56,7 +56,7 @@ def cfg(tmp_path):
     cfg = DataConfig(
         name="coco-format",
         root=str(COCO128),
-        instances_json="annotations/instances_train2017.json",
+        coco={"instances_json": "annotations/instances_train2017.json"},
         image_dir="train2017",
         cache_dir=str(tmp_path / "cache"),
     )

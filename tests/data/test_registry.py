@@ -1,12 +1,12 @@
-"""The dataset registry: one declaration per dataset, read by the config check, build_dataset,
-``data inspect`` and the file sources."""
+"""The dataset registry: one declaration per dataset, read by training's name check,
+build_dataset, ``data inspect`` and the file sources."""
 
 from pathlib import Path
 
 import pytest
 import torch
 
-from layout2im.config import ConfigError, DataConfig
+from layout2im.config import DataConfig
 from layout2im.data import (
     DatasetEntry,
     DatasetError,
@@ -20,7 +20,9 @@ from layout2im.data import (
 from layout2im.data.inspect import inspect_dataset
 from layout2im.data.shapes import ShapesDataset
 from layout2im.data.sources import open_split
+from layout2im.training.loop import train
 from layout2im.vocab import Vocabulary
+from tests.conftest import tiny_config
 from tests.data import fixtures as fx
 from tests.data.test_vg import IMAGE_DATA, OBJECTS, RELATIONSHIPS, SPLITS
 
@@ -34,12 +36,14 @@ def _coco_format(root: Path) -> dict:
     fx.write_coco_stuff(root)
     return {
         "root": str(root),
-        "instances_json": "annotations/instances_train2017.json",
-        "stuff_json": "annotations/stuff_train2017.json",
         "image_dir": "train2017",
-        "val_instances_json": "annotations/instances_val2017.json",
-        "val_stuff_json": "annotations/stuff_val2017.json",
         "val_image_dir": "val2017",
+        "coco": {
+            "instances_json": "annotations/instances_train2017.json",
+            "stuff_json": "annotations/stuff_train2017.json",
+            "val_instances_json": "annotations/instances_val2017.json",
+            "val_stuff_json": "annotations/stuff_val2017.json",
+        },
     }
 
 
@@ -48,11 +52,13 @@ def _vg(root: Path) -> dict:
     (root / "relationship_alias.txt").write_text("near,beside,next to\n")
     return {
         "root": str(root),
-        "vg_splits_json": "splits.json",
-        "vg_min_category_count": 3,
-        "vg_min_predicate_count": 2,
         "max_objects": 12,
-        "vg_max_objects_used": 4,
+        "vg": {
+            "splits_json": "splits.json",
+            "min_category_count": 3,
+            "min_predicate_count": 2,
+            "max_objects_used": 4,
+        },
     }
 
 
@@ -104,7 +110,7 @@ def test_data_inspect_reports_the_registered_splits(name, tmp_path):
     assert list(report["splits"]) == list(get_dataset(name).splits)
 
 
-def test_unknown_names_list_the_registered_datasets():
+def test_unknown_names_list_the_registered_datasets(tmp_path):
     names = ", ".join(dataset_names())
     with pytest.raises(
         registry.UnknownDatasetError, match=f"unknown dataset 'nope'; datasets: {names}$"
@@ -112,8 +118,9 @@ def test_unknown_names_list_the_registered_datasets():
         get_dataset("nope")
     with pytest.raises(DatasetError, match=f"datasets: {names}$"):
         build_dataset(DataConfig(name="nope"), 16)
-    with pytest.raises(ConfigError, match=f"must be one of {names}"):
-        DataConfig(name="nope").validate()
+    with pytest.raises(DatasetError, match=f"datasets: {names}$"):
+        train(tiny_config().model_copy(update={"data": DataConfig(name="nope")}), tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before any run folder
 
 
 @pytest.fixture

@@ -104,17 +104,19 @@ def vg_root(tmp_path):
     return root
 
 
-def vg_cfg(root, **overrides) -> DataConfig:
+VG_SETTINGS = dict(
+    splits_json="splits.json", min_category_count=3, min_predicate_count=2, max_objects_used=4
+)
+
+
+def vg_cfg(root, vg=None, **overrides) -> DataConfig:
     values = dict(
         name="vg",
         root=str(root),
         cache_dir=str(root / "cache"),
-        vg_splits_json="splits.json",
-        vg_min_category_count=3,
-        vg_min_predicate_count=2,
         min_objects=3,
         max_objects=12,
-        vg_max_objects_used=4,
+        vg={**VG_SETTINGS, **(vg or {})},
     )
     values.update(overrides)
     cfg = DataConfig(**values)
@@ -172,13 +174,13 @@ def test_filters_keep_and_drop_per_split(vg_root):
 @pytest.mark.parametrize(
     "overrides, train, val, test",
     [
-        ({"vg_min_image_side": 100}, [1, 2, 3], [5], [7]),  # image 8: only cars
-        ({"vg_min_image_side": 100, "vg_min_category_count": 1}, [1, 2, 3], [5], [7]),
-        ({"vg_max_relationships": 2}, [1, 3], [5], [7]),
-        ({"vg_min_box_side": 60}, [], [], []),
+        ({"vg": {"min_image_side": 100}}, [1, 2, 3], [5], [7]),  # image 8: only cars
+        ({"vg": {"min_image_side": 100, "min_category_count": 1}}, [1, 2, 3], [5], [7]),
+        ({"vg": {"max_relationships": 2}}, [1, 3], [5], [7]),
+        ({"vg": {"min_box_side": 60}}, [], [], []),
         ({"max_objects": 13}, [1, 2, 3, 4], [5], [7]),  # image 4: one "wearing"
         ({"min_objects": 2}, [1, 2, 3], [5], [7]),  # image 6 has no relationship
-        ({"vg_min_relationships": 0, "min_objects": 2}, [1, 2, 3], [5, 6], [7, 9]),
+        ({"vg": {"min_relationships": 0}, "min_objects": 2}, [1, 2, 3], [5, 6], [7, 9]),
     ],
 )
 def test_settings_change_what_is_kept(vg_root, overrides, train, val, test):
@@ -194,7 +196,7 @@ def test_items_use_related_objects_first_up_to_the_limit(vg_root):
     boxes_of = {o["object_id"]: o["x"] for entry in OBJECTS for o in entry["objects"]}
     seen = set()
     for seed in range(10):
-        dataset, _ = build_dataset(DataConfig(**{**cfg.__dict__, "seed": seed}), 16, "test")
+        dataset, _ = build_dataset(cfg.model_copy(update={"seed": seed}), 16, "test")
         labels, boxes = dataset.layout(0)  # image 7: 2 of 7 objects in a relationship
         xs = boxes[:, 0].tolist()
         chosen = {k for k, x in boxes_of.items() if 70 <= k < 80 and x in xs}
@@ -202,7 +204,7 @@ def test_items_use_related_objects_first_up_to_the_limit(vg_root):
         seen.add(frozenset(chosen))
     assert len(seen) > 1  # the orphans are sampled
 
-    train, _ = build_dataset(vg_cfg(vg_root, vg_max_objects_used=3), 16, "train")
+    train, _ = build_dataset(vg_cfg(vg_root, vg={"max_objects_used": 3}), 16, "train")
     for i in range(len(train)):
         row = int(train.rows[i])
         labels, _ = train.layout(i)
@@ -311,9 +313,8 @@ def test_prepare_vg_rejects_other_datasets(capsys):
 
 def _fixture_settings(root):
     cfg = vg_cfg(root)
-    keys = ("cache_dir", "vg_splits_json", "vg_min_category_count", "vg_min_predicate_count")
-    keys += ("min_objects", "max_objects", "vg_max_objects_used")
-    return {k: getattr(cfg, k) for k in keys}
+    settings = {k: getattr(cfg, k) for k in ("cache_dir", "min_objects", "max_objects")}
+    return settings | {f"vg.{k}": v for k, v in VG_SETTINGS.items()}
 
 
 def test_num_classes_of_the_paper_preset_matches_the_real_vocabulary_size():

@@ -17,7 +17,7 @@ from layout2im.evaluation.classifier import (
     scene_targets,
     train_network,
 )
-from layout2im.evaluation.context import bundled_network
+from layout2im.evaluation.dataset_networks import bundled_network
 from layout2im.layout import LayoutBatch
 from tests.conftest import tiny_config
 

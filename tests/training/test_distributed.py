@@ -30,7 +30,7 @@ def _env() -> dict:
 
 
 def _write_config(path: Path, **train) -> Path:
-    path.write_text(yaml.safe_dump(tiny_config(**train).to_dict()))
+    path.write_text(yaml.safe_dump(tiny_config(**train).model_dump()))
     return path
 
 

@@ -8,7 +8,7 @@ import torch
 from layout2im.models import Layout2ImGenerator
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.training.checkpoint import CheckpointError, load_checkpoint
-from layout2im.training.loop import RunError, run_training
+from layout2im.training.loop import RunError, train
 from layout2im.vocab import Vocabulary
 from tests.conftest import run_with_checkpoints, tiny_config, tiny_model_config
 
@@ -32,9 +32,7 @@ def _equal(a: dict, b: dict) -> bool:
 def test_all_three_networks_start_from_the_checkpoint(tmp_path, caplog):
     folder, ckpt = _model_folder_with_checkpoint(tmp_path)
     with caplog.at_level("INFO", logger="layout2im"):
-        result = run_training(
-            tiny_config(steps=0), tmp_path / "runs", progress=False, init_from=folder
-        )
+        result = train(tiny_config(steps=0), tmp_path / "runs", progress=False, init_from=folder)
     t = result.trainer
     assert _equal(t.generator.state_dict(), ckpt["models"]["generator"])
     assert _equal(t.image_d.state_dict(), ckpt["models"]["image_d"])
@@ -47,7 +45,7 @@ def test_all_three_networks_start_from_the_checkpoint(tmp_path, caplog):
 
 def test_a_plain_model_folder_gives_the_generator_only(tmp_path, tiny_model_dir, caplog):
     with caplog.at_level("INFO", logger="layout2im"):
-        result = run_training(
+        result = train(
             tiny_config(steps=0), tmp_path / "runs", progress=False, init_from=tiny_model_dir
         )
     pipe = Layout2ImPipeline.from_pretrained(tiny_model_dir)
@@ -57,10 +55,10 @@ def test_a_plain_model_folder_gives_the_generator_only(tmp_path, tiny_model_dir,
 
 def test_refusals(tmp_path, tiny_model_dir):
     with pytest.raises(RunError, match="not a model folder"):
-        run_training(tiny_config(steps=0), tmp_path / "r", init_from=tmp_path / "missing")
+        train(tiny_config(steps=0), tmp_path / "r", init_from=tmp_path / "missing")
     with pytest.raises(RunError, match="cannot be combined with --resume"):
-        run_training(tiny_config(steps=0), tmp_path / "r", resume=True, init_from=tiny_model_dir)
+        train(tiny_config(steps=0), tmp_path / "r", resume=True, init_from=tiny_model_dir)
     other = tiny_config(steps=0)
     other.model = tiny_model_config(z_dim=6)
     with pytest.raises(CheckpointError, match=r"model.z_dim: 4 there, 6 here"):
-        run_training(other, tmp_path / "r", progress=False, init_from=tiny_model_dir)
+        train(other, tmp_path / "r", progress=False, init_from=tiny_model_dir)

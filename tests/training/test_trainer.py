@@ -109,7 +109,7 @@ def test_checkpoints_are_pruned_and_truncation_is_detected(tmp_path, caplog):
 
 @pytest.mark.slow
 def test_train_writes_a_run_folder_and_resume_matches_an_uninterrupted_run(tmp_path):
-    straight = train(tiny_config(steps=4), out_root=tmp_path / "a", progress=False)
+    straight = train(tiny_config(steps=4), out_root=tmp_path / "a", progress=False).run_dir
     assert straight.name == "00000-tiny"
     for name in ("config.yaml", "log.txt", "stats.jsonl", "model/config.json",
                  "model/model.safetensors", "model/vocab.json"):  # fmt: skip
@@ -122,8 +122,10 @@ def test_train_writes_a_run_folder_and_resume_matches_an_uninterrupted_run(tmp_p
         "step-00000004.png",
     ]
 
-    half = train(tiny_config(steps=2), out_root=tmp_path / "b", progress=False)
-    resumed = train(tiny_config(steps=4), out_root=tmp_path / "b", resume=True, progress=False)
+    half = train(tiny_config(steps=2), out_root=tmp_path / "b", progress=False).run_dir
+    resumed = train(
+        tiny_config(steps=4), out_root=tmp_path / "b", resume=True, progress=False
+    ).run_dir
     assert resumed == half
     a = load_checkpoint(list_checkpoints(straight / "checkpoints")[-1])
     b = load_checkpoint(list_checkpoints(resumed / "checkpoints")[-1])
@@ -179,7 +181,7 @@ def test_periodic_evaluation_keeps_the_best_model(tmp_path):
         decoder_channels=[8, 8, 8, 4],
     )
     config.validate()
-    run = train(config, out_root=tmp_path, progress=False)
+    run = train(config, out_root=tmp_path, progress=False).run_dir
     records = [json.loads(x) for x in (run / "eval.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4]
     assert all(r["fid-shapes.fid_shapes"] >= 0 for r in records)
@@ -193,7 +195,7 @@ def test_periodic_evaluation_keeps_the_best_model(tmp_path):
 
 def _yaml_config(tmp_path, config):
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config.to_dict()))
+    path.write_text(yaml.safe_dump(config.model_dump()))
     return str(path)
 
 
@@ -204,7 +206,7 @@ def _one_error_line(capsys) -> str:
 
 
 def test_resume_of_a_run_with_a_corrupt_config_names_the_file(tmp_path, capsys):
-    run = train(tiny_config(steps=2), out_root=tmp_path, progress=False)
+    run = train(tiny_config(steps=2), out_root=tmp_path, progress=False).run_dir
     (run / "config.yaml").write_text("model: [unclosed\n  : {")
     before = sorted(p.name for p in run.rglob("*"))
     args = ["train", "--config", _yaml_config(tmp_path, tiny_config(steps=4))]
@@ -223,7 +225,9 @@ def test_resume_of_a_missing_run_folder_names_the_path_given(tmp_path, capsys):
 
 
 def test_an_unreadable_checkpoint_skipped_on_resume_is_never_kept_by_pruning(tmp_path, caplog):
-    run = train(tiny_config(steps=4, checkpoint_every=1, keep_checkpoints=2), tmp_path, False)
+    run = train(
+        tiny_config(steps=4, checkpoint_every=1, keep_checkpoints=2), tmp_path, False
+    ).run_dir
     folder = run / "checkpoints"
     newest = list_checkpoints(folder)[-1]
     newest.write_bytes(newest.read_bytes()[:100])  # ckpt 4 unreadable; 3 is the good one
@@ -245,7 +249,7 @@ def test_a_run_that_fails_at_start_has_the_error_in_its_log(tmp_path, capsys):
     config = tiny_config(steps=2)
     config.data.name = "coco-format"
     config.data.root = str(tmp_path / "no-such-data")
-    config.data.instances_json = "instances.json"
+    config.data.coco.instances_json = "instances.json"
     args = ["train", "--config", _yaml_config(tmp_path, config)]
     assert main([*args, "--out", str(tmp_path / "runs"), "--no-progress"]) == 2
     err = _one_error_line(capsys)
@@ -264,17 +268,19 @@ def test_a_new_coco_format_run_takes_its_vocabulary_from_the_data(tmp_path, capl
     config.data = DataConfig(
         name="coco-format",
         root=str(root),
-        instances_json="annotations/instances.json",
         image_dir="images",
-        stuff_only=False,
         min_objects=1,
         max_objects=8,
-        min_box_area=0.0,
+        coco={
+            "instances_json": "annotations/instances.json",
+            "stuff_only": False,
+            "min_box_area": 0.0,
+        },
     )
     rows = len(SHAPE_CATEGORIES) + 1  # row 0 __image__, then the categories by id
     assert config.model.num_classes == len(SHAPE_CATEGORIES)
     with caplog.at_level(logging.INFO, logger="layout2im"):
-        run = train(config, tmp_path / "runs", progress=False)
+        run = train(config, tmp_path / "runs", progress=False).run_dir
     said = f"model.num_classes set to {rows}, the size of the coco-format vocabulary"
     assert said in caplog.text and said in (run / "log.txt").read_text()
     assert yaml.safe_load((run / "config.yaml").read_text())["model"]["num_classes"] == rows
@@ -285,7 +291,7 @@ def test_a_new_coco_format_run_takes_its_vocabulary_from_the_data(tmp_path, capl
     again = copy.deepcopy(config)
     again.model.num_classes = rows
     again.train.steps = 3
-    assert train(again, tmp_path / "runs", resume=run, progress=False) == run
+    assert train(again, tmp_path / "runs", resume=run, progress=False).run_dir == run
 
     # the data gained a category: the run's model cannot continue on the new vocabulary
     instances = root / "annotations" / "instances.json"

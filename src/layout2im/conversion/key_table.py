@@ -15,7 +15,10 @@ Kinds and the tensors they hold (original suffix -> ours, shape):
   affine-free BatchNorm's ``bn.running_mean`` / ``bn.running_var`` (C,), ``bn.num_batches_tracked``.
 - ``bn`` (BatchNorm with affine, C channels): ``weight``, ``bias``, ``running_mean``,
   ``running_var`` (C,), ``num_batches_tracked``.
+- ``bn-stats`` (BatchNorm without affine, C channels): ``running_mean``, ``running_var`` (C,),
+  ``num_batches_tracked``.
 - ``linear``: ``weight`` (out, in), ``bias`` (out,).
+- ``parameter``: a bare tensor (the layer name is the key), the given shape.
 - ``embedding``: ``weight`` (K, dim).
 - ``sn`` (a layer under the classic ``nn.utils.spectral_norm``): ``weight_orig`` -> our
   parametrization's ``parametrizations.weight.original`` (the given shape), ``weight_u`` ->
@@ -166,11 +169,14 @@ def expand(layers: tuple[tuple[str, str, str, tuple], ...], num_classes: int) ->
             add("bn.running_mean", "bn.running_mean", (c,))
             add("bn.running_var", "bn.running_var", (c,))
             add("bn.num_batches_tracked", "bn.num_batches_tracked", (), optional=True)
-        elif kind == "bn":
+        elif kind in ("bn", "bn-stats"):
             (c,) = shape
-            for name in ("weight", "bias", "running_mean", "running_var"):
+            affine = ("weight", "bias") if kind == "bn" else ()
+            for name in (*affine, "running_mean", "running_var"):
                 add(name, name, (c,))
             add("num_batches_tracked", "num_batches_tracked", (), optional=True)
+        elif kind == "parameter":
+            out.append(KeyMapping(original, ours, shape))
         elif kind in ("sn", "sn+bias"):
             add("weight_orig", "parametrizations.weight.original", shape)
             add("weight_u", "parametrizations.weight.0._u", (shape[0],))

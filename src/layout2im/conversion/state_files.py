@@ -10,6 +10,7 @@ containers) is refused. The released ``netG_coco.pt`` / ``netG_vg.pt`` and the t
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 import zipfile
@@ -81,11 +82,14 @@ def iteration_of(path: str | Path) -> int | None:
 
 
 def map_state_dict(
-    state: dict[str, torch.Tensor], table: list[KeyMapping], what: str
+    state: dict[str, torch.Tensor],
+    table: list[KeyMapping],
+    what: str,
+    network: str = "a Layout2Im network",
 ) -> dict[str, torch.Tensor]:
     """``state`` (original names) renamed to ours by ``table``. Every missing required key,
     every unexpected key and every shape mismatch is named in one :class:`ConversionError`.
-    ``what`` names the file and network in the message."""
+    ``what`` names the file and network in the message, ``network`` what it should be."""
     known = {m.original: m for m in table}
     missing = [m.original for m in table if not m.optional and m.original not in state]
     unexpected = sorted(k for k in state if k not in known)
@@ -102,9 +106,7 @@ def map_state_dict(
             parts.append(f"{len(unexpected)} unexpected key(s): {', '.join(unexpected)}")
         if mismatched:
             parts.append(f"{len(mismatched)} shape mismatch(es): {'; '.join(mismatched)}")
-        raise ConversionError(
-            f"{what} is not a Layout2Im network of this kind and size; " + ". ".join(parts)
-        )
+        raise ConversionError(f"{what} is not {network} of this kind and size; " + ". ".join(parts))
     out: dict[str, torch.Tensor] = {}
     for m in table:
         if m.ours and m.original in state:
@@ -125,3 +127,12 @@ def _fill_missing_power_vectors(
             weight = out[prefix + "original"].flatten(1).float()
             u = out[prefix + "0._u"].float()
             out[m.ours] = F.normalize(torch.mv(weight.t(), u), dim=0, eps=1e-12)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
-from ..config import DataConfig
+from ..schema.config import DataConfig
 from ..vocab import Vocabulary
 from .errors import DatasetError
+from .indexed_dataset import IndexedLayoutDataset
 from .registry import DatasetEntry, dataset_names, get_dataset, register_dataset
 
 SPLITS = ("train", "val", "test", "samples")
@@ -42,7 +43,7 @@ def build_dataset(
     test split; held-out scenes for ``shapes``); ``samples`` (the fixed layouts of training
     sample grids, taken from the held-out split); a dataset may add its own (the registry
     lists them; ``shapes`` has skill splits). Real datasets read a cached index (built on
-    first use, see :mod:`layout2im.data.index`).
+    first use, see :mod:`layout2im.data.layout_index`).
     """
     entry = get_dataset(cfg.name)
     if split not in SPLITS and split not in entry.splits:
@@ -50,8 +51,6 @@ def build_dataset(
         raise DatasetError(f"unknown split {split!r}; splits: {', '.join(splits)}")
     if not entry.file_based:
         return entry.build(cfg, image_size, split)
-    from .indexed import IndexedLayoutDataset
-
     data = entry.open_split(cfg, split, False)
     if len(data.rows) == 0:
         raise DatasetError(

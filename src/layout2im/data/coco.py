@@ -33,32 +33,30 @@ import logging
 import math
 import zlib
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
 from ..errors import quote
+from ..schema.config import CocoConfig, DatasetSettings
 from .errors import DatasetError
-from .index import IMAGE_ROW_NAME, LayoutIndex
 from .jsonstream import read_members
+from .layout_index import IMAGE_ROW_NAME, LayoutIndex
 
 log = logging.getLogger(__name__)
 
 MAX_CATEGORY_ID = 100_000  # the vocabulary has max id + 1 rows
 
 
-@dataclass(frozen=True)
-class CocoFilters:
-    """The filter settings (``data.*``) that shape a COCO index; part of its cache key."""
+class CocoFilters(DatasetSettings, CocoConfig):
+    """The filter settings that shape a COCO index (``data.coco`` with
+    ``data.min/max_objects``, ``CocoFilters.of(cfg)``); part of its cache key."""
 
-    stuff_only: bool = True
-    min_box_area: float = 0.02
-    include_other: bool = False
-    drop_crowd: bool = False
-    min_objects: int = 3
-    max_objects: int = 8
+    SOURCE_KEYS = frozenset(
+        {"instances_json", "stuff_json", "val_instances_json", "val_stuff_json", "val_fraction"}
+    )
 
 
 @dataclass(frozen=True)
@@ -447,7 +445,7 @@ def _filter(
             "vocab": names,
             "splits": [split_name],
             "report": {split_name: report},
-            "settings": asdict(filters),
+            "settings": filters.index_settings(),
         },
     )
 

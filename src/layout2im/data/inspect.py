@@ -16,9 +16,12 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config import DataConfig
+from . import build_dataset
 from .errors import DatasetError
-from .index import IMAGE_ROW_NAME
+from .images import BadImageError, load_image
+from .layout_index import IMAGE_ROW_NAME
 from .registry import get_dataset
+from .shapes_render import SHAPE_CATEGORIES, sample_scene, scene_seed
 
 TOP_CATEGORIES = 20
 SHAPES_SCENES = 1000  # scenes per split whose objects are counted for shapes
@@ -85,8 +88,6 @@ def _histogram(counts: np.ndarray) -> dict[str, int]:
 
 
 def _check_images(data, progress: bool) -> dict[str, Any]:
-    from .images import BadImageError, load_image
-
     bad = []
     for row in tqdm(data.rows, desc=f"checking {data.split} images", disable=not progress):
         path = data.image_dir / data.index.file_name(int(row))
@@ -101,9 +102,6 @@ def inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
     """The report of the synthetic ``shapes`` dataset (objects counted over the first
     ``SHAPES_SCENES`` scenes of each split, nothing rendered; over a tenth as many of the skill
     splits, whose scenes are rendered to be counted)."""
-    from . import build_dataset
-    from .shapes_render import SHAPE_CATEGORIES, _sample_scene, scene_seed
-
     report: dict[str, Any] = {"dataset": cfg.name, "root": None, "splits": {}, "filters": {}}
     for split in get_dataset(cfg.name).splits:
         dataset, _ = build_dataset(cfg, 32, split)
@@ -114,7 +112,7 @@ def inspect_shapes(cfg: DataConfig) -> dict[str, Any]:
             if skill:
                 categories = dataset.scene(i).labels.tolist()
             else:
-                _, objects = _sample_scene(
+                _, objects = sample_scene(
                     scene_seed(dataset.seed, i), cfg.min_objects, cfg.max_objects
                 )
                 categories = [obj.category for obj in objects]

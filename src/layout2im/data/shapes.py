@@ -20,9 +20,9 @@ from .shapes_render import (
     SEED_STRIDE,
     SHAPE_CATEGORIES,
     Scene,
-    _check_dataset_args,
-    _check_image_size,
-    _check_object_counts,
+    check_dataset_args,
+    check_image_size,
+    check_object_counts,
     render_scene,
     scene_seed,
 )
@@ -57,9 +57,9 @@ class ShapesDataset(Dataset):
         max_objects: int = 8,
         cache: bool = True,
     ):
-        _check_dataset_args(num_images, seed)
-        _check_image_size(image_size)
-        _check_object_counts(min_objects, max_objects)
+        check_dataset_args(num_images, seed)
+        check_image_size(image_size)
+        check_object_counts(min_objects, max_objects)
         self.num_images = num_images
         self.image_size = image_size
         self.seed = seed

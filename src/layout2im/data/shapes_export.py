@@ -12,8 +12,8 @@ from ..fsutil import atomic_write, write_text
 from .shapes_render import (
     SHAPE_CATEGORIES,
     Scene,
-    _check_dataset_args,
-    _check_image_size,
+    check_dataset_args,
+    check_image_size,
     render_scene,
     scene_seed,
 )
@@ -47,8 +47,8 @@ def export_shapes_coco(
     ``bbox`` is [x, y, w, h] in pixels, ``area`` is the number of visible pixels). The JSON is
     written atomically. Returns the path of the JSON file.
     """
-    _check_dataset_args(num_images, seed)
-    _check_image_size(image_size)
+    check_dataset_args(num_images, seed)
+    check_image_size(image_size)
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "annotations").mkdir(parents=True, exist_ok=True)

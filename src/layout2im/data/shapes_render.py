@@ -149,7 +149,7 @@ _SHAPES: tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...] = (
 
 
 @dataclass(frozen=True)
-class _Placement:
+class Placement:
     """Centre, half sides and rotation of an object, in normalised image coordinates."""
 
     cx: float
@@ -165,7 +165,7 @@ class _Placement:
 
 
 @dataclass(frozen=True)
-class _Texture:
+class Texture:
     """Colouring of an object: ``primary`` where the pattern weight is 0, ``secondary`` at 1."""
 
     kind: str
@@ -196,14 +196,14 @@ class _Texture:
 
 
 @dataclass(frozen=True)
-class _ShapeObject:
+class ShapeObject:
     category: int
-    placement: _Placement
-    texture: _Texture
+    placement: Placement
+    texture: Texture
 
 
 @dataclass(frozen=True)
-class _Background:
+class Background:
     """``low + t * (high - low)`` with ``t = 0.5 + 0.5 * sum_i a_i sin(2 pi k_i . p + phi_i)``."""
 
     low: np.ndarray
@@ -269,7 +269,8 @@ def _stripe_waves(rng: np.random.Generator) -> np.ndarray:
 _BACKGROUND_WAVES = (_solid_waves, _gradient_waves, _noise_waves, _stripe_waves)
 
 
-def _sample_background(rng: np.random.Generator) -> _Background:
+def sample_background(rng: np.random.Generator) -> Background:
+    """A low-contrast, desaturated background: two close colours mixed by a few waves."""
     hue = rng.random()
     saturation = rng.uniform(0.0, 0.3)
     value = rng.uniform(0.3, 0.8)
@@ -277,7 +278,7 @@ def _sample_background(rng: np.random.Generator) -> _Background:
     low = _hsv(hue, saturation, value - contrast / 2)
     high = _hsv(hue + rng.uniform(-0.05, 0.05), saturation, value + contrast / 2)
     waves = _BACKGROUND_WAVES[rng.integers(len(_BACKGROUND_WAVES))](rng)
-    return _Background(low, high, waves.astype(np.float32))
+    return Background(low, high, waves.astype(np.float32))
 
 
 def _sample_colour(rng: np.random.Generator, avoid: list[np.ndarray]) -> np.ndarray:
@@ -289,11 +290,12 @@ def _sample_colour(rng: np.random.Generator, avoid: list[np.ndarray]) -> np.ndar
             return colour
 
 
-def _sample_texture(rng: np.random.Generator, background: _Background) -> _Texture:
+def sample_texture(rng: np.random.Generator, background: Background) -> Texture:
+    """A pattern in two vivid colours, each far from the background's and from each other."""
     kind = _TEXTURES[rng.integers(len(_TEXTURES))]
     primary = _sample_colour(rng, [background.low, background.high])
     secondary = _sample_colour(rng, [background.low, background.high, primary])
-    return _Texture(
+    return Texture(
         kind=kind,
         primary=primary,
         secondary=secondary,
@@ -303,13 +305,14 @@ def _sample_texture(rng: np.random.Generator, background: _Background) -> _Textu
     )
 
 
-def _sample_placement(rng: np.random.Generator, max_size: float) -> _Placement:
+def sample_placement(rng: np.random.Generator, max_size: float) -> Placement:
+    """A random size (up to ``max_size``), aspect and small rotation, anywhere it fits."""
     size = rng.uniform(_SIZE_RANGE[0], max_size)
     aspect = math.exp(rng.uniform(-math.log(_MAX_ASPECT), math.log(_MAX_ASPECT)))
     hx, hy = 0.5 * size * math.sqrt(aspect), 0.5 * size / math.sqrt(aspect)
     angle = rng.uniform(-_MAX_ROTATION, _MAX_ROTATION)
-    ex, ey = _Placement(0.0, 0.0, hx, hy, angle).extent()
-    return _Placement(rng.uniform(ex, 1.0 - ex), rng.uniform(ey, 1.0 - ey), hx, hy, angle)
+    ex, ey = Placement(0.0, 0.0, hx, hy, angle).extent()
+    return Placement(rng.uniform(ex, 1.0 - ex), rng.uniform(ey, 1.0 - ey), hx, hy, angle)
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,7 @@ class _Footprint:
         )
 
 
-def _footprint(category: int, placement: _Placement) -> _Footprint:
+def _footprint(category: int, placement: Placement) -> _Footprint:
     (rows, cols), inside, _, _ = _rasterise(category, placement, _LAYOUT_GRID)
     mask = np.zeros((_LAYOUT_GRID, _LAYOUT_GRID), dtype=bool)
     mask[rows, cols] = inside
@@ -395,18 +398,19 @@ def _stays_clear(footprint: _Footprint, occluders: np.ndarray) -> bool:
     return int(np.abs(hull - core).max()) <= _BOX_TOLERANCE
 
 
-Placer = Callable[[np.random.Generator, float, int], _Placement]
-"""Draws a placement for object ``j``: ``(rng, max_size, j) -> _Placement``; ``max_size``
+Placer = Callable[[np.random.Generator, float, int], Placement]
+"""Draws a placement for object ``j``: ``(rng, max_size, j) -> Placement``; ``max_size``
 shrinks from the top of ``_SIZE_RANGE`` to its bottom over the attempts to place an object."""
 
 
-def _training_placement(rng: np.random.Generator, max_size: float, j: int) -> _Placement:
-    return _sample_placement(rng, max_size)
+def training_placement(rng: np.random.Generator, max_size: float, j: int) -> Placement:
+    """The :data:`Placer` of the training scenes: :func:`sample_placement` for every object."""
+    return sample_placement(rng, max_size)
 
 
-def _sample_layout(
-    rng: np.random.Generator, categories: np.ndarray, place: Placer = _training_placement
-) -> list[_Placement] | None:
+def sample_layout(
+    rng: np.random.Generator, categories: np.ndarray, place: Placer = training_placement
+) -> list[Placement] | None:
     """Place the objects in drawing order on the layout grid; ``None`` if one cannot be placed.
 
     A placement (drawn by ``place``) is accepted when every earlier object it comes near
@@ -436,18 +440,20 @@ def _sample_layout(
     return placements
 
 
-def _sample_scene(
+def sample_scene(
     seed: int, min_objects: int, max_objects: int
-) -> tuple[_Background, list[_ShapeObject]]:
+) -> tuple[Background, list[ShapeObject]]:
+    """The background and objects (category, placement, texture, in drawing order) of the
+    scene of ``seed``: ``min_objects..max_objects`` of them, independent of the image size."""
     rng = np.random.Generator(np.random.PCG64(seed))
-    background = _sample_background(rng)
+    background = sample_background(rng)
     count = rng.integers(min_objects, max_objects + 1)
     categories = rng.integers(len(SHAPE_CATEGORIES), size=count)
     placements = None
     while placements is None:  # start the layout over in the rare case that an object won't fit
-        placements = _sample_layout(rng, categories)
+        placements = sample_layout(rng, categories)
     return background, [
-        _ShapeObject(int(category), placement, _sample_texture(rng, background))
+        ShapeObject(int(category), placement, sample_texture(rng, background))
         for category, placement in zip(categories, placements)
     ]
 
@@ -456,7 +462,7 @@ def _sample_scene(
 
 
 def _rasterise(
-    category: int, placement: _Placement, n: int
+    category: int, placement: Placement, n: int
 ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]:
     """Evaluate an object on the sample centres ``(i + 0.5) / n`` of an ``n`` x ``n`` grid.
 
@@ -519,7 +525,7 @@ class Scene:
     masks: np.ndarray | None = None
 
 
-def _draw_samples(objects: list[_ShapeObject], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _draw_samples(objects: list[ShapeObject], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Draw the objects in order on an ``n`` x ``n`` sample grid.
 
     Returns the (n, n, 3) float32 object colours (0 on background samples) and the (n, n) owner
@@ -541,9 +547,12 @@ def _owner_counts(owner: np.ndarray, image_size: int, factor: int, layers: int) 
     return counts.reshape(image_size, image_size, layers)
 
 
-def _render(
-    background: _Background, objects: list[_ShapeObject], image_size: int, return_masks: bool
+def render_objects(
+    background: Background, objects: list[ShapeObject], image_size: int, return_masks: bool
 ) -> Scene:
+    """Draw ``objects`` in order over ``background`` at ``image_size`` x ``image_size``
+    (supersampled, then box-filtered); the boxes are the tight boxes of each object's visible
+    pixels, the (O, H, W) masks come with ``return_masks``."""
     factor = _supersampling(image_size)
     colours, owner = _draw_samples(objects, image_size * factor)
     counts = _owner_counts(owner, image_size, factor, len(objects) + 1)
@@ -561,12 +570,14 @@ def _render(
     )
 
 
-def _check_image_size(image_size: int) -> None:
+def check_image_size(image_size: int) -> None:
+    """Raise ``ValueError`` below :data:`MIN_IMAGE_SIZE`."""
     if image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE}, got {image_size}")
 
 
-def _check_object_counts(min_objects: int, max_objects: int) -> None:
+def check_object_counts(min_objects: int, max_objects: int) -> None:
+    """Raise ``ValueError`` unless ``1 <= min_objects <= max_objects <= MAX_OBJECTS``."""
     if not 1 <= min_objects <= max_objects <= MAX_OBJECTS:
         raise ValueError(
             f"need 1 <= min_objects <= max_objects <= {MAX_OBJECTS}, "
@@ -574,7 +585,8 @@ def _check_object_counts(min_objects: int, max_objects: int) -> None:
         )
 
 
-def _check_dataset_args(num_images: int, seed: int) -> None:
+def check_dataset_args(num_images: int, seed: int) -> None:
+    """Raise ``ValueError`` for a dataset size outside ``1..SEED_STRIDE`` or a negative seed."""
     if not 1 <= num_images <= SEED_STRIDE:
         raise ValueError(f"num_images must be in 1..{SEED_STRIDE}, got {num_images}")
     if seed < 0:
@@ -597,10 +609,10 @@ def render_scene(
     """
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
-    _check_image_size(image_size)
-    _check_object_counts(min_objects, max_objects)
-    background, objects = _sample_scene(seed, min_objects, max_objects)
-    return _render(background, objects, image_size, return_masks)
+    check_image_size(image_size)
+    check_object_counts(min_objects, max_objects)
+    background, objects = sample_scene(seed, min_objects, max_objects)
+    return render_objects(background, objects, image_size, return_masks)
 
 
 def scene_seed(seed: int, index: int) -> int:

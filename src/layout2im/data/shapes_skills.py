@@ -30,16 +30,16 @@ import numpy as np
 
 from .shapes_render import (
     SHAPE_CATEGORIES,
+    Placement,
     Placer,
     Scene,
-    _Placement,
-    _render,
-    _sample_background,
-    _sample_layout,
-    _sample_placement,
-    _sample_texture,
-    _ShapeObject,
-    _training_placement,
+    ShapeObject,
+    render_objects,
+    sample_background,
+    sample_layout,
+    sample_placement,
+    sample_texture,
+    training_placement,
 )
 
 SKILLS: tuple[str, ...] = ("number", "position", "size", "shape")
@@ -57,8 +57,8 @@ def skill_split(skill: str) -> str:
 SKILL_SPLITS: tuple[str, ...] = tuple(skill_split(s) for s in SKILLS)
 
 
-def _at_border(rng: np.random.Generator, max_size: float, corner: bool) -> _Placement:
-    p = _sample_placement(rng, max_size)
+def _at_border(rng: np.random.Generator, max_size: float, corner: bool) -> Placement:
+    p = sample_placement(rng, max_size)
     ex, ey = p.extent()
     # the centre moves beyond the inside position by 10%..50% of the half extent
     out_x, out_y = ex * (1 - rng.uniform(0.1, 0.5)), ey * (1 - rng.uniform(0.1, 0.5))
@@ -66,26 +66,26 @@ def _at_border(rng: np.random.Generator, max_size: float, corner: bool) -> _Plac
     cx = (out_x if rng.random() < 0.5 else 1.0 - out_x) if on_x else p.cx
     on_y = corner or not on_x
     cy = (out_y if rng.random() < 0.5 else 1.0 - out_y) if on_y else p.cy
-    return _Placement(cx, cy, p.hx, p.hy, p.angle)
+    return Placement(cx, cy, p.hx, p.hy, p.angle)
 
 
-def _inside(rng: np.random.Generator, hx: float, hy: float) -> _Placement:
-    return _Placement(rng.uniform(hx, 1.0 - hx), rng.uniform(hy, 1.0 - hy), hx, hy, 0.0)
+def _inside(rng: np.random.Generator, hx: float, hy: float) -> Placement:
+    return Placement(rng.uniform(hx, 1.0 - hx), rng.uniform(hy, 1.0 - hy), hx, hy, 0.0)
 
 
-def _tiny(rng: np.random.Generator) -> _Placement:
+def _tiny(rng: np.random.Generator) -> Placement:
     side = rng.uniform(0.4, 0.8) * TINY_SIDE  # anti-aliased edges can add a pixel
     squash = math.exp(-abs(rng.uniform(-math.log(1.4), math.log(1.4))))
     hx, hy = (side / 2, side / 2 * squash) if rng.random() < 0.5 else (side / 2 * squash, side / 2)
     return _inside(rng, hx, hy)
 
 
-def _large(rng: np.random.Generator) -> _Placement:
+def _large(rng: np.random.Generator) -> Placement:
     hx, hy = rng.uniform(LARGE_SIDE / 2 + 0.02, 0.5, size=2)
     return _inside(rng, float(hx), float(hy))
 
 
-def _stretched(rng: np.random.Generator, wide: bool) -> _Placement:
+def _stretched(rng: np.random.Generator, wide: bool) -> Placement:
     size = rng.uniform(0.16, 0.24)
     aspect = rng.uniform(6.0, 9.0)
     long, short = 0.5 * size * math.sqrt(aspect), 0.5 * size / math.sqrt(aspect)
@@ -96,7 +96,7 @@ def _scene_plan(rng: np.random.Generator, skill: str, variant: int) -> tuple[int
     """The object count and the placer of a scene of ``skill``/``variant``."""
     if skill == "number":
         count = rng.integers(1, 3) if variant == 0 else rng.integers(9, 17)
-        return int(count), _training_placement
+        return int(count), training_placement
     if skill == "position":
         count = rng.integers(3, 7) if variant == 0 else rng.integers(2, 5)
         return int(count), lambda r, m, j: _at_border(r, m, corner=variant == 1)
@@ -104,7 +104,7 @@ def _scene_plan(rng: np.random.Generator, skill: str, variant: int) -> tuple[int
         if variant == 0:
             return int(rng.integers(3, 9)), lambda r, m, j: _tiny(r)
         count = 1 + rng.integers(0, 3)  # the large object, then 0-2 of training size on it
-        return int(count), lambda r, m, j: _large(r) if j == 0 else _sample_placement(r, m)
+        return int(count), lambda r, m, j: _large(r) if j == 0 else sample_placement(r, m)
     if skill == "shape":
         return int(rng.integers(2, 6)), lambda r, m, j: _stretched(r, wide=variant == 0)
     raise ValueError(f"unknown skill {skill!r}; skills: {', '.join(SKILLS)}")
@@ -140,21 +140,21 @@ def render_skill_scene(skill: str, seed: int, index: int, image_size: int) -> Sc
     rng = np.random.Generator(np.random.PCG64(seed))
     variant = index % 2
     while True:
-        background = _sample_background(rng)
+        background = sample_background(rng)
         count, place = _scene_plan(rng, skill, variant)
         placements = None
         while placements is None:
             for _ in range(_LAYOUT_TRIES):
                 categories = rng.integers(len(SHAPE_CATEGORIES), size=count)
-                placements = _sample_layout(rng, categories, place)
+                placements = sample_layout(rng, categories, place)
                 if placements is not None:
                     break
             if skill != "number":
                 count = max(1, count - 1)
         objects = [
-            _ShapeObject(int(c), p, _sample_texture(rng, background))
+            ShapeObject(int(c), p, sample_texture(rng, background))
             for c, p in zip(categories, placements, strict=True)
         ]
-        scene = _render(background, objects, image_size, return_masks=False)
+        scene = render_objects(background, objects, image_size, return_masks=False)
         if meets_skill(skill, variant, scene.boxes):
             return scene

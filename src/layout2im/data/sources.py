@@ -5,9 +5,9 @@ Layouts on disk (relative to ``data.root``):
 - ``coco``: ``annotations/instances_{train,val}2017.json``,
   ``annotations/stuff_{train,val}2017.json``, images in ``{train,val}2017/`` (or
   ``images/{train,val}2017/``; ``data.image_dir`` / ``data.val_image_dir`` override).
-- ``coco-format``: ``data.instances_json`` (+ ``data.stuff_json``), images in
-  ``data.image_dir`` (default: the root); validation from ``data.val_instances_json`` or a
-  ``data.val_fraction`` of the images.
+- ``coco-format``: ``data.coco.instances_json`` (+ ``data.coco.stuff_json``), images in
+  ``data.image_dir`` (default: the root); validation from ``data.coco.val_instances_json`` or a
+  ``data.coco.val_fraction`` of the images.
 - ``vg``: ``image_data.json``, ``objects.json``, ``relationships.json``, images in
   ``VG_100K*/`` (or ``images/VG_100K*/``; ``data.image_dir`` overrides).
 
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DataConfig
+from ..schema.config import DataConfig
 from .coco import CocoFilters, CocoSource, build_coco_index, holdout_mask
 from .errors import DatasetError
-from .index import LayoutIndex, cache_dirs, cached_index
+from .layout_index import LayoutIndex, cache_dirs, cached_index
 from .registry import DatasetEntry, get_dataset, register_dataset
 from .vg import VgSettings, VgSources, build_vg_index, packaged_splits
 
@@ -86,39 +86,15 @@ def _first_dir(candidates: list[Path]) -> Path:
     return next((p for p in candidates if p.is_dir()), candidates[0])
 
 
-def coco_filters(cfg: DataConfig) -> CocoFilters:
-    return CocoFilters(
-        stuff_only=cfg.stuff_only,
-        min_box_area=cfg.min_box_area,
-        include_other=cfg.include_other,
-        drop_crowd=cfg.drop_crowd,
-        min_objects=cfg.min_objects,
-        max_objects=cfg.max_objects,
-    )
-
-
-def vg_settings(cfg: DataConfig) -> VgSettings:
-    return VgSettings(
-        min_image_side=cfg.vg_min_image_side,
-        min_category_count=cfg.vg_min_category_count,
-        min_box_side=cfg.vg_min_box_side,
-        min_objects=cfg.min_objects,
-        max_objects=cfg.max_objects,
-        min_predicate_count=cfg.vg_min_predicate_count,
-        min_relationships=cfg.vg_min_relationships,
-        max_relationships=cfg.vg_max_relationships,
-    )
-
-
 def _coco_index(
     cfg: DataConfig, root: Path, source: CocoSource, name: str, split_name: str, rebuild: bool
 ):
-    filters = coco_filters(cfg)
+    filters = CocoFilters.of(cfg)
     return cached_index(
         cache_dirs(root, cfg.cache_dir),
         name,
         {"instances": source.instances, "stuff": source.stuff},
-        {"filters": filters.__dict__, "split": split_name},
+        {"filters": filters.index_settings(), "split": split_name},
         lambda: build_coco_index(source, filters, split_name),
         rebuild,
     )
@@ -154,28 +130,28 @@ def _coco_format_split(cfg: DataConfig, split: str, rebuild: bool) -> SplitData:
     root = data_root(cfg)
     if split == "test":
         raise DatasetError(
-            "coco-format datasets have train and val splits only (data.val_instances_json or "
-            "data.val_fraction give val)"
+            "coco-format datasets have train and val splits only (data.coco.val_instances_json or "
+            "data.coco.val_fraction give val)"
         )
-    instances = _resolve(root, cfg.instances_json)
+    instances = _resolve(root, cfg.coco.instances_json)
     if instances is None:
         raise DatasetError(
-            "data.instances_json is not set: the COCO-format instances JSON of your dataset "
+            "data.coco.instances_json is not set: the COCO-format instances JSON of your dataset "
             "(relative to data.root)"
         )
     image_dir = _resolve(root, cfg.image_dir) or root
-    val_json = _resolve(root, cfg.val_instances_json)
+    val_json = _resolve(root, cfg.coco.val_instances_json)
     if split in ("val", "samples") and val_json is not None:
         source = CocoSource(
-            _require_file(val_json, "data.val_instances_json"),
-            _stuff(root, cfg.val_stuff_json, "data.val_stuff_json"),
+            _require_file(val_json, "data.coco.val_instances_json"),
+            _stuff(root, cfg.coco.val_stuff_json, "data.coco.val_stuff_json"),
         )
         image_dir = _resolve(root, cfg.val_image_dir) or image_dir
         part = "val"
     else:
         source = CocoSource(
-            _require_file(instances, "data.instances_json"),
-            _stuff(root, cfg.stuff_json, "data.stuff_json"),
+            _require_file(instances, "data.coco.instances_json"),
+            _stuff(root, cfg.coco.stuff_json, "data.coco.stuff_json"),
         )
         part = "train"
     name = f"coco-format-{source.instances.stem}"
@@ -184,15 +160,15 @@ def _coco_format_split(cfg: DataConfig, split: str, rebuild: bool) -> SplitData:
         _check_same_vocabulary(cfg, root, index, source.instances)
     rows = np.arange(len(index))
     if part == "train":
-        held_out = holdout_mask(index.image_ids, cfg.val_fraction)
+        held_out = holdout_mask(index.image_ids, cfg.coco.val_fraction)
         if split == "train":
             rows = rows[~held_out]
         elif held_out.any():
             rows = rows[held_out]
         elif split == "val":
             raise DatasetError(
-                "this coco-format dataset has no validation data: set data.val_instances_json "
-                "(a second COCO JSON) or data.val_fraction (e.g. 0.05) to hold out images"
+                "this coco-format dataset has no validation data: set data.coco.val_instances_json "
+                "(a second COCO JSON) or data.coco.val_fraction (e.g. 0.05) to hold out images"
             )
         else:
             _warn_once("no validation data: training sample grids use training images")
@@ -212,8 +188,8 @@ def _check_same_vocabulary(cfg: DataConfig, root: Path, val: LayoutIndex, val_js
             None,
         )  # fmt: skip
         raise DatasetError(
-            f"{val_json}: its categories differ from data.instances_json's (first at id {diff}: "
-            f"{_at(theirs, diff)!r} vs {_at(ours, diff)!r}); both files need the same "
+            f"{val_json}: its categories differ from data.coco.instances_json's (first at id "
+            f"{diff}: {_at(theirs, diff)!r} vs {_at(ours, diff)!r}); both files need the same "
             "category list so labels mean the same in training and evaluation"
         )
 
@@ -240,14 +216,14 @@ def vg_sources(cfg: DataConfig) -> VgSources:
             return None
         return path
 
-    splits = _resolve(root, cfg.vg_splits_json) or packaged_splits()
+    splits = _resolve(root, cfg.vg.splits_json) or packaged_splits()
     return VgSources(
         objects=root / "objects.json",
         image_data=root / "image_data.json",
         relationships=root / "relationships.json",
-        splits=_require_file(splits, "data.vg_splits_json"),
-        object_aliases=alias(cfg.vg_object_aliases, "data.vg_object_aliases"),
-        relationship_aliases=alias(cfg.vg_relationship_aliases, "data.vg_relationship_aliases"),
+        splits=_require_file(splits, "data.vg.splits_json"),
+        object_aliases=alias(cfg.vg.object_aliases, "data.vg.object_aliases"),
+        relationship_aliases=alias(cfg.vg.relationship_aliases, "data.vg.relationship_aliases"),
     )
 
 
@@ -255,12 +231,12 @@ def vg_index(cfg: DataConfig, rebuild: bool = False) -> tuple[LayoutIndex, Path 
     """The Visual Genome index of all splits (built once, then read from the cache)."""
     root = data_root(cfg)
     sources = vg_sources(cfg)
-    settings = vg_settings(cfg)
+    settings = VgSettings.of(cfg)
     return cached_index(
         cache_dirs(root, cfg.cache_dir),
         "vg",
         sources.as_dict(),
-        settings.__dict__,
+        settings.index_settings(),
         lambda: build_vg_index(sources, settings),
         rebuild,
     )
@@ -275,7 +251,7 @@ def _vg_split(cfg: DataConfig, split: str, rebuild: bool) -> SplitData:
     image_dir = _resolve(root, cfg.image_dir) or next(
         (d for d in (root, root / "images") if any(d.glob("VG_100K*"))), root
     )
-    return SplitData("vg", split, index, rows, image_dir, path, cached, cfg.vg_max_objects_used)
+    return SplitData("vg", split, index, rows, image_dir, path, cached, cfg.vg.max_objects_used)
 
 
 def open_split(cfg: DataConfig, split: str, rebuild: bool = False) -> SplitData:

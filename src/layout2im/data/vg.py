@@ -5,7 +5,7 @@ the image folders ``VG_100K/`` and ``VG_100K_2/`` (or ``images/VG_100K*``), opti
 alias files ``object_alias.txt`` and ``relationship_alias.txt`` of the VG download, and the
 split file (default: sg2im's ``vg_splits.json``, shipped with this package).
 
-Rules, in sg2im's order (each a ``data.vg_*`` setting, sg2im's value by default):
+Rules, in sg2im's order (each a ``data.vg.*`` setting, sg2im's value by default):
 
 1. images: ids from the split file; an image whose shorter side is below 200 px is dropped.
 2. vocabulary: an object's names are mapped through the object aliases; every name (once per
@@ -27,10 +27,10 @@ val/test ones; here they are normalised everywhere (a handful of val/test images
 When no alias file is present names are used as they are, with a warning: category counts then
 differ slightly from the published ones.
 
-At training time an item uses at most ``data.vg_max_objects_used`` (9) objects: those in a
+At training time an item uses at most ``data.vg.max_objects_used`` (9) objects: those in a
 relationship first, sampled at random, then objects without one (see
-:mod:`layout2im.data.indexed`). Layout2Im reserves a 10th slot for ``__image__`` and never
-fills it.
+:mod:`layout2im.data.indexed_dataset`). Layout2Im reserves a 10th slot for ``__image__`` and
+never fills it.
 
 The result is one index for all splits, built by ``layout2im data prepare-vg`` or on first use.
 """
@@ -48,11 +48,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from ..errors import quote
+from ..schema.config import DatasetSettings, VgConfig
 from .errors import DatasetError
-from .index import IMAGE_ROW_NAME, LayoutIndex
 from .jsonstream import iter_array
+from .layout_index import IMAGE_ROW_NAME, LayoutIndex
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +64,14 @@ def packaged_splits() -> Path:
     return Path(str(resources.files("layout2im") / "data" / "vg_splits.json"))
 
 
-@dataclass(frozen=True)
-class VgSettings:
-    """sg2im's preprocessing settings (``data.vg_*``, ``data.min/max_objects``)."""
+class VgSettings(DatasetSettings, VgConfig):
+    """sg2im's preprocessing settings: ``data.vg`` with ``data.min/max_objects``
+    (``VgSettings.of(cfg)``)."""
 
-    min_image_side: int = 200
-    min_category_count: int = 2000
-    min_box_side: int = 32
-    min_objects: int = 3
-    max_objects: int = 30
-    min_predicate_count: int = 500
-    min_relationships: int = 1
-    max_relationships: int = 30
+    SOURCE_KEYS = frozenset(
+        {"splits_json", "object_aliases", "relationship_aliases", "max_objects_used"}
+    )
+    max_objects: int = Field(30, ge=1)
 
 
 @dataclass(frozen=True)
@@ -430,7 +428,7 @@ def build_vg_index(sources: VgSources, settings: VgSettings) -> LayoutIndex:
                 (p for p, i in rels.predicates.items() if pred_ok[i]),
                 key=lambda p: rels.predicates[p],
             ),
-            "settings": asdict(settings),
+            "settings": settings.index_settings(),
         },
     )
     index.meta["report"] = _report(

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from ..config import Config
 from ..data import build_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
+from ..devices import parse_device
 from ..errors import Layout2ImError
 from ..fsutil import atomic_write, portable_paths, write_text
 from ..layout import LayoutBatch
@@ -221,7 +222,7 @@ def train_network(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    device = torch.device(device)
+    device = parse_device(device, "device")
     size = config.model.image_size
     dataset, vocab = build_dataset(config.data, size, split="train")
     torch.manual_seed(seed)
@@ -271,7 +272,7 @@ def train_network(
     accuracy = evaluate_network(net, config, val_images, device)
     meta = {
         "dataset": config.data.name,
-        "data": asdict(config.data),
+        "data": config.data.model_dump(),
         "image_size": size,
         "vocab": vocab.names,
         "training": {

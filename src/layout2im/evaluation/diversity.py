@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .lpips import LPIPS, summarize, uint8_to_signed
+from .dataset_networks import network_features, scene_network
+from .lpips import LPIPS, lpips_network, summarize, uint8_to_signed
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class LPIPSDiversity(Metric):
     samples_per_layout = 2
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        net: LPIPS = ctx.lpips()
+        net: LPIPS = lpips_network(ctx)
         a, b = ctx.sample_pair()
         distances = []
         with torch.no_grad(), ctx.bar(a.shape[0], "LPIPS pairs") as bar:
@@ -63,8 +64,8 @@ class ShapesDiversity(Metric):
     samples_per_layout = 2
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        net, _ = ctx.scene_network()
-        fn = ctx.network_features(net)
+        net, _ = scene_network(ctx)
+        fn = network_features(ctx, net)
         a, b = ctx.sample_pair()
         fa = ctx.features(fn, a, "scene features (sample 0)")
         fb = ctx.features(fn, b, "scene features (sample 1)")

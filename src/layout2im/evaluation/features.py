@@ -25,13 +25,17 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import files
+from . import weight_files
+
+if TYPE_CHECKING:
+    from .context import EvalContext
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +122,9 @@ class InceptionPool3:
     def __init__(
         self, path: str | Path | None = None, device: str | torch.device = "cpu", resize: str = ""
     ):
-        self.path, self.sha256 = files.resolve(files.INCEPTION_POOL3, path, "--inception")
+        self.path, self.sha256 = weight_files.resolve(
+            weight_files.INCEPTION_POOL3, path, "--inception"
+        )
         self.device = torch.device(device)
         self.resize = resize or "tf-bilinear"
         with warnings.catch_warnings():
@@ -303,33 +309,6 @@ class InceptionV3(nn.Module):
         pool = self.pool3(x)
         return pool, self.fc(pool)
 
-    def conv_layers(self) -> list[BasicConv2d]:
-        """The 94 convolution + BatchNorm units in the TF graph's order."""
-        return [m for m in self.modules() if isinstance(m, BasicConv2d)]
-
-    def load_torchscript_pool3(self, module: torch.jit.ScriptModule) -> None:
-        """Copy the weights of the pinned TorchScript FID network (``default_1.pt``) into the
-        convolutions (its parameters come in the same order: weight, beta, mean, var per
-        convolution; BatchNorm without scale). The head is left as it is."""
-        params = list(module.net.layers.parameters())
-        units = self.conv_layers()
-        if len(params) != 4 * len(units):
-            raise ValueError(
-                f"expected {4 * len(units)} tensors, the TorchScript has {len(params)}"
-            )
-        with torch.no_grad():
-            for k, unit in enumerate(units):
-                weight, beta, mean, var = params[4 * k : 4 * k + 4]
-                if weight.shape != unit.conv.weight.shape:
-                    raise ValueError(
-                        f"conv {k}: shape {tuple(weight.shape)} != {tuple(unit.conv.weight.shape)}"
-                    )
-                unit.conv.weight.copy_(weight)
-                unit.bn.weight.fill_(1.0)
-                unit.bn.bias.copy_(beta)
-                unit.bn.running_mean.copy_(mean)
-                unit.bn.running_var.copy_(var)
-
 
 class InceptionLogits:
     """Inception-v3 logits for the Inception Score, from pytorch-fid's state dict
@@ -346,7 +325,9 @@ class InceptionLogits:
         resize: str = "tf-bilinear",
         unbiased: bool = True,
     ):
-        self.path, self.sha256 = files.resolve(files.INCEPTION_LOGITS, path, "--inception-logits")
+        self.path, self.sha256 = weight_files.resolve(
+            weight_files.INCEPTION_LOGITS, path, "--inception-logits"
+        )
         self.device = torch.device(device)
         self.resize = resize
         self.unbiased = unbiased
@@ -360,6 +341,35 @@ class InceptionLogits:
 
     def logits(self, images: torch.Tensor, batch_size: int = 50, progress=None) -> np.ndarray:
         return extract(self, images, batch_size, self.device, progress)
+
+
+def inception_pool3(ctx: EvalContext) -> InceptionPool3:
+    """The FID network of this evaluation (``--inception`` or the pinned file, the protocol's
+    resize), loaded once and recorded in the results' ``networks``."""
+
+    def load() -> InceptionPool3:
+        net = InceptionPool3(ctx.files.inception, ctx.device, ctx.protocol.resize)
+        ctx.networks["inception"] = {"path": str(net.path), "sha256": net.sha256}
+        return net
+
+    return ctx.network("inception", load)
+
+
+def inception_logits(ctx: EvalContext) -> InceptionLogits:
+    """The Inception Score network of this evaluation (``--inception-logits`` or the pinned
+    file; the protocol's resize and ``is_logits``), loaded once and recorded."""
+
+    def load() -> InceptionLogits:
+        net = InceptionLogits(
+            ctx.files.inception_logits,
+            ctx.device,
+            ctx.protocol.resize,
+            unbiased=ctx.protocol.is_logits == "unbiased",
+        )
+        ctx.networks["inception_logits"] = {"path": str(net.path), "sha256": net.sha256}
+        return net
+
+    return ctx.network("inception_logits", load)
 
 
 def load_inception_state_dict(path: str | Path) -> InceptionV3:

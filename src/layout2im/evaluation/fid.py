@@ -1,4 +1,5 @@
-"""Fréchet distance between Gaussian fits of two feature sets, and cached real statistics.
+"""Fréchet distance between Gaussian fits of two feature sets; the ``fid`` and ``fid-shapes``
+metrics.
 
 ``FID = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr(sqrt(S1 S2))`` with ``S`` the unbiased
 covariance (``np.cov(rowvar=False)``, ddof 1) of the features, all in float64.
@@ -7,76 +8,38 @@ The matrix square root uses only symmetric eigendecompositions: for symmetric PS
 ``sqrt(A B) = A^1/2 (A^1/2 B A^1/2)^1/2 A^-1/2`` and ``tr sqrt(A B) = tr (A^1/2 B A^1/2)^1/2``
 (``A B`` and ``A^1/2 B A^1/2`` share their eigenvalues). The trace form, used for FID, also
 holds when the covariances are singular (fewer images than feature dimensions) and never has
-an imaginary part to discard. :func:`sqrtm_product` gives the full matrix for checking against
-``scipy.linalg.sqrtm``.
+an imaginary part to discard.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..fsutil import atomic_write
+from .dataset_networks import network_features, scene_network
+from .feature_stats import GaussianStats
+from .features import inception_pool3
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
     from .context import EvalContext
 
-log = logging.getLogger(__name__)
 
-
-@dataclass
-class GaussianStats:
-    """mu (D,), sigma (D, D) float64, and the number of feature vectors ``n``."""
-
-    mu: np.ndarray
-    sigma: np.ndarray
-    n: int
-
-    @classmethod
-    def of(cls, features: np.ndarray) -> GaussianStats:
-        """Fit (N, D) features; needs N >= 2."""
-        feats = np.asarray(features, dtype=np.float64)
-        if feats.ndim != 2 or feats.shape[0] < 2:
-            raise ValueError(f"need at least 2 feature vectors (N, D), got shape {feats.shape}")
-        return cls(feats.mean(axis=0), np.cov(feats, rowvar=False), feats.shape[0])
-
-
-def _psd_sqrt(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Eigendecomposition of symmetric PSD ``m`` with negative round-off clipped: (sqrt(m),
-    eigenvalues, eigenvectors)."""
+def _psd_sqrt(m: np.ndarray) -> np.ndarray:
+    """The square root of symmetric PSD ``m``, negative round-off eigenvalues clipped."""
     w, v = np.linalg.eigh((m + m.T) / 2)
-    w = np.clip(w, 0.0, None)
-    return (v * np.sqrt(w)) @ v.T, w, v
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     """``tr sqrt(sigma1 @ sigma2)`` for symmetric PSD matrices, in float64."""
     s1 = np.asarray(sigma1, dtype=np.float64)
     s2 = np.asarray(sigma2, dtype=np.float64)
-    root1, _, _ = _psd_sqrt(s1)
+    root1 = _psd_sqrt(s1)
     middle = root1 @ s2 @ root1
     w = np.linalg.eigvalsh((middle + middle.T) / 2)
     return float(np.sqrt(np.clip(w, 0.0, None)).sum())
-
-
-def sqrtm_product(sigma1: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
-    """The principal square root of ``sigma1 @ sigma2`` (symmetric PSD, ``sigma1`` positive
-    definite), in float64: ``A^1/2 (A^1/2 B A^1/2)^1/2 A^-1/2``."""
-    s1 = np.asarray(sigma1, dtype=np.float64)
-    s2 = np.asarray(sigma2, dtype=np.float64)
-    root1, w, v = _psd_sqrt(s1)
-    if w.min() <= w.max() * 1e-12:
-        raise np.linalg.LinAlgError("sigma1 is singular; use trace_sqrt_product for FID")
-    inv_root1 = (v / np.sqrt(w)) @ v.T
-    middle, _, _ = _psd_sqrt(root1 @ s2 @ root1)
-    return root1 @ middle @ inv_root1
 
 
 def frechet_distance(
@@ -100,44 +63,6 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
     return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
 
 
-# ----------------------------------------------------------------------------- cache
-
-
-def stats_key(meta: dict) -> str:
-    """A short hash of everything that determines a set of real statistics."""
-    text = json.dumps(meta, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def stats_path(cache_dir: str | Path, prefix: str, meta: dict) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in prefix)
-    return Path(cache_dir) / "real-stats" / f"{safe}-{stats_key(meta)}.npz"
-
-
-def save_stats(path: str | Path, stats: GaussianStats, meta: dict) -> Path:
-    """Write ``stats`` and ``meta`` (JSON) to ``path`` atomically."""
-    path = Path(path)
-    with atomic_write(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), meta=json.dumps(meta))
-    return path
-
-
-def load_stats(path: str | Path, meta: dict) -> GaussianStats | None:
-    """The cached statistics at ``path`` if they were computed with exactly ``meta``."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if json.loads(str(data["meta"])) != json.loads(json.dumps(meta, default=str)):
-                log.warning("ignoring %s: computed with other settings", path)
-                return None
-            return GaussianStats(data["mu"], data["sigma"], int(data["n"]))
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("ignoring unreadable statistics cache %s: %s", path, exc)
-        return None
-
-
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -147,7 +72,7 @@ class FID(Metric):
     requires = ("inception",)
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        net = ctx.inception()
+        net = inception_pool3(ctx)
         real = ctx.real_stats("inception", net.sha256, net.features)
         fake = GaussianStats.of(ctx.features(net.features, ctx.generated(), "FID features"))
         return {"fid": frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma)}
@@ -159,8 +84,8 @@ class FIDShapes(Metric):
     requires = ("scene_features",)
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        net, sha = ctx.scene_network()
-        fn = ctx.network_features(net)
+        net, sha = scene_network(ctx)
+        fn = network_features(ctx, net)
         real = ctx.real_stats("scene-features", sha, fn)
         fake = GaussianStats.of(ctx.features(fn, ctx.generated(), "scene features"))
         return {"fid_shapes": frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma)}

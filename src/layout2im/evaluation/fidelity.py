@@ -24,6 +24,7 @@ import torch
 from ..layout import LayoutBatch
 from ..models.layers import crop_boxes
 from ..visualize import normalize
+from .dataset_networks import object_classifier
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class LayoutFidelity(Metric):
     requires = ("object_classifier",)
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        net = ctx.object_classifier()
+        net = object_classifier(ctx)
         k = ctx.protocol.samples_per_layout
         generated = _found(ctx, net, ctx.generated(k), ctx.layouts_repeated(k), "fidelity")
         real = _found(ctx, net, ctx.real, ctx.layouts_repeated(1), "fidelity (real)")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .features import inception_logits
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class InceptionScore(Metric):
     requires = ("inception_logits",)
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        net = ctx.inception_logits()
+        net = inception_logits(ctx)
         logits = ctx.features(net.logits, ctx.generated(), "IS logits")
         mean, std = inception_score(logits, ctx.protocol.is_splits)
         return {"is_mean": mean, "is_std": std}

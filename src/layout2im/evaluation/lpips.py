@@ -12,12 +12,16 @@ official v0.1 linear layers (``alex.pth`` from the lpips 0.1.4 wheel). Both are 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import files
+from . import weight_files
+
+if TYPE_CHECKING:
+    from .context import EvalContext
 
 # AlexNet ``features`` indices: conv layers and where each LPIPS slice ends (after a ReLU).
 _ALEX_CONVS = {0: (3, 64, 11, 4, 2), 3: (64, 192, 5, 1, 2), 6: (192, 384, 3, 1, 1)}
@@ -84,14 +88,28 @@ class LPIPS(nn.Module):
         """Load from ``folder`` (holding ``alexnet-owt-7be5be79.pth`` and ``alex.pth``), or
         find the files (lpips wheel, ``$TORCH_HOME/hub/checkpoints``). Returns the network in
         eval mode and the sha256 of each file."""
-        alex_path, alex_sha = files.resolve(files.ALEXNET, folder, "--lpips-weights")
-        lin_path, lin_sha = files.resolve(files.LPIPS_LIN_ALEX, folder, "--lpips-weights")
+        alex_path, alex_sha = weight_files.resolve(weight_files.ALEXNET, folder, "--lpips-weights")
+        lin_path, lin_sha = weight_files.resolve(
+            weight_files.LPIPS_LIN_ALEX, folder, "--lpips-weights"
+        )
         net = cls()
         net.load_weights(
             torch.load(str(alex_path), map_location="cpu", weights_only=True),
             torch.load(str(lin_path), map_location="cpu", weights_only=True),
         )
         return net.eval(), {str(alex_path): alex_sha, str(lin_path): lin_sha}
+
+
+def lpips_network(ctx: EvalContext) -> LPIPS:
+    """The LPIPS network of this evaluation (``--lpips-weights`` or the found files) on its
+    device, loaded once and recorded in the results' ``networks``."""
+
+    def load() -> LPIPS:
+        net, hashes = LPIPS.from_files(ctx.files.lpips_weights)
+        ctx.networks["lpips"] = [{"path": p, "sha256": h} for p, h in hashes.items()]
+        return net.to(ctx.device)
+
+    return ctx.network("lpips", load)
 
 
 def uint8_to_signed(images: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .dataset_networks import classify_objects, object_classifier
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
@@ -32,10 +33,10 @@ class ObjectAccuracy(Metric):
     requires = ("object_classifier",)
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        net = ctx.object_classifier()
+        net = object_classifier(ctx)
         k = ctx.protocol.samples_per_layout
-        gen_pred, gen_true = ctx.classify_objects(net, ctx.generated(k), ctx.layouts_repeated(k))
-        real_pred, real_true = ctx.classify_objects(net, ctx.real, ctx.layouts_repeated(1))
+        gen_pred, gen_true = classify_objects(ctx, net, ctx.generated(k), ctx.layouts_repeated(k))
+        real_pred, real_true = classify_objects(ctx, net, ctx.real, ctx.layouts_repeated(1))
         return {
             "object_acc_generated": accuracy(gen_pred, gen_true),
             "object_acc_real": accuracy(real_pred, real_true),

@@ -10,6 +10,7 @@ through); the runner records it as skipped with the reason and carries on.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -43,6 +44,17 @@ class Metric:
 
 _REGISTRY: dict[str, type[Metric]] = {}
 
+# the modules whose metrics are built in (a new metric family adds its module here)
+BUILTIN_MODULES = (
+    "fid",
+    "diversity",
+    "fidelity",
+    "inception_score",
+    "object_accuracy",
+    "object_colours",
+    "scene_fid",
+)
+
 
 def register_metric(name: str) -> Callable[[type[Metric]], type[Metric]]:
     """Class decorator: register ``cls`` under ``name`` (names are unique)."""
@@ -58,16 +70,10 @@ def register_metric(name: str) -> Callable[[type[Metric]], type[Metric]]:
 
 
 def _ensure_builtin() -> None:
-    # importing the modules registers the built-in metrics
-    from . import (  # noqa: F401
-        diversity,
-        fid,
-        fidelity,
-        inception_score,
-        object_accuracy,
-        object_colours,
-        scene_fid,
-    )
+    """Import the modules of :data:`BUILTIN_MODULES`: importing one registers its metrics.
+    Done on first use rather than at import time because those modules import this one."""
+    for module in BUILTIN_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
 
 
 def get_metric(name: str) -> Metric:

@@ -100,3 +100,21 @@ def format_markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def format_folder_counts(results: dict) -> str:
+    """What scoring a folder of images found, a line per split (layouts scored of all, images
+    read, samples per layout, resized), then a line per kind of problem with the names."""
+    lines = []
+    for split, part in results.get("splits", {"": results}).items():
+        found = part["images"]["folder"]
+        lines.append(
+            f"{split + ': ' if split else ''}scored {found['layouts_scored']} of "
+            f"{found['layouts']} layouts ({found['images_read']} images, "
+            f"{found['samples_per_layout_found']} per layout, {found['resized']} resized)"
+        )
+        for kind in ("missing", "unreadable", "wrong_size", "extra", "duplicates"):
+            if found[kind]["count"]:
+                names = ", ".join(found[kind]["names"])
+                lines.append(f"  {found[kind]['count']} {kind.replace('_', ' ')}: {names}")
+    return "\n".join(lines)

@@ -22,7 +22,9 @@ import torch
 
 from ..layout import LayoutBatch
 from ..models.layers import crop_boxes
-from .fid import GaussianStats, frechet_distance
+from .feature_stats import GaussianStats
+from .features import inception_pool3
+from .fid import frechet_distance
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ class SceneFID(Metric):
     requires = ("inception",)
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        net = ctx.inception()
+        net = inception_pool3(ctx)
         proto = ctx.protocol
         size = proto.scene_fid_crop_size
         settings = {

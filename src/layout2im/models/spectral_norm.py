@@ -67,16 +67,17 @@ class ClassicSpectralNorm(nn.Module):
         return weight / sigma
 
 
-def spectral_norm(module: nn.Module, kind: str = "modern") -> nn.Module:
+def spectral_norm(module: nn.Module, kind: str = "modern", eps: float = EPS) -> nn.Module:
     """``module`` (a conv or linear layer) with its weight spectrally normalised; ``kind`` is
-    ``classic`` or ``modern`` (see the module docstring)."""
+    ``classic`` or ``modern`` (see the module docstring). ``eps`` guards the normalisations of
+    the power iteration (``torch.nn.utils.spectral_norm``'s argument of that name)."""
     if kind == "modern":
-        return modern_spectral_norm(module)
+        return modern_spectral_norm(module, eps=eps)
     if kind == "classic":
         # unsafe: the safe registration calls the parametrization once to check it, which in
         # training mode would be a power iteration the classic API does not run
         parametrize.register_parametrization(
-            module, "weight", ClassicSpectralNorm(module.weight), unsafe=True
+            module, "weight", ClassicSpectralNorm(module.weight, eps=eps), unsafe=True
         )
         return module
     raise ValueError(f"spectral norm must be one of {', '.join(SPECTRAL_NORMS)}, got {kind!r}")

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..devices import parse_device
 from ..errors import Layout2ImError
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,11 @@ def setup(device: str = "auto", timeout_s: float = 300.0) -> DistEnv:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise DistributedError(f"train.device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    if device.startswith("cuda:"):
-        chosen = torch.device(device)
-    elif use_cuda:
-        if not torch.cuda.is_available():
-            raise DistributedError("train.device=cuda but no CUDA device is available")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    chosen = parse_device(device, "train.device")
+    if device == "cuda":
         chosen = torch.device("cuda", local_rank % torch.cuda.device_count())
-    else:
-        chosen = torch.device("cpu")
     if chosen.type == "cuda":
         torch.cuda.set_device(chosen)
     if world_size > 1 and not dist.is_initialized():

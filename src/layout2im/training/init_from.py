@@ -11,11 +11,10 @@ vocabulary must equal the run's.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
-from ..config import Config, ConfigError, from_dict
+from ..config import ConfigError, config_from_dict
 from ..pipeline import Layout2ImPipeline, ModelLoadError
 from .checkpoint import CheckpointError, load_latest_checkpoint
 from .trainer import Trainer
@@ -31,6 +30,11 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
         pipe = Layout2ImPipeline.from_pretrained(folder)
     except ModelLoadError as exc:
         raise CheckpointError(f"--init-from {folder}: {exc}") from None
+    if not pipe.architecture.capabilities.trainable:
+        raise CheckpointError(
+            f"--init-from {folder}: its architecture, {pipe.architecture.name}, cannot be "
+            "trained in this library (it generates, scores and serves only)"
+        )
     _check_same_model(trainer, pipe, folder)
     found = load_latest_checkpoint(folder / "checkpoints")
     if found is None:
@@ -45,10 +49,10 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
         state, path = found
         saved = state.get("config", {})
         try:
-            saved_model = from_dict(Config, saved).validate().model
+            saved_model = config_from_dict(saved).model
         except (ConfigError, TypeError) as exc:
             raise CheckpointError(f"{path}: its config is unusable ({exc})") from None
-        if dataclasses.asdict(saved_model) != dataclasses.asdict(trainer.config.model):
+        if saved_model != trainer.config.model:
             raise CheckpointError(f"{path} holds networks of another architecture than this run")
         if state.get("vocab") != trainer.vocab.names:
             raise CheckpointError(f"{path}: its vocabulary differs from this run's data")
@@ -72,7 +76,7 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
 
 
 def _check_same_model(trainer: Trainer, pipe: Layout2ImPipeline, folder: Path) -> None:
-    mine, theirs = dataclasses.asdict(trainer.config.model), dataclasses.asdict(pipe.config)
+    mine, theirs = trainer.config.model.model_dump(), pipe.config.model_dump()
     if mine != theirs:
         key = next(k for k in mine if mine[k] != theirs.get(k))
         raise CheckpointError(

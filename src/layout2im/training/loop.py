@@ -1,4 +1,4 @@
-"""``train()``: a run folder, the data stream, the trainer, logs, samples, checkpoints, export.
+""":func:`train`: a run folder, the data stream, the trainer, logs, samples, checkpoints, export.
 
 Works as one process or as one rank of a torchrun launch (see :mod:`.distributed`): rank 0
 owns the run folder (config, log, stats, samples, checkpoints, exported model); every rank
@@ -20,12 +20,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..config import Config, ConfigError, config_from_yaml, read_config_text
-from ..data import build_dataset
+from ..data import build_dataset, get_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
 from ..errors import Layout2ImError
+from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
+from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
 from ..visualize import draw_layout, grid, to_pil
 from ..vocab import Vocabulary
@@ -60,42 +62,34 @@ def train(
     desc: str | None = None,
     progress: bool = True,
     init_from: str | Path | None = None,
-) -> Path:
+) -> TrainingRun:
     """Train ``config`` in a new run folder under ``out_root`` (or continue one) and export the
     final generator to ``<run>/model``. ``resume``: a run folder, or ``True`` for the latest run
     of this config under ``out_root``. ``init_from``: a model folder whose networks a new run
-    starts from (see :mod:`.init_from`). Returns the run folder (on every rank)."""
-    return run_training(config, out_root, resume, desc, progress, init_from).run_dir
-
-
-def run_training(
-    config: Config,
-    out_root: str | Path = "runs",
-    resume: str | Path | bool | None = None,
-    desc: str | None = None,
-    progress: bool = True,
-    init_from: str | Path | None = None,
-) -> TrainingRun:
-    """:func:`train`, also returning this process's trainer (models, optimisers, step)."""
+    starts from (see :mod:`.init_from`). Returns the run folder (on every rank) and this
+    process's trainer (models, optimisers, step)."""
     if resume and init_from is not None:
         raise RunError("--init-from starts a new run; it cannot be combined with --resume")
     if init_from is not None and not (Path(init_from) / "config.json").is_file():
         raise RunError(f"--init-from {init_from} is not a model folder (no config.json)")
     env = dist_env.setup(config.train.device)
     try:
-        return _train(config, Path(out_root), resume, desc, progress, env, init_from)
+        return _train_with_run_log(config, Path(out_root), resume, desc, progress, env, init_from)
     finally:
         dist_env.teardown()
 
 
-def _train(
+def _train_with_run_log(
     config, out_root: Path, resume, desc, progress, env: DistEnv, init_from=None
 ) -> TrainingRun:
+    """Open the run folder (rank 0 resolves it, the others follow), log to its ``log.txt``
+    while :func:`_build_and_run` trains, and record there why training stopped if it did."""
     if config.train.batch_size % env.world_size:
         raise ConfigError(
             f"train.batch_size={config.train.batch_size} (the global batch) is not divisible "
             f"by the {env.world_size} processes"
         )
+    get_dataset(config.data.name)  # an unknown data.name stops here, before any run folder
     amp_note = resolve_training_amp(config, env.device)
     # rank 0 resolves the run folder; the others follow it, or fail with its message
     outcome: tuple[str, str | None, str | None] = ("", None, None)
@@ -129,7 +123,7 @@ def _train(
         package_log.setLevel(logging.WARNING)
     try:
         state = load_checkpoint(Path(ckpt_path)) if ckpt_path else None
-        return _train_in(config, run_dir, state, progress, env, init_from)
+        return _build_and_run(config, run_dir, state, progress, env, init_from)
     except Exception as exc:
         lost_peer = isinstance(exc, (RuntimeError, ConnectionError)) and _looks_like_lost_peer(exc)
         if env.distributed and lost_peer:
@@ -212,7 +206,7 @@ def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path 
         saved_config = config_from_yaml(read_config_text(config_file), str(config_file))
     except ConfigError as exc:
         raise RunError(f"cannot resume {run_dir}: {exc}") from None
-    mine, theirs = config.to_dict(), saved_config.to_dict()
+    mine, theirs = config.model_dump(), saved_config.model_dump()
     mine["train"].pop("steps"), theirs["train"].pop("steps")
     if mine != theirs:
         diff = _first_difference(theirs, mine)
@@ -244,7 +238,7 @@ def _stats_step(line: str) -> float:
 
 def write_run_config(run_dir: Path, config: Config) -> None:
     """The run's resolved config, ``config.yaml`` (what ``--resume`` compares against)."""
-    write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config.model_dump(), sort_keys=False))
 
 
 def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
@@ -259,7 +253,7 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
     return ""
 
 
-def _train_in(
+def _build_and_run(
     config: Config,
     run_dir: Path,
     state: dict | None,
@@ -267,6 +261,8 @@ def _train_in(
     env: DistEnv,
     init_from: str | Path | None = None,
 ) -> TrainingRun:
+    """Build the data stream and the trainer (from ``state``, ``init_from`` or new), run the
+    steps with their logs, samples, evaluations and checkpoints, and export the model."""
     dataset, vocab = build_dataset(config.data, config.model.image_size, split="train")
     if len(vocab) != config.model.num_classes:
         if state is not None:
@@ -381,7 +377,11 @@ def _train_in(
             writer.close()
     if env.is_main:
         pipe = Layout2ImPipeline(
-            trainer.generator, vocab, max_objects=config.data.max_objects, device=env.device
+            trainer.generator,
+            vocab,
+            max_objects=config.data.max_objects,
+            device=env.device,
+            data=trained_data(config),
         )
         with atomic_folder(run_dir / "model") as tmp:
             pipe.save_pretrained(tmp)
@@ -402,17 +402,14 @@ def evaluate_during_training(
     """Evaluate the generator through the metric registry, append the numbers to
     ``eval.jsonl`` and keep the best model by ``train.best_metric`` in ``model-best/``.
     Returns the (possibly new) best record."""
-    from ..evaluation import evaluate_generator
-
     t = config.train
-    results = evaluate_generator(
-        trainer.generator,
-        config.data,
+    options = ScoringOptions(
         protocol=t.eval_protocol,
         metrics=t.eval_metrics or None,
-        device=trainer.device,
         num_images=t.eval_num_images,
+        device=trainer.device,
     )
+    results = evaluate_generator(trainer.generator, config.data, options)
     trainer.generator.train()
     values = {
         f"{name}.{key}": value
@@ -443,7 +440,11 @@ def evaluate_during_training(
     best = {"step": step, "metric": t.best_metric, "value": value}
     folder = run_dir / "model-best"
     pipe = Layout2ImPipeline(
-        trainer.generator, trainer.vocab, config.data.max_objects, trainer.device
+        trainer.generator,
+        trainer.vocab,
+        config.data.max_objects,
+        trainer.device,
+        data=trained_data(config),
     )
     with atomic_folder(folder) as tmp:
         pipe.save_pretrained(tmp)

@@ -382,7 +382,7 @@ class Trainer:
                 "object_d": self.opt_d_obj.state_dict(),
             },
             "rng": rng_states if rng_states is not None else [self.rng_state()],
-            "config": self.config.to_dict(),
+            "config": self.config.model_dump(),
             "vocab": self.vocab.names,
         }
 

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from .errors import DatasetError
 from .images import BadImageError, load_image, resize_to_array, to_imagenet_tensor
-from .index import LayoutIndex
+from .layout_index import LayoutIndex
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,61 @@
+"""``layout2im convert-original``: the authors' trained generators as model folders."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert-original",
+        help="convert the authors' trained COCO or Visual Genome model into a model folder",
+        description="Convert the generator state dict of the authors' code (zhaobozb/layout2im: "
+        "the released netG_coco.pt / netG_vg.pt, or a training script's iter-N_netG.pkl) into "
+        "a model folder (config.json, model.safetensors, vocab.json) for generate, serve, "
+        "evaluate and train --init-from. Files are read with torch.load(weights_only=True) "
+        "only. See docs/original-models.md.",
+    )
+    p.add_argument("generator", help="the authors' generator state dict (.pt or .pkl)")
+    p.add_argument(
+        "--dataset", required=True, choices=("coco", "vg"), help="what it was trained on"
+    )
+    p.add_argument("--out", required=True, help="model folder to write (replaced if a model)")
+    p.add_argument(
+        "--vocab",
+        help="vg only: the vocab.json the original VG preprocessing wrote (or a layout2im one)",
+    )
+    p.add_argument(
+        "--vg-root",
+        help="vg only: take the vocabulary from layout2im's preprocessing of this VG folder",
+    )
+    p.add_argument(
+        "--discriminators",
+        nargs=2,
+        metavar=("NETD_IMAGE", "NETD_OBJECT"),
+        help="also convert the training script's iter-N_netD_image.pkl and iter-N_netD_object.pkl "
+        "into a training checkpoint (for train --init-from)",
+    )
+    p.set_defaults(func=cmd_convert_original)
+
+
+def cmd_convert_original(args) -> int:
+    # conversion/ (key tables, the authors' file formats) is loaded only by this command
+    from ..conversion import convert_original
+
+    image_d, object_d = args.discriminators or (None, None)
+    result = convert_original(
+        args.generator,
+        args.dataset,
+        args.out,
+        vocab_file=args.vocab,
+        vg_root=args.vg_root,
+        image_discriminator_file=image_d,
+        object_discriminator_file=object_d,
+    )
+    counts = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in result.parameters.items())
+    print(f"converted in {result.seconds:.1f} s ({counts} parameters)")
+    print(f"vocabulary: {len(result.vocab)} rows, {len(result.vocab.categories)} names")
+    print(f"model: {result.out}")
+    if result.checkpoint is not None:
+        print(f"training checkpoint: {result.checkpoint} (for train --init-from {result.out})")
+    return 0

@@ -1,0 +1,83 @@
+"""``layout2im data``: export the shapes dataset, inspect a dataset, prepare Visual Genome."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from ..data.inspect import format_report, inspect_dataset
+from ..data.shapes_export import export_shapes_coco
+from ..data.sources import vg_index
+from ..fsutil import check_output_folder
+from .options import CLIError, add_config_args, config_from_args
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="dataset tools").add_subparsers(metavar="DATA_COMMAND")
+    p = data.add_parser("export-shapes", help="write the synthetic shapes dataset in COCO format")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--images", type=int, default=1000, help="number of images")
+    p.add_argument("--size", type=int, default=64, help="image side in pixels")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (0 = training scenes)")
+    p.set_defaults(func=cmd_export_shapes)
+
+    p = data.add_parser(
+        "inspect",
+        help="what the dataset filters kept and dropped, split sizes, objects per image",
+    )
+    add_config_args(p)
+    p.add_argument(
+        "--check-images", action="store_true", help="decode every image and list unreadable ones"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_data_inspect)
+
+    p = data.add_parser(
+        "prepare-vg", help="preprocess Visual Genome (sg2im's rules) into a cached index"
+    )
+    p.add_argument("--config", default="paper-vg64", help="preset or YAML (default paper-vg64)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    p.add_argument("--root", help="the Visual Genome folder (sets data.root)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a cached index exists")
+    p.set_defaults(func=cmd_prepare_vg)
+
+
+def cmd_export_shapes(args) -> int:
+    check_output_folder(args.out)
+    try:
+        path = export_shapes_coco(
+            args.out, num_images=args.images, image_size=args.size, seed=args.seed
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"wrote {args.images} images and {path}")
+    return 0
+
+
+def cmd_data_inspect(args) -> int:
+    config = config_from_args(args)
+    report = inspect_dataset(config.data, check_images=args.check_images, progress=True)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def cmd_prepare_vg(args) -> int:
+    config = config_from_args(args)
+    if config.data.name != "vg":
+        raise CLIError(
+            f"prepare-vg needs a Visual Genome config (data.name=vg), got {config.data.name!r}"
+        )
+    start = time.perf_counter()
+    index, path, cached = vg_index(config.data, rebuild=args.force)
+    elapsed = time.perf_counter() - start
+    print(format_report(inspect_dataset(config.data)))
+    print()
+    where = path if path is not None else "(not saved: no writable cache folder)"
+    how = "already prepared" if cached else f"prepared in {elapsed:.1f} s"
+    print(f"Visual Genome index {how}: {where}")
+    rows = len(index.meta["vocab"])
+    print(f"{len(index):,} images, {index.num_objects:,} objects, {rows} vocabulary rows")
+    return 0

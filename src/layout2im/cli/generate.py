@@ -1,0 +1,131 @@
+"""``layout2im generate`` and ``demo``: images for a layout file, or for the example layouts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..fsutil import check_output_folder
+from ..layout import example_layouts, load_layout_file
+from ..pipeline import Layout2ImPipeline, default_model, shipped_models
+from ..visualize import save_generation
+from .options import SEED_LIMIT, CLIError
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate images for a layout JSON file")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="a model folder (config.json, model.safetensors, vocab.json) or the name of a "
+        "shipped model (default: the shipped default model)",
+    )
+    p.add_argument("--layout", required=True, help="layout JSON file")
+    p.add_argument("--samples", type=int, default=4, help="images to generate (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="outputs/generate", help="output folder")
+    p.add_argument(
+        "--rescale",
+        choices=("clamp", "minmax"),
+        default=None,
+        help="how images are mapped to pixels: clamp, or minmax (per-image min-max, as the "
+        "authors' test.py saved images); default: the model's model.output_rescale",
+    )
+    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--amp",
+        choices=("off", "bf16"),
+        default="off",
+        help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX; default off)",
+    )
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "demo", help="generate the example layouts with the shipped model (--train: train first)"
+    )
+    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="train shapes32 on the built-in shapes dataset first (a few minutes) and generate "
+        "with that model instead of the shipped one",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="training steps with --train (default: the demo's)"
+    )
+    p.add_argument("--runs", default="runs", help="folder of run folders (with --train)")
+    p.add_argument("--samples", type=int, default=6, help="samples per layout (default 6)")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_generate(args) -> int:
+    if args.samples < 1 or args.samples > 256:
+        raise CLIError(f"--samples must be between 1 and 256, got {args.samples}")
+    if not 0 <= args.seed < SEED_LIMIT:
+        raise CLIError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
+    check_output_folder(args.out)
+    model = args.model if args.model is not None else default_model()
+    pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
+    layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
+    start = time.perf_counter()
+    result = pipe(layout, num_samples=args.samples, seed=args.seed, rescale=args.rescale)
+    elapsed = time.perf_counter() - start
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    paths = save_generation(result, pipe.vocab, Path(args.out), Path(args.layout).stem)
+    print(f"generated {args.samples} image(s) in {elapsed * 1000:.0f} ms")
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    if args.samples < 1 or args.samples > 64:
+        raise CLIError(f"--samples must be between 1 and 64, got {args.samples}")
+    if args.steps is not None and not args.train:
+        raise CLIError("--steps only applies with --train (the demo otherwise trains nothing)")
+    check_output_folder(args.out)
+    if args.train:
+        check_output_folder(args.runs, "--runs")
+    if args.steps is not None and args.steps < 1:
+        raise CLIError(f"--steps must be positive, got {args.steps}")
+    run_dir = None
+    if args.train or not shipped_models():
+        if not args.train:
+            print("layout2im demo: no model is shipped with this installation; training one")
+        run_dir = _train_demo_model(args.runs, args.steps)
+        model = run_dir / "model"
+    else:
+        model = default_model()
+        print(f"layout2im demo: the shipped model {model.name!r} ({model})")
+    pipe = Layout2ImPipeline.from_pretrained(model)
+    out = Path(args.out)
+    written = []
+    start = time.perf_counter()
+    for path in sorted(example_layouts()):
+        layout = load_layout_file(path, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
+        result = pipe(layout, num_samples=args.samples, seed=0)
+        written.append(save_generation(result, pipe.vocab, out, path.stem)[0])
+    elapsed = time.perf_counter() - start
+    if run_dir is not None:
+        print(f"run folder: {run_dir} (training samples in {run_dir / 'samples'})")
+    print(
+        f"generated {len(written)} layouts x {args.samples} samples in {elapsed:.1f} s; grids "
+        f"(layout | {args.samples} samples; second row with boxes drawn):"
+    )
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _train_demo_model(runs: str, steps: int | None) -> Path:
+    # training/ is loaded only when the demo trains: generating starts without it
+    from ..training.demo import DEMO_PRESET, DEMO_STEPS, train_demo_model
+
+    steps = DEMO_STEPS if steps is None else steps
+    print(
+        f"layout2im demo: training {DEMO_PRESET} on the built-in shapes dataset for {steps} steps"
+    )
+    return train_demo_model(runs, steps)

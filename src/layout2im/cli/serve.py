@@ -1,0 +1,66 @@
+"""``layout2im serve``: the layout editor in the browser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..pipeline import Layout2ImPipeline, default_model
+from .options import CLIError
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the interactive layout editor in the browser")
+    p.add_argument(
+        "--model",
+        help="a model folder or the name of a shipped model (default: the shipped default model)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)",
+    )
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (e.g. the name a reverse proxy forwards); "
+        "by default only loopback names and the --host address are answered, any with "
+        "--host 0.0.0.0 or ::",
+    )
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
+    model = args.model if args.model is not None else default_model()
+    pipe = Layout2ImPipeline.from_pretrained(model, device=args.device)
+    # web/ needs fastapi and uvicorn (heavy): loaded only by this command, after the model
+    from ..web.app import create_app
+    from ..web.server import allowed_hosts, bind_socket, is_loopback, make_server
+
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    host, port = sock.getsockname()[:2]
+    folder = Path(str(model)).resolve()  # runs/<run>/model is named after its run
+    name = f"{folder.parent.name}/{folder.name}" if folder.name == "model" else folder.name
+    app = create_app(pipe, model_name=name, allowed_hosts=allowed_hosts(args.host, args.allow_host))
+    shown = f"[{host}]" if ":" in host else host
+    print(f"layout2im editor: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)")
+    if not is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: anyone who can reach this machine can use the "
+            "editor; there is no authentication",
+            file=sys.stderr,
+        )
+    print("press Ctrl+C to stop")
+    with sock:
+        make_server(app).run(sockets=[sock])
+    return 0
