@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -45,25 +46,42 @@ def test_use_threads_sets_torch_and_describe_reports_it():
 
 
 def test_the_command_sets_passive_waiting_before_torch_starts():
-    """In a fresh process: importing the command line does not import torch, and its
-    wait-policy call sets PASSIVE; a policy the user set is kept."""
-    code = (
-        "import os, sys\n"
-        "import layout2im.cli\n"
-        "assert 'torch' not in sys.modules\n"
-        "from layout2im.threads import prefer_passive_wait\n"
-        "print(prefer_passive_wait(), os.environ['OMP_WAIT_POLICY'])\n"
-    )
-    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+    """In a fresh process: importing the command line sets PASSIVE (which prefer_passive_wait
+    does only while torch is not loaded, see the next test); a policy the user set is kept."""
+    code = "import os, layout2im.cli\nprint(os.environ['OMP_WAIT_POLICY'])\n"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.stdout.split() == ["True", "PASSIVE"], done.stderr
+    assert done.stdout.split() == ["PASSIVE"], done.stderr
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.stdout.split() == ["False", "ACTIVE"], done.stderr
+    assert done.stdout.split() == ["ACTIVE"], done.stderr
 
 
 def test_after_torch_the_policy_is_not_changed(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     assert "torch" in sys.modules
     assert threads.prefer_passive_wait() is False
-    assert "OMP_WAIT_POLICY" not in __import__("os").environ
+    assert "OMP_WAIT_POLICY" not in os.environ
+
+
+def test_train_threads_is_applied_and_recorded_in_the_runs_log(tmp_path, capsys):
+    import yaml
+
+    from layout2im.cli import main
+    from tests.conftest import tiny_config
+
+    before = torch.get_num_threads()
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(steps=1).model_dump()))
+    try:
+        args = ["train", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress"]
+        assert main([*args, "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    (run,) = (tmp_path / "runs").iterdir()
+    assert "threads: 1 of " in (run / "log.txt").read_text()
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["threads"] == 1
+    capsys.readouterr()
+    assert main([*args, "--threads", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --threads: must be an integer from 1")
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # nothing started

@@ -51,7 +51,7 @@ def available_cores() -> int:
 def default_threads(cores: int | None = None) -> int:
     """Threads to use when the user names none: one per core but one, leaving a core to the
     rest of the machine (at least one). On 2 cores shared with other work, shapes32 trained at
-    0.29-0.41 s per step with 1 thread against 0.80-1.12 s with 2 passive threads and 3.8-23 s
+    0.29-0.98 s per step with 1 thread against 0.80-1.12 s with 2 passive threads and 3.8-23 s
     with 2 spinning ones (torch's default); see ``benchmarks/results/threads-cpu.md``."""
     cores = available_cores() if cores is None else cores
     return max(1, cores - 1)

@@ -9,7 +9,7 @@ import os
 
 from ..fsutil import check_output_folder
 from ..models.size import generator_module_counts, parameter_counts
-from .options import CLIError, add_config_args, config_from_args
+from .options import CLIError, add_config_args, add_threads_arg, config_from_args
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--master-port", type=int, help="with --nproc: rendezvous port (default: a free one)"
     )
+    add_threads_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
