@@ -131,9 +131,14 @@ class Layout:
     """A list of objects to place in one image."""
 
     objects: list[LayoutObject] = field(default_factory=list)
+    # the per-image code, for architectures that have one (see layout2im.architectures)
+    image_z: list[float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"objects": [o.to_json() for o in self.objects]}
+        out: dict[str, Any] = {"objects": [o.to_json() for o in self.objects]}
+        if self.image_z is not None:
+            out["image_z"] = list(self.image_z)
+        return out
 
     def object_keys(self) -> list[str | int]:
         """Each object's identity for drawing its code: its ``id``, else its index."""
@@ -169,17 +174,18 @@ def parse_layout(
     greater than x0 (0.5)``.
     """
     if isinstance(data, Layout):
-        data = {"objects": data.objects}
+        data = {"objects": data.objects, "image_z": data.image_z}
     if isinstance(data, list):
         data = {"objects": data}
     if not isinstance(data, dict):
         raise LayoutError(
             f'a layout must be a JSON object with an "objects" list, got {_kind(data)}'
         )
-    unknown = sorted(map(str, set(data) - {"objects"}))
+    unknown = sorted(map(str, set(data) - {"objects", "image_z"}))
     if unknown:
         raise LayoutError(
-            f'unknown top-level field {quote(unknown[0])}; a layout has only "objects"'
+            f'unknown top-level field {quote(unknown[0])}; a layout has "objects" and an '
+            'optional "image_z"'
         )
     objects = data.get("objects")
     if not isinstance(objects, list):
@@ -192,7 +198,8 @@ def parse_layout(
         )
     parsed = [_parse_object(i, o, vocab, z_dim, allow_style_files) for i, o in enumerate(objects)]
     _check_unique_keys(parsed)
-    return Layout(parsed)
+    image_z = data.get("image_z")
+    return Layout(parsed, None if image_z is None else _parse_z("image_z", image_z, None))
 
 
 def _check_unique_keys(objects: list[LayoutObject]) -> None:

@@ -31,11 +31,12 @@ def add_config_args(p: argparse.ArgumentParser, optional_help: str | None = None
     p.add_argument("--root", help="the dataset folder (sets data.root)")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The config ``--config`` names with ``--set``, ``--root`` and ``--steps`` applied."""
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """The config ``--config`` names (or ``base``, when given) with ``--set``, ``--root`` and
+    ``--steps`` applied."""
     overrides = list(args.set)
     if getattr(args, "root", None):
         overrides.append(f"data.root={json.dumps(args.root)}")
     if getattr(args, "steps", None) is not None:
         overrides.append(f"train.steps={args.steps}")
-    return apply_overrides(load_config(args.config), overrides)
+    return apply_overrides(base if base is not None else load_config(args.config), overrides)

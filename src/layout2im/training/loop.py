@@ -27,6 +27,7 @@ from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
+from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
 from ..visualize import draw_layout, grid, to_pil
 from ..vocab import Vocabulary
@@ -376,7 +377,11 @@ def _build_and_run(
             writer.close()
     if env.is_main:
         pipe = Layout2ImPipeline(
-            trainer.generator, vocab, max_objects=config.data.max_objects, device=env.device
+            trainer.generator,
+            vocab,
+            max_objects=config.data.max_objects,
+            device=env.device,
+            data=trained_data(config),
         )
         with atomic_folder(run_dir / "model") as tmp:
             pipe.save_pretrained(tmp)
@@ -435,7 +440,11 @@ def evaluate_during_training(
     best = {"step": step, "metric": t.best_metric, "value": value}
     folder = run_dir / "model-best"
     pipe = Layout2ImPipeline(
-        trainer.generator, trainer.vocab, config.data.max_objects, trainer.device
+        trainer.generator,
+        trainer.vocab,
+        config.data.max_objects,
+        trainer.device,
+        data=trained_data(config),
     )
     with atomic_folder(folder) as tmp:
         pipe.save_pretrained(tmp)
