@@ -184,7 +184,7 @@ def test_input_checks_name_the_object_and_field(pipe):
         pipe(scene)
     scene = _scene()
     scene["objects"][1]["style"] = {"image": solid_png((0, 0, 0)), "box": [0.5, 0, 0.2, 1]}
-    with pytest.raises(LayoutError, match=r"objects\[1\]\.style\.box: x1 \(0\.2\) must be greater"):
+    with pytest.raises(LayoutError, match=r"objects\[1\]\.style\.box \(id 'house'\): x1 \(0\.2"):
         pipe(scene)
     with pytest.raises(ValueError, match="num_samples"):
         pipe(_scene(), num_samples=True)

@@ -44,7 +44,7 @@ from .config import AMP_MODES
 from .devices import parse_device
 from .errors import Layout2ImError, quote
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
-from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
+from .layout import Layout, LayoutBatch, LayoutError, parse_box, parse_layout
 from .model_folder import (
     CONFIG_FILE,
     DEFAULT_MODEL,
@@ -290,7 +290,7 @@ class Layout2ImPipeline:
         without the ``style`` capability.
         """
         self._require_style("style")
-        box = _parse_box("box", box)
+        box = parse_box("box", box)
         if not isinstance(category, str) or category not in self.vocab:
             raise LayoutError(f"category: {self.vocab.unknown_message(category)}")
         picture = load_image(

@@ -47,7 +47,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,6 +57,7 @@ from ..conversion.vocabularies import category_groups
 from ..images import DEFAULT_MAX_PIXELS, ImageError
 from ..layout import LayoutError
 from ..pipeline import Layout2ImPipeline
+from ..schema.layout import layout_json_schema
 from .limits import LOOPBACK_HOSTS, HostGuardMiddleware, RequestGuardMiddleware, RouteRule
 
 log = logging.getLogger(__name__)
@@ -101,16 +102,20 @@ class ErrorResponse(BaseModel):
 
 
 class GenerateRequest(BaseModel):
-    layout: dict[str, Any] = Field(
+    # documented with the layout schema (layout2im.schema.layout); validated against it by the
+    # pipeline, which knows the model's categories and z_dim and reports every problem at once
+    layout: Annotated[dict[str, Any], WithJsonSchema(layout_json_schema())] = Field(
         description=(
-            "Layout JSON: {'objects': [{'id', 'category', 'box': [x0, y0, x1, y1] normalised, "
-            "optional 'seed' | 'z' | 'style': {'image': data: URL, 'box'}}]}. Give every object "
-            "an id so its code survives edits to other objects."
+            "The layout: objects with a category and a normalised [x0, y0, x1, y1] box, and "
+            "optionally one of seed, z or style ({'image': data: URL, 'box'}). Give every "
+            "object an id so its code survives edits to other objects."
         ),
         examples=[EXAMPLE_LAYOUT],
     )
-    num_samples: int = Field(1, ge=1, description=f"images to generate (at most {MAX_SAMPLES})")
-    seed: int | None = Field(
+    num_samples: StrictInt = Field(
+        1, ge=1, description=f"images to generate (at most {MAX_SAMPLES})"
+    )
+    seed: StrictInt | None = Field(
         0, ge=0, lt=2**63, description="call seed; null draws one (returned in the answer)"
     )
     rescale: Literal["clamp", "minmax"] | None = Field(
