@@ -4,7 +4,7 @@ The sample (``annotations/instances_train2017.json`` and ``train2017/*.jpg``, th
 images of COCO train2017) is not part of the repository: point ``LAYOUT2IM_COCO128`` at its
 folder to run these tests.
 
-The sample has no stuff JSON, so ``stuff_only`` switches itself off with a warning. The kept
+The sample has no stuff JSON, so ``stuff_only`` does not apply (an info line says so). The kept
 images and objects are checked against a plain-Python recount of the JSON with the paper's
 rules, and every photo (some are grayscale) decodes to RGB at its annotated size.
 """
