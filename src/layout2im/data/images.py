@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..readers import InputError, check_path
+
 RESAMPLE = Image.Resampling.BILINEAR  # as sg2im / Layout2Im (PIL resize, bilinear)
 
 # The model's images are normalised with ImageNet's per-channel mean and std (no tanh).
@@ -50,7 +52,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def load_image(path) -> Image.Image:
-    """Decode ``path`` fully and return it as 8-bit RGB at its stored size."""
+    """Decode ``path`` fully and return it as 8-bit RGB at its stored size. A FIFO, socket or
+    device is refused unopened (it could block the read forever)."""
+    try:
+        check_path(path, "image file")
+    except InputError as exc:
+        raise BadImageError(str(exc)) from None
     try:
         with Image.open(path) as image:
             image.load()
