@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from layout2im.config import load_config
+from layout2im.evaluation import ScoringOptions, evaluate_model
 from layout2im.evaluation.protocols import get_protocol
-from layout2im.evaluation.runner import evaluate_model
 from layout2im.fsutil import portable_paths, write_text
 from layout2im.training.averaging import export_averaged_model
 from layout2im.training.checkpoint import CheckpointError
@@ -38,7 +38,7 @@ def score_windows(run: Path, from_steps: list[int], split: str, num_layouts: int
         for start in from_steps:
             model, steps = export_averaged_model(run, Path(tmp) / f"from-{start}", from_step=start)
             result = evaluate_model(
-                model, data, protocol, ["object-accuracy"], num_images=num_layouts
+                model, data, ScoringOptions(protocol, ["object-accuracy"], num_images=num_layouts)
             )
             values = result["metrics"]["object-accuracy"]["values"]
             rows.append(

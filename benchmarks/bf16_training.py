@@ -41,7 +41,13 @@ import yaml
 from tqdm import tqdm
 
 from layout2im.config import Config, ConfigError, apply_overrides, load_config
-from layout2im.evaluation import EvalFiles, evaluate_generator, weight_files, write_results
+from layout2im.evaluation import (
+    EvalFiles,
+    ScoringOptions,
+    evaluate_generator,
+    weight_files,
+    write_results,
+)
 from layout2im.fsutil import portable_paths, write_text
 from layout2im.hardware import cpu_info, cpu_summary
 from layout2im.pipeline import Layout2ImPipeline
@@ -158,13 +164,15 @@ def run_one(args: argparse.Namespace, precision: str, seed: int) -> Path:
     results = evaluate_generator(
         pipe.generator,
         config.data,
-        PROTOCOL,
-        list(METRICS),
-        "cpu",
-        args.num_layouts,
-        EvalFiles(cache_dir=args.cache_dir),
-        64,
-        False,
+        ScoringOptions(
+            PROTOCOL,
+            list(METRICS),
+            device="cpu",
+            num_images=args.num_layouts,
+            files=EvalFiles(cache_dir=args.cache_dir),
+            batch_size=64,
+            progress=False,
+        ),
         vocab=pipe.vocab,
     )
     saved = yaml.safe_load((folder / "config.yaml").read_text())

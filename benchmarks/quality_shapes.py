@@ -44,9 +44,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from layout2im.config import ConfigError, load_config
-from layout2im.devices import parse_device
 from layout2im.evaluation import (
     EvalFiles,
+    ScoringOptions,
     evaluate_generator,
     get_metric,
     get_protocol,
@@ -160,16 +160,14 @@ def floor_results(data, protocol, num_layouts: int, metrics, files, args) -> dic
     size = protocol.image_size
     layouts = load_layouts(data, size, protocol, num_layouts)
     other = load_layouts(data, size, dataclasses.replace(protocol, split="test"), num_layouts)
-    ctx = EvalContext(
+    options = ScoringOptions(
         protocol,
-        layouts,
-        other.real[:, None],
-        data,
-        files,
-        parse_device(args.device),
-        args.batch_size,
-        not args.no_progress,
+        device=args.device,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        files=files,
     )
+    ctx = EvalContext(protocol, layouts, other.real[:, None], data, options)
     return {
         "layouts": len(layouts),
         "real_split": protocol.split,
@@ -183,13 +181,15 @@ def evaluate_column(generator, data, protocol, metrics, num_layouts, files, args
     return evaluate_generator(
         generator,
         data,
-        protocol,
-        list(metrics),
-        args.device,
-        num_layouts,
-        files,
-        args.batch_size,
-        not args.no_progress,
+        ScoringOptions(
+            protocol,
+            list(metrics),
+            device=args.device,
+            num_images=num_layouts,
+            files=files,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+        ),
         vocab=vocab,
     )
 

@@ -27,7 +27,13 @@ from pathlib import Path
 from PIL import Image
 
 from layout2im.config import load_config
-from layout2im.evaluation import EvalFiles, evaluate_generator, get_protocol, weight_files
+from layout2im.evaluation import (
+    EvalFiles,
+    ScoringOptions,
+    evaluate_generator,
+    get_protocol,
+    weight_files,
+)
 from layout2im.evaluation.generation import generate_images, load_layouts
 from layout2im.fsutil import atomic_write, write_text
 from layout2im.pipeline import Layout2ImPipeline, default_model, resolve_model, shipped_models
@@ -112,13 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_generator(
             pipe.generator,
             data,
-            protocol,
-            list(METRICS),
-            args.device,
-            args.layouts,
-            files,
-            args.batch_size,
-            progress,
+            ScoringOptions(
+                protocol,
+                list(METRICS),
+                device=args.device,
+                num_images=args.layouts,
+                files=files,
+                batch_size=args.batch_size,
+                progress=progress,
+            ),
             vocab=pipe.vocab,
         )
 

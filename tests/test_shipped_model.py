@@ -7,7 +7,7 @@ import torch
 
 from layout2im.config import DataConfig
 from layout2im.data.shapes import SHAPE_CATEGORIES
-from layout2im.evaluation import evaluate_generator
+from layout2im.evaluation import ScoringOptions, evaluate_generator
 from layout2im.layout import example_layouts, load_layout_file
 from layout2im.pipeline import DEFAULT_MODEL, PRETRAINED_DIR, Layout2ImPipeline, default_model
 
@@ -43,7 +43,9 @@ def test_the_shipped_model_draws_recognisable_objects_on_held_out_layouts():
     pipe = Layout2ImPipeline.from_pretrained(DEFAULT_MODEL)
     torch.manual_seed(0)
     results = evaluate_generator(
-        pipe.generator, DataConfig(name="shapes"), "shapes32", ["object-accuracy"], "cpu", 100
+        pipe.generator,
+        DataConfig(name="shapes"),
+        ScoringOptions("shapes32", ["object-accuracy"], device="cpu", num_images=100),
     )
     values = results["metrics"]["object-accuracy"]["values"]
     assert values["object_acc_generated"] > 0.8  # 90.9% on 1,000 layouts

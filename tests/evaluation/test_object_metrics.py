@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from layout2im.config import DataConfig
-from layout2im.evaluation import evaluate_generator, get_metric
+from layout2im.evaluation import ScoringOptions, evaluate_generator, get_metric
 from layout2im.evaluation.baselines import ZeroLatentGenerator
 from layout2im.evaluation.classifier import load_network
 from layout2im.evaluation.context import EvalContext
@@ -208,10 +208,10 @@ def generator(tiny_model_dir):
 def test_zero_latent_generator_is_deterministic_and_loses_reconstruction(generator):
     data = tiny_config().data
     metrics = ["diversity-objects", "reconstruction-colour"]
-    model = evaluate_generator(generator, data, "custom", metrics, num_images=6)
+    model = evaluate_generator(generator, data, ScoringOptions("custom", metrics, num_images=6))
     zero = ZeroLatentGenerator(generator)
     zero.train()
-    base = evaluate_generator(zero, data, "custom", metrics, num_images=6)
+    base = evaluate_generator(zero, data, ScoringOptions("custom", metrics, num_images=6))
     assert zero.training and generator.training  # mode restored through the wrapper
     m, b = model["metrics"], base["metrics"]
     assert m["diversity-objects"]["values"]["ds_object_colour_mean"] > 0

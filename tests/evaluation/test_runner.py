@@ -6,6 +6,7 @@ from layout2im.evaluation import (
     EvalFiles,
     Metric,
     MetricSkipped,
+    ScoringOptions,
     evaluate_generator,
     format_table,
     get_metric,
@@ -59,7 +60,9 @@ def test_evaluate_generator_records_protocol_and_skips_missing_files(generator, 
         inception_logits=str(tmp_path / "none.pth"), cache_dir=str(tmp_path / "cache")
     )
     results = evaluate_generator(
-        generator, data, "custom", ["is", "diversity-shapes"], num_images=5, files=files
+        generator,
+        data,
+        ScoringOptions("custom", ["is", "diversity-shapes"], num_images=5, files=files),
     )
     assert results["protocol"]["name"] == "custom"
     assert results["protocol"]["rescale"] == "clamp"
@@ -81,7 +84,7 @@ def test_evaluate_generator_records_protocol_and_skips_missing_files(generator, 
     assert results["networks"]["scene_features"]["sha256"]
     missing = EvalFiles(object_classifier=str(tmp_path / "nope"), use_cache=False)
     r2 = evaluate_generator(
-        generator, data, "custom", ["object-accuracy"], num_images=2, files=missing
+        generator, data, ScoringOptions("custom", ["object-accuracy"], num_images=2, files=missing)
     )
     assert r2["metrics"]["object-accuracy"] == {
         "status": "skipped",
@@ -95,16 +98,18 @@ def test_evaluate_generator_records_protocol_and_skips_missing_files(generator, 
 def test_evaluate_generator_argument_errors(generator):
     data = tiny_config().data
     with pytest.raises(ConfigError, match=r"protocol 'paper-coco64' is for data\.name='coco'"):
-        evaluate_generator(generator, data, "paper-coco64", ["fid"])
+        evaluate_generator(generator, data, ScoringOptions("paper-coco64", ["fid"]))
     with pytest.raises(ConfigError, match="is for 32x32 images; this model makes 16x16"):
-        evaluate_generator(generator, data, "shapes32", ["fid"])
+        evaluate_generator(generator, data, ScoringOptions("shapes32", ["fid"]))
     with pytest.raises(UnknownMetricError, match="unknown metric 'nope'; metrics: fid"):
-        evaluate_generator(generator, data, "custom", ["nope"])
+        evaluate_generator(generator, data, ScoringOptions("custom", ["nope"]))
     with pytest.raises(ConfigError, match="at least 2"):
-        evaluate_generator(generator, data, "custom", ["fid"], num_images=1)
+        evaluate_generator(generator, data, ScoringOptions("custom", ["fid"], num_images=1))
     other = Vocabulary([f"thing{i}" for i in range(10)])
     with pytest.raises(ConfigError, match="the model's vocabulary"):
-        evaluate_generator(generator, data, "custom", ["fid"], num_images=2, vocab=other)
+        evaluate_generator(
+            generator, data, ScoringOptions("custom", ["fid"], num_images=2), vocab=other
+        )
 
 
 def test_registry_custom_metrics_and_skips(generator):
@@ -124,10 +129,8 @@ def test_registry_custom_metrics_and_skips(generator):
     assert isinstance(get_metric("test-mean-pixel"), MeanPixel)
     with pytest.raises(ValueError, match="already registered"):
         register_metric("fid")(MeanPixel)
-    results = evaluate_generator(
-        generator, tiny_config().data, "custom", ["test-mean-pixel", "test-always-skips"],
-        num_images=3,
-    )  # fmt: skip
+    options = ScoringOptions("custom", ["test-mean-pixel", "test-always-skips"], num_images=3)
+    results = evaluate_generator(generator, tiny_config().data, options)
     assert results["metrics"]["test-mean-pixel"]["values"]["real"] == 3.0
     assert results["metrics"]["test-always-skips"] == {
         "status": "skipped",

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from layout2im.config import DataConfig
-from layout2im.evaluation import EvalFiles, evaluate_generator, format_table, get_protocol
+from layout2im.evaluation import (
+    EvalFiles,
+    ScoringOptions,
+    evaluate_generator,
+    format_table,
+    get_protocol,
+)
 from layout2im.evaluation.context import EvalContext
 from layout2im.evaluation.generation import load_layouts
 from layout2im.evaluation.registry import get_metric
@@ -34,9 +40,8 @@ class MeanColourNet:
 
 def _context(fake, layouts, tmp_path):
     proto = get_protocol("shapes32")
-    ctx = EvalContext(
-        proto, layouts, fake, DataConfig(name="shapes"), EvalFiles(cache_dir=str(tmp_path))
-    )
+    options = ScoringOptions(files=EvalFiles(cache_dir=str(tmp_path)))
+    ctx = EvalContext(proto, layouts, fake, DataConfig(name="shapes"), options)
     ctx.network("inception", MeanColourNet)  # stands in for the FID network
     return ctx
 
@@ -59,10 +64,12 @@ def test_shapes32_ood_scores_each_skill_split(tmp_path):
     results = evaluate_generator(
         pipe.generator,
         DataConfig(name="shapes"),
-        "shapes32-ood",
-        ["object-accuracy"],
-        num_images=4,
-        files=EvalFiles(cache_dir=str(tmp_path)),
+        ScoringOptions(
+            "shapes32-ood",
+            ["object-accuracy"],
+            num_images=4,
+            files=EvalFiles(cache_dir=str(tmp_path)),
+        ),
         vocab=pipe.vocab,
     )
     splits = ["ood-number", "ood-position", "ood-size", "ood-shape"]

@@ -6,6 +6,9 @@ import argparse
 import json
 import time
 
+from ..data.inspect import format_report, inspect_dataset
+from ..data.shapes_export import export_shapes_coco
+from ..data.sources import vg_index
 from ..fsutil import check_output_folder
 from .options import CLIError, add_config_args, config_from_args
 
@@ -43,9 +46,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export_shapes(args) -> int:
-    # data/ is loaded only by the commands that read datasets: generate starts without it
-    from ..data.shapes_export import export_shapes_coco
-
     check_output_folder(args.out)
     try:
         path = export_shapes_coco(
@@ -58,9 +58,6 @@ def cmd_export_shapes(args) -> int:
 
 
 def cmd_data_inspect(args) -> int:
-    # data/ is loaded only by the commands that read datasets: generate starts without it
-    from ..data.inspect import format_report, inspect_dataset
-
     config = config_from_args(args)
     report = inspect_dataset(config.data, check_images=args.check_images, progress=True)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
@@ -68,10 +65,6 @@ def cmd_data_inspect(args) -> int:
 
 
 def cmd_prepare_vg(args) -> int:
-    # data/ is loaded only by the commands that read datasets: generate starts without it
-    from ..data.inspect import format_report, inspect_dataset
-    from ..data.sources import vg_index
-
     config = config_from_args(args)
     if config.data.name != "vg":
         raise CLIError(

@@ -14,7 +14,6 @@ every file converts; the folder is written beside ``--out`` and renamed into pla
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -22,32 +21,28 @@ from pathlib import Path
 
 import torch
 
+from ..architectures import get_architecture
 from ..config import Config, load_config
 from ..fsutil import atomic_folder
-from ..models import ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
+from ..model_folder import check_replaceable_model_folder, trained_data
+from ..models import ImageDiscriminator, ObjectDiscriminator
 from ..pipeline import Layout2ImPipeline
-from ..training.averaging import check_replaceable_model_folder
 from ..training.checkpoint import checkpoint_path
 from ..vocab import Vocabulary
 from .key_table import generator_keys, image_discriminator_keys, object_discriminator_keys
-from .state_files import ConversionError, iteration_of, map_state_dict, read_state_dict
-from .vocabularies import (
-    coco_stuff_vocabulary,
-    vg_vocabulary_from_dataset,
-    vg_vocabulary_from_file,
+from .state_files import (
+    ConversionError,
+    file_sha256,
+    iteration_of,
+    map_state_dict,
+    read_state_dict,
 )
+from .vocabularies import original_vocabulary
 
 log = logging.getLogger(__name__)
 
 DATASETS = ("coco", "vg")
 CHECKPOINTS = "checkpoints"
-VG_VOCAB_HELP = (
-    "the authors' VG model needs its vocabulary, whose row order depends on the data (178 "
-    "categories by instance count over the training images) and cannot be guessed: pass "
-    "--vocab FILE, the vocab.json the original VG preprocessing (scripts/preprocess_vg.py) "
-    "wrote beside train.h5, or a layout2im vocab.json; or --vg-root DIR, the same Visual "
-    "Genome release preprocessed by layout2im (layout2im data prepare-vg --root DIR)"
-)
 
 
 @dataclass
@@ -83,13 +78,14 @@ def convert_original(
             "neither: training continues only from all three networks"
         )
     check_replaceable_model_folder(out, also_allowed=frozenset({CHECKPOINTS}))
-    vocab = _vocabulary(dataset, vocab_file, vg_root)
+    vocab = original_vocabulary(dataset, vocab_file, vg_root)
     config = load_config(f"paper-{dataset}64")
     m = config.model
     if len(vocab) != m.num_classes:  # pragma: no cover - the vocabularies are checked above
         raise ConversionError(f"the vocabulary has {len(vocab)} rows, the model {m.num_classes}")
 
-    generator = Layout2ImGenerator(m)
+    architecture = get_architecture("layout2im")
+    generator = architecture.build_generator(m)
     g_state = map_state_dict(
         read_state_dict(generator_file), generator_keys(len(vocab)), f"{generator_file}"
     )
@@ -126,7 +122,7 @@ def convert_original(
         "converted_from": "the authors' code, zhaobozb/layout2im",
         "dataset": dataset,
         "files": {
-            role: {"name": Path(path).name, "sha256": _sha256(path)}
+            role: {"name": Path(path).name, "sha256": file_sha256(path)}
             for role, path in (
                 ("generator", generator_file),
                 ("image_discriminator", image_discriminator_file),
@@ -136,7 +132,13 @@ def convert_original(
         },
         "original_iteration": iteration_of(generator_file),
     }
-    pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
+    pipe = Layout2ImPipeline(
+        generator,
+        vocab,
+        max_objects=config.data.max_objects,
+        architecture=architecture,
+        data=trained_data(config),
+    )
 
     def fill(folder: Path) -> None:
         pipe.save_pretrained(folder, provenance=provenance)
@@ -165,23 +167,6 @@ def convert_original(
     return ConversionResult(out, config, vocab, parameters, checkpoint, seconds)
 
 
-def _vocabulary(dataset: str, vocab_file, vg_root) -> Vocabulary:
-    if dataset == "coco":
-        if vocab_file is not None or vg_root is not None:
-            raise ConversionError(
-                "--vocab and --vg-root are for --dataset vg: the COCO-Stuff vocabulary is fixed "
-                "(the row is the COCO category id)"
-            )
-        return coco_stuff_vocabulary()
-    if vocab_file is not None and vg_root is not None:
-        raise ConversionError("give --vocab or --vg-root, not both")
-    if vocab_file is not None:
-        return vg_vocabulary_from_file(vocab_file)
-    if vg_root is not None:
-        return vg_vocabulary_from_dataset(vg_root)
-    raise ConversionError(VG_VOCAB_HELP)
-
-
 def _load(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load a mapped state dict; the optional tensors the file lacked (``num_batches_tracked``)
     keep the new module's values."""
@@ -190,11 +175,3 @@ def _load(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
 
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

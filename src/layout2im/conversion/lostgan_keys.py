@@ -115,3 +115,27 @@ def resolution_of(keys) -> int:
     """128 or 256: the generator whose keys ``keys`` (original names) are. The 256 generator
     alone has a sixth block (``res6.*``)."""
     return 256 if any(k.startswith("res6.") for k in keys) else 128
+
+
+# (config field, original key, dimension, divisor): a width read from one tensor's shape
+_WIDTHS = (
+    ("channels", "fc.weight_orig", 0, 16 * 16),  # 16ch x 4 x 4 outputs
+    ("mask_channels", "mask_regress.conv1.0.weight_orig", 0, 1),
+    ("mask_head_channels", "res1.conv_mask.0.weight", 0, 1),
+)
+
+
+def widths_of(state) -> dict[str, int]:
+    """The widths of the authors' generator in ``state`` (original names -> tensors) that
+    differ from the released ones: its ``ch``, the mask regression's and the mask heads'
+    widths, each read from one tensor. A tensor that is absent or of an impossible size is
+    left to the key table to report."""
+    out = {}
+    for field, key, dim, divisor in _WIDTHS:
+        tensor = state.get(key)
+        if tensor is None or tensor.ndim <= dim:
+            continue
+        size, rest = divmod(tensor.shape[dim], divisor)
+        if rest == 0 and size >= 1 and size != LostGANConfig.model_fields[field].default:
+            out[field] = size
+    return out

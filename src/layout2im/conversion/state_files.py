@@ -10,6 +10,7 @@ containers) is refused. The released ``netG_coco.pt`` / ``netG_vg.pt`` and the t
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 import zipfile
@@ -126,3 +127,12 @@ def _fill_missing_power_vectors(
             weight = out[prefix + "original"].flatten(1).float()
             u = out[prefix + "0._u"].float()
             out[m.ours] = F.normalize(torch.mv(weight.t(), u), dim=0, eps=1e-12)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -211,3 +211,34 @@ def vg_vocabulary_from_dataset(root: str | Path) -> Vocabulary:
     config = apply_overrides(load_config("paper-vg64"), [f"data.root={json.dumps(str(root))}"])
     index, _, _ = vg_index(config.data)
     return check_vg_names(list(index.meta["vocab"]), f"the Visual Genome data under {root}")
+
+
+VG_VOCAB_HELP = (
+    "the authors' VG model needs its vocabulary, whose row order depends on the data (178 "
+    "categories by instance count over the training images) and cannot be guessed: pass "
+    "--vocab FILE, the vocab.json the original VG preprocessing (scripts/preprocess_vg.py) "
+    "wrote beside train.h5, or a layout2im vocab.json; or --vg-root DIR, the same Visual "
+    "Genome release preprocessed by layout2im (layout2im data prepare-vg --root DIR)"
+)
+
+
+def original_vocabulary(
+    dataset: str, vocab_file: str | Path | None = None, vg_root: str | Path | None = None
+) -> Vocabulary:
+    """The vocabulary of the authors' ``dataset`` (``coco`` or ``vg``) model: fixed for COCO;
+    for Visual Genome from ``vocab_file`` or the layout2im preprocessing under ``vg_root``
+    (exactly one of them; see :data:`VG_VOCAB_HELP`)."""
+    if dataset == "coco":
+        if vocab_file is not None or vg_root is not None:
+            raise ConversionError(
+                "--vocab and --vg-root are for --dataset vg: the COCO-Stuff vocabulary is fixed "
+                "(the row is the COCO category id)"
+            )
+        return coco_stuff_vocabulary()
+    if vocab_file is not None and vg_root is not None:
+        raise ConversionError("give --vocab or --vg-root, not both")
+    if vocab_file is not None:
+        return vg_vocabulary_from_file(vocab_file)
+    if vg_root is not None:
+        return vg_vocabulary_from_dataset(vg_root)
+    raise ConversionError(VG_VOCAB_HELP)

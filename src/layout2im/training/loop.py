@@ -23,11 +23,14 @@ from ..config import Config, ConfigError, config_from_yaml, read_config_text
 from ..data import build_dataset, get_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
 from ..errors import Layout2ImError
-from ..evaluation import evaluate_generator
+from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
+from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
+from ..threads import describe as describe_threads
+from ..threads import use_threads
 from ..visualize import draw_layout, grid, to_pil
 from ..vocab import Vocabulary
 from . import distributed as dist_env
@@ -262,6 +265,8 @@ def _build_and_run(
 ) -> TrainingRun:
     """Build the data stream and the trainer (from ``state``, ``init_from`` or new), run the
     steps with their logs, samples, evaluations and checkpoints, and export the model."""
+    use_threads(config.train.threads)
+    log.info("%s (train.threads: %s)", describe_threads(), config.train.threads or "default")
     dataset, vocab = build_dataset(config.data, config.model.image_size, split="train")
     if len(vocab) != config.model.num_classes:
         if state is not None:
@@ -376,7 +381,11 @@ def _build_and_run(
             writer.close()
     if env.is_main:
         pipe = Layout2ImPipeline(
-            trainer.generator, vocab, max_objects=config.data.max_objects, device=env.device
+            trainer.generator,
+            vocab,
+            max_objects=config.data.max_objects,
+            device=env.device,
+            data=trained_data(config),
         )
         with atomic_folder(run_dir / "model") as tmp:
             pipe.save_pretrained(tmp)
@@ -398,14 +407,13 @@ def evaluate_during_training(
     ``eval.jsonl`` and keep the best model by ``train.best_metric`` in ``model-best/``.
     Returns the (possibly new) best record."""
     t = config.train
-    results = evaluate_generator(
-        trainer.generator,
-        config.data,
+    options = ScoringOptions(
         protocol=t.eval_protocol,
         metrics=t.eval_metrics or None,
-        device=trainer.device,
         num_images=t.eval_num_images,
+        device=trainer.device,
     )
+    results = evaluate_generator(trainer.generator, config.data, options)
     trainer.generator.train()
     values = {
         f"{name}.{key}": value
@@ -436,7 +444,11 @@ def evaluate_during_training(
     best = {"step": step, "metric": t.best_metric, "value": value}
     folder = run_dir / "model-best"
     pipe = Layout2ImPipeline(
-        trainer.generator, trainer.vocab, config.data.max_objects, trainer.device
+        trainer.generator,
+        trainer.vocab,
+        config.data.max_objects,
+        trainer.device,
+        data=trained_data(config),
     )
     with atomic_folder(folder) as tmp:
         pipe.save_pretrained(tmp)

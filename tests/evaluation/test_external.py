@@ -10,9 +10,8 @@ from PIL import Image
 
 from layout2im.cli import main
 from layout2im.config import DataConfig
-from layout2im.evaluation import EvalFiles, evaluate_generator
-from layout2im.evaluation.folder import FolderError
-from layout2im.evaluation.scoring import export_layouts, score_folder
+from layout2im.evaluation import EvalFiles, ScoringOptions, evaluate_generator
+from layout2im.evaluation.external import FolderError, export_layouts, score_folder
 from layout2im.pipeline import Layout2ImPipeline, default_model, derived_seed
 from tests.image_samples import bomb_png
 
@@ -67,9 +66,14 @@ def test_round_trip_gives_the_figures_of_evaluate_run(pipe, tmp_path):
 
     files = _files(tmp_path)
     model = evaluate_generator(
-        pipe.generator, DATA, "shapes32", METRICS, num_images=N, files=files, vocab=pipe.vocab
+        pipe.generator,
+        DATA,
+        ScoringOptions("shapes32", METRICS, num_images=N, files=files),
+        vocab=pipe.vocab,
     )
-    folder = score_folder(tmp_path / "images", DATA, "shapes32", METRICS, num_images=N, files=files)
+    folder = score_folder(
+        tmp_path / "images", DATA, ScoringOptions("shapes32", METRICS, num_images=N, files=files)
+    )
     for name in METRICS:
         assert model["metrics"][name]["status"] == "ok"
         a, b = model["metrics"][name]["values"], folder["metrics"][name]["values"]
@@ -106,14 +110,17 @@ def test_incomplete_folders_are_refused_by_name_unless_allowed(drawn, tmp_path):
     (folder / "notes.txt").write_text("hello")
     (folder / "000999.png").write_bytes((folder / "000000.png").read_bytes())
     with pytest.raises(FolderError) as info:
-        score_folder(folder, DATA, "shapes32", ["object-accuracy"], num_images=N)
+        score_folder(folder, DATA, ScoringOptions("shapes32", ["object-accuracy"], num_images=N))
     message = str(info.value)
     assert "1 missing: 000003.png" in message
     assert "1 unreadable: 000004.png" in message
     assert "1 wrong size: 000005.png (wrong size: 32x20" in message
     assert "--allow-missing" in message
     results = score_folder(
-        folder, DATA, "shapes32", ["object-accuracy"], num_images=N, allow_missing=True
+        folder,
+        DATA,
+        ScoringOptions("shapes32", ["object-accuracy"], num_images=N),
+        allow_missing=True,
     )
     found = results["images"]["folder"]
     assert found["layouts_scored"] == N - 3 and results["data"]["layouts"] == N - 3
@@ -128,7 +135,9 @@ def test_other_sizes_and_jpeg_are_resized_and_recorded(drawn, tmp_path):
         Image.open(p).resize((64, 64), Image.Resampling.NEAREST).save(
             folder / (p.stem + ".jpg"), quality=95
         )
-    results = score_folder(folder, DATA, "shapes32", ["object-accuracy"], num_images=N)
+    results = score_folder(
+        folder, DATA, ScoringOptions("shapes32", ["object-accuracy"], num_images=N)
+    )
     found = results["images"]["folder"]
     assert found["resized"] == N and found["image_sizes"] == {"64x64": N}
     assert "bilinear" in results["protocol"]["image_files"]
@@ -142,18 +151,25 @@ def test_hostile_folders_get_clear_errors(drawn, tmp_path):
     (folder / "000001.png").unlink()
     os.symlink(outside, folder / "000001.png")
     with pytest.raises(FolderError, match="symbolic link leading outside"):
-        score_folder(folder, DATA, "shapes32", ["object-accuracy"], num_images=N)
+        score_folder(folder, DATA, ScoringOptions("shapes32", ["object-accuracy"], num_images=N))
     with pytest.raises(FolderError, match="more than 5 entries"):
-        score_folder(drawn, DATA, "shapes32", ["object-accuracy"], num_images=N, max_entries=5)
+        score_folder(
+            drawn,
+            DATA,
+            ScoringOptions("shapes32", ["object-accuracy"], num_images=N),
+            max_entries=5,
+        )
     with pytest.raises(FolderError, match="is not a folder"):
-        score_folder(tmp_path / "nope", DATA, "shapes32", ["object-accuracy"], num_images=N)
+        score_folder(
+            tmp_path / "nope", DATA, ScoringOptions("shapes32", ["object-accuracy"], num_images=N)
+        )
     bomb = _copy(drawn, tmp_path / "bomb")
     (bomb / "000002.png").write_bytes(bomb_png())
     with pytest.raises(FolderError, match=r"000002.png \(unreadable: more than 16,777,216"):
-        score_folder(bomb, DATA, "shapes32", ["object-accuracy"], num_images=N)
+        score_folder(bomb, DATA, ScoringOptions("shapes32", ["object-accuracy"], num_images=N))
     (bomb / "000002.png").write_bytes(bomb_png(5000, 5000))  # under PIL's own limit
     with pytest.raises(FolderError, match=r"000002.png \(unreadable: 5000x5000, more than"):
-        score_folder(bomb, DATA, "shapes32", ["object-accuracy"], num_images=N)
+        score_folder(bomb, DATA, ScoringOptions("shapes32", ["object-accuracy"], num_images=N))
 
 
 def test_cli_layouts_and_images(drawn, tmp_path, capsys):
@@ -195,7 +211,7 @@ def test_skill_split_folders_are_scored_per_split(pipe, tmp_path):
         part = [r for r in records if r["split"] == split]
         draw_folder(pipe, part, tmp_path / "images", samples=1)
     results = score_folder(
-        tmp_path / "images", DATA, "shapes32-ood", ["object-accuracy"], num_images=3
+        tmp_path / "images", DATA, ScoringOptions("shapes32-ood", ["object-accuracy"], num_images=3)
     )
     assert list(results["splits"]) == ["ood-number", "ood-position", "ood-size", "ood-shape"]
     for part in results["splits"].values():
