@@ -8,9 +8,9 @@ trained network has them) stand in for their released ``G_coco``/``G_vg`` files;
 generation cost do not depend on the values. Measures
 
 - the parameter counts of the 128 and 256 generators for COCO-Stuff and Visual Genome;
-- the wall time of reading and converting a COCO-Stuff file
-  (:func:`layout2im.conversion.lostgan.read_lostgan_generator`: ``torch.load`` with
-  ``weights_only=True``, the key table's checks, building and loading the generator);
+- the wall time of converting a COCO-Stuff file into a model folder
+  (:func:`layout2im.conversion.convert_lostgan`: ``torch.load`` with ``weights_only=True``,
+  the key table's checks, building and loading the generator, writing the folder);
 - generation with one 8-object layout (the COCO-Stuff loader's slots, 5 objects and 3 padding
   objects), eval mode, no grad, at batch 1 and 8, 128 and 256, float32 and bf16 autocast, after
   one untimed call each, ``--reps`` timed calls round-robin so that load drift on a shared
@@ -34,11 +34,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from layout2im.conversion.lostgan import parameter_count, read_lostgan_generator
+from layout2im.architectures import get_architecture
+from layout2im.conversion.lostgan import convert_lostgan
 from layout2im.conversion.lostgan_keys import lostgan_generator_keys
 from layout2im.fsutil import write_text
 from layout2im.hardware import cpu_summary
-from layout2im.models.lostgan import PADDING_BOX, LostGANConfig, LostGANGenerator
+from layout2im.model_folder import load_model_folder
+from layout2im.models.lostgan import PADDING_BOX, LostGANConfig
 
 RESULTS = Path(__file__).parent / "results"
 BOXES = [  # [x0, y0, w, h]
@@ -104,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     device = torch.device(args.device)
 
+    architecture = get_architecture("lostgan-v2")
     parameters = {}
     for resolution in (128, 256):
         for dataset in ("coco", "vg"):
-            with torch.device("meta"):
-                g = LostGANGenerator(LostGANConfig.for_dataset(dataset, resolution))
-            parameters[f"{dataset}-{resolution}"] = parameter_count(g)
+            config = LostGANConfig.for_dataset(dataset, resolution)
+            parameters[f"{dataset}-{resolution}"] = architecture.parameter_counts(config)[
+                "generator"
+            ]
 
     tmp = Path(tempfile.mkdtemp(prefix="lostgan-models-"))
     generators, conversion = {}, {}
@@ -120,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         del state
         seconds = []
         for _ in range(args.reps):
-            start = time.perf_counter()
-            generators[resolution] = read_lostgan_generator(path, "coco").to(device)
-            seconds.append(time.perf_counter() - start)
+            result = convert_lostgan(path, "coco", tmp / f"model-{resolution}")
+            seconds.append(result.seconds)
+        generators[resolution] = load_model_folder(tmp / f"model-{resolution}").generator
+        generators[resolution].to(device)
         conversion[str(resolution)] = summary(seconds)
         path.unlink()
         progress(f"conversion {resolution}: {seconds}")
@@ -190,7 +195,7 @@ def markdown(r: dict) -> str:
         "|---|---|",
         *(f"| {k} | {v:,} |" for k, v in r["parameters"].items()),
         "",
-        "| conversion (read, check, build, load) | seconds |",
+        "| conversion into a model folder | seconds |",
         "|---|---|",
         *(
             f"| {k}x{k} COCO-Stuff | {s['median']:.1f} [{s['min']:.1f}, {s['max']:.1f}] |"

@@ -77,7 +77,7 @@ StyleEncoder = Callable[["nn.Module", "Image.Image", tuple[float, ...], int], "t
 """``(generator, picture, box, label) -> code (dim,)``: see ``encode_style`` above."""
 
 # The modules (in this package) whose import registers the built-in architectures.
-BUILTIN_MODULES = ("layout2im",)
+BUILTIN_MODULES = ("layout2im", "lostgan_v2")
 
 OBJECT_CODE, IMAGE_CODE = "z", "image_z"
 """The names of the two codes in ``generate``'s ``codes`` (and the layout's fields)."""
