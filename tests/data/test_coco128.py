@@ -10,6 +10,7 @@ rules, and every photo (some are grayscale) decodes to RGB at its annotated size
 """
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def cfg(tmp_path):
 
 
 def test_counts_match_a_plain_recount(cfg, caplog):
-    dataset, vocab = build_dataset(cfg, 64, "train")
+    with caplog.at_level(logging.INFO, logger="layout2im"):
+        dataset, vocab = build_dataset(cfg, 64, "train")
     assert "no stuff JSON" in caplog.text
     data, order, kept = recount()
     assert dataset.index.image_ids[dataset.rows].tolist() == order
