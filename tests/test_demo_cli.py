@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import layout2im.pipeline as pipeline_module
+import layout2im.model_folder as model_folder_module
 from layout2im.cli import main
 from layout2im.layout import example_layouts
 
@@ -16,9 +16,9 @@ from layout2im.layout import example_layouts
 def shipped(tmp_path, tiny_model_dir, monkeypatch):
     """A package whose only shipped model is the tiny test model, under the default name."""
     folder = tmp_path / "pretrained"
-    shutil.copytree(tiny_model_dir, folder / pipeline_module.DEFAULT_MODEL)
-    monkeypatch.setattr(pipeline_module, "PRETRAINED_DIR", folder)
-    return folder / pipeline_module.DEFAULT_MODEL
+    shutil.copytree(tiny_model_dir, folder / model_folder_module.DEFAULT_MODEL)
+    monkeypatch.setattr(model_folder_module, "PRETRAINED_DIR", folder)
+    return folder / model_folder_module.DEFAULT_MODEL
 
 
 def test_demo_uses_the_shipped_model_and_trains_nothing(tmp_path, shipped, capsys):
@@ -54,7 +54,7 @@ def test_generate_without_model_uses_the_shipped_default(tmp_path, shipped, tiny
 
 
 def test_generate_without_any_model_says_how_to_pass_one(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline_module, "PRETRAINED_DIR", tmp_path / "none")
+    monkeypatch.setattr(model_folder_module, "PRETRAINED_DIR", tmp_path / "none")
     layout = tmp_path / "scene.json"
     layout.write_text(json.dumps({"objects": [{"category": "circle", "box": [0, 0, 1, 1]}]}))
     assert main(["generate", "--layout", str(layout), "--out", str(tmp_path / "out")]) == 2

@@ -204,3 +204,108 @@ def test_any_parsed_json_is_refused_in_one_line_or_generates_finite_images(tiny_
 
     run()
     assert seen == {"refused", "generated"}  # both outcomes were exercised
+
+
+# ----------------------------------------------------------------------------- the schema
+
+
+def test_every_problem_is_reported_in_one_error_in_order(vocab):
+    data = {
+        "objects": [
+            _obj(),
+            _obj(id="sun", category="qqq", box=[0.5, 0.1, 0.3, 0.6]),
+            _obj(seed=-1, z="abc"),
+            _obj(id="sun"),
+        ]
+    }
+    with pytest.raises(LayoutError) as info:
+        parse_layout(data, vocab, z_dim=4)
+    problems = info.value.problems
+    assert problems[0].startswith("objects[1].category (id 'sun'): unknown category 'qqq'")
+    assert problems[1:] == [
+        "objects[1].box (id 'sun'): x1 (0.3) must be greater than x0 (0.5)",
+        "objects[2].seed: must be a non-negative integer, got -1",
+        "objects[2].z: must be a list of finite numbers, got a string",
+        "objects[3].id: 'sun' is already the id of objects[1]",
+    ]
+    assert str(info.value) == "; ".join(problems) and "\n" not in str(info.value)
+    assert info.value.field == "objects[1].category"
+
+
+def test_a_message_with_many_problems_stays_short(vocab):
+    data = {"objects": [_obj(category=f"bad{k}", box=[1, 1, 0, 0]) for k in range(100)]}
+    with pytest.raises(LayoutError) as info:
+        parse_layout(data, vocab)
+    assert len(info.value.problems) == 200
+    assert len(str(info.value)) < 1700 and str(info.value).endswith("more problems")
+
+
+@pytest.mark.parametrize(
+    "obj, field",
+    [
+        (_obj(id="\ud800"), "objects[0].id"),
+        (_obj(category="circ\udfffle"), "objects[0].category"),
+        (_obj(style={**_STYLE, "image": "a\ud800.png"}), "objects[0].style.image"),
+    ],
+)
+def test_lone_surrogates_are_refused(vocab, obj, field):
+    with pytest.raises(LayoutError, match="lone surrogate") as info:
+        parse_layout({"objects": [obj]}, vocab)
+    assert info.value.field == field
+
+
+def test_booleans_are_not_numbers(vocab):
+    for obj, message in [
+        (_obj(seed=True), "objects[0].seed: must be a non-negative integer, got True"),
+        (_obj(box=[0, 0, True, 1]), "objects[0].box: must hold 4 finite numbers"),
+        (_obj(z=[True, 0.0, 0.0, 0.0]), "objects[0].z[0]: must be a finite number, got True"),
+        (_obj(id=False), "objects[0].id: must be a string or a non-negative integer"),
+    ]:
+        with pytest.raises(LayoutError) as info:
+            parse_layout({"objects": [obj]}, vocab, z_dim=4)
+        assert message in str(info.value)
+
+
+def test_image_z_is_part_of_the_format(vocab):
+    layout = parse_layout({"objects": [_obj()], "image_z": [0.5, -1]}, vocab)
+    assert (
+        layout.image_z == [0.5, -1.0] and parse_layout({"objects": [_obj()]}, vocab).image_z is None
+    )
+    assert parse_layout(layout.to_json(), vocab).image_z == [0.5, -1.0]
+    with pytest.raises(LayoutError, match=r"^image_z\[1\]: must be a finite number, got 'x'"):
+        parse_layout({"objects": [_obj()], "image_z": [0.5, "x"]}, vocab)
+    with pytest.raises(LayoutError, match='a layout has only "objects" and "image_z"'):
+        parse_layout({"objects": [_obj()], "image_zz": []}, vocab)
+
+
+def test_the_json_schema_describes_the_format():
+    from layout2im.layout import parse_box
+    from layout2im.schema.layout import layout_json_schema
+
+    schema = layout_json_schema()
+    assert "$defs" not in json.dumps(schema) and "$ref" not in json.dumps(schema)
+    obj = schema["properties"]["objects"]["items"]
+    assert set(obj["properties"]) == {"category", "box", "seed", "z", "style", "id"}
+    assert obj["required"] == ["category", "box"] and obj["additionalProperties"] is False
+    assert obj["properties"]["box"]["minItems"] == 4
+    assert set(schema["properties"]) == {"objects", "image_z"}
+    assert parse_box("box", [0, 0, 1, 1]) == (0.0, 0.0, 1.0, 1.0)
+    with pytest.raises(LayoutError, match=r"^box: x1 \(0.0\) must be greater"):
+        parse_box("box", [0.5, 0, 0, 1])
+
+
+def test_layout_files_go_through_the_bounded_reader(tmp_path, vocab):
+    import os
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(LayoutError, match="is a FIFO"):
+        load_layout_file(fifo, vocab)
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"objects": ' + "[" * 200 + "]" * 200 + "}")
+    with pytest.raises(LayoutError, match="nested deeper than"):
+        load_layout_file(deep, vocab)
+    surrogate = tmp_path / "s.json"
+    surrogate.write_text('{"objects": [{"category": "circle", "box": [0,0,1,1], "id": "\\ud800"}]}')
+    with pytest.raises(LayoutError, match="lone surrogate"):
+        load_layout_file(surrogate, vocab)

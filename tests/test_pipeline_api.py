@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-import layout2im.pipeline as pipeline_module
+import layout2im.model_folder as model_folder_module
 from layout2im.layout import LayoutError, LayoutObject
 from layout2im.pipeline import Layout2ImPipeline, ModelLoadError, default_model, shipped_models
 from layout2im.visualize import normalize
@@ -45,7 +45,7 @@ def _pixels(result):
 def shipped_dir(tmp_path, monkeypatch):
     folder = tmp_path / "pretrained"
     folder.mkdir()
-    monkeypatch.setattr(pipeline_module, "PRETRAINED_DIR", folder)
+    monkeypatch.setattr(model_folder_module, "PRETRAINED_DIR", folder)
     return folder
 
 
@@ -73,8 +73,8 @@ def test_shipped_models_load_by_name(shipped_dir, tiny_model_dir, monkeypatch, t
     shutil.copytree(tiny_model_dir, shipped_dir / "other")
     with pytest.raises(ModelLoadError, match="several models are shipped"):
         default_model()
-    shutil.copytree(tiny_model_dir, shipped_dir / pipeline_module.DEFAULT_MODEL)
-    assert default_model() == shipped_dir / pipeline_module.DEFAULT_MODEL
+    shutil.copytree(tiny_model_dir, shipped_dir / model_folder_module.DEFAULT_MODEL)
+    assert default_model() == shipped_dir / model_folder_module.DEFAULT_MODEL
 
 
 def test_an_existing_folder_wins_over_a_shipped_name(shipped_dir, tiny_model_dir, monkeypatch):
@@ -102,7 +102,7 @@ def test_seed_reproduces_and_the_returned_seed_replays_a_random_call(pipe):
 def test_latents_are_a_complete_description_of_the_images(pipe):
     result = pipe(_scene(), num_samples=3, seed=2)
     again = pipe.generate_tensor(result.layout, result.latents)
-    expected = np.stack([np.asarray(img) for img in pipeline_module.to_pil(again)])
+    expected = np.stack([np.asarray(img) for img in pipe.to_pil(again)])
     assert np.array_equal(expected, _pixels(result))
 
 
@@ -184,7 +184,7 @@ def test_input_checks_name_the_object_and_field(pipe):
         pipe(scene)
     scene = _scene()
     scene["objects"][1]["style"] = {"image": solid_png((0, 0, 0)), "box": [0.5, 0, 0.2, 1]}
-    with pytest.raises(LayoutError, match=r"objects\[1\]\.style\.box: x1 \(0\.2\) must be greater"):
+    with pytest.raises(LayoutError, match=r"objects\[1\]\.style\.box \(id 'house'\): x1 \(0\.2"):
         pipe(scene)
     with pytest.raises(ValueError, match="num_samples"):
         pipe(_scene(), num_samples=True)

@@ -10,6 +10,10 @@ Layout JSON (what ``layout2im generate --layout`` reads)::
         {"category": "square", "box": [0.5, 0.1, 0.9, 0.6], "z": [0.1, ...]}
     ]}
 
+The schema (pydantic models, every check worded as below) is :mod:`layout2im.schema.layout`;
+``image_z`` (a list of floats) optionally gives the image's own code, for architectures that
+have one.
+
 Per object, optionally:
 
 - ``seed`` (an integer) fixes its latent code ``z ~ N(0, I)`` across samples and calls;
@@ -32,8 +36,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -43,22 +45,49 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .errors import Layout2ImError, quote
+from .errors import Layout2ImError, short_path
+from .readers import read_json
+from .schema.layout import (
+    MAX_ABS_Z,
+    MAX_ID_LENGTH,
+    LayoutContext,
+    box_problem,
+    join_problems,
+    kind,
+    layout_problems,
+)
 from .vocab import Vocabulary
 
-MAX_ID_LENGTH = 100
+__all__ = [
+    "MAX_ABS_Z",
+    "MAX_ID_LENGTH",
+    "MAX_LAYOUT_FILE_BYTES",
+    "Layout",
+    "LayoutBatch",
+    "LayoutError",
+    "LayoutObject",
+    "ObjectList",
+    "ObjectStyle",
+    "example_layouts",
+    "load_layout_file",
+    "parse_box",
+    "parse_layout",
+]
+
 MAX_LAYOUT_FILE_BYTES = 16 * 1024 * 1024
 """Layout files larger than this are refused unread (a layout with style images as data:
 URLs is a few MB; the editor's server takes 2 MB)."""
-MAX_ABS_Z = 1000.0
-"""Largest magnitude of a value in an object's ``z``. Codes are drawn from N(0, I), so useful
-values are a few units; far larger ones overflow float32 inside the network (black images)."""
 
 _FIELD = re.compile(r"^(objects\[\d+\](?:\.[A-Za-z_]+)*)")
 
 
 class LayoutError(Layout2ImError, ValueError):
-    """A layout is invalid. The message names the object index and the field."""
+    """A layout is invalid. The message names the object index and the field of every problem
+    (``problems``: each on its own, in order)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
 
     @property
     def field(self) -> str | None:
@@ -128,12 +157,17 @@ class LayoutObject:
 
 @dataclass
 class Layout:
-    """A list of objects to place in one image."""
+    """A list of objects to place in one image; ``image_z``: the image's own code, for
+    architectures that have one (its length is checked against the architecture)."""
 
     objects: list[LayoutObject] = field(default_factory=list)
+    image_z: list[float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"objects": [o.to_json() for o in self.objects]}
+        out: dict[str, Any] = {"objects": [o.to_json() for o in self.objects]}
+        if self.image_z is not None:
+            out["image_z"] = list(self.image_z)
+        return out
 
     def object_keys(self) -> list[str | int]:
         """Each object's identity for drawing its code: its ``id``, else its index."""
@@ -146,10 +180,6 @@ class Layout:
     def boxes(self) -> torch.Tensor:
         """Boxes, FloatTensor (O, 4), normalised xyxy."""
         return torch.tensor([o.box for o in self.objects], dtype=torch.float32).reshape(-1, 4)
-
-
-_OBJECT_FIELDS = {"category", "box", "seed", "z", "style", "id"}
-_STYLE_FIELDS = {"image", "box"}
 
 
 def parse_layout(
@@ -165,255 +195,74 @@ def parse_layout(
     its own files on a client's behalf); ``data:`` URLs, bytes and PIL images stay allowed.
     The style image itself is only read when the code is computed (see the pipeline).
 
-    Raises :class:`LayoutError` naming the first problem: ``objects[2].box: x1 (0.3) must be
-    greater than x0 (0.5)``.
+    Raises one :class:`LayoutError` listing every problem in order, each naming the object and
+    the field: ``objects[2].box: x1 (0.3) must be greater than x0 (0.5); objects[3].category:
+    ...`` (the schema: :mod:`layout2im.schema.layout`).
     """
-    if isinstance(data, Layout):
-        data = {"objects": data.objects}
-    if isinstance(data, list):
-        data = {"objects": data}
+    data = _plain(data)
     if not isinstance(data, dict):
         raise LayoutError(
-            f'a layout must be a JSON object with an "objects" list, got {_kind(data)}'
+            f'a layout must be a JSON object with an "objects" list, got {kind(data)}'
         )
-    unknown = sorted(map(str, set(data) - {"objects"}))
-    if unknown:
-        raise LayoutError(
-            f'unknown top-level field {quote(unknown[0])}; a layout has only "objects"'
+    context = LayoutContext(vocab, z_dim, max_objects, allow_style_files)
+    spec, problems = layout_problems(data, context)
+    if spec is None:
+        raise LayoutError(join_problems(problems), problems)
+    objects = [
+        LayoutObject(
+            category=o.category,
+            box=o.box,
+            seed=o.seed,
+            z=o.z,
+            style=None if o.style is None else ObjectStyle(o.style.image, o.style.box),
+            id=o.id,
         )
-    objects = data.get("objects")
-    if not isinstance(objects, list):
-        raise LayoutError('"objects" must be a list of objects')
-    if not objects:
-        raise LayoutError('"objects" is empty: a layout needs at least one object')
-    if max_objects is not None and len(objects) > max_objects:
-        raise LayoutError(
-            f'"objects" has {len(objects)} objects; this model takes at most {max_objects}'
-        )
-    parsed = [_parse_object(i, o, vocab, z_dim, allow_style_files) for i, o in enumerate(objects)]
-    _check_unique_keys(parsed)
-    return Layout(parsed)
+        for o in spec.objects
+    ]
+    return Layout(objects, image_z=spec.image_z)
 
 
-def _check_unique_keys(objects: list[LayoutObject]) -> None:
-    owner: dict[tuple[type, str | int], int] = {}
-    for j, obj in enumerate(objects):
-        key = obj.id if obj.id is not None else j
-        first = owner.setdefault((type(key), key), j)
-        if first == j:
-            continue
-        if obj.id is not None and objects[first].id is not None:
-            raise LayoutError(
-                f"objects[{j}].id: {quote(obj.id)} is already the id of objects[{first}]"
-            )
-        if obj.id is not None:
-            raise LayoutError(
-                f"objects[{j}].id: {quote(obj.id)} is the index of objects[{first}], which has "
-                "no id (an object without an id is identified by its index); give every object "
-                "an id"
-            )
-        raise LayoutError(
-            f"objects[{first}].id: {key!r} is the index of objects[{j}], which has no id "
-            "(an object without an id is identified by its index); give every object an id"
-        )
+def _plain(data: Any) -> Any:
+    """A layout given as Python objects (a :class:`Layout`, a list, objects and styles as
+    dataclasses) in its JSON form, with styles kept as they are (bytes, PIL images)."""
+    if isinstance(data, Layout):
+        data = {
+            "objects": data.objects,
+            **({} if data.image_z is None else {"image_z": data.image_z}),
+        }
+    if isinstance(data, list):
+        data = {"objects": data}
+    if isinstance(data, dict) and isinstance(data.get("objects"), list):
+        objects = [o.fields() if isinstance(o, LayoutObject) else o for o in data["objects"]]
+        for obj in objects:
+            style = obj.get("style") if isinstance(obj, dict) else None
+            if isinstance(style, ObjectStyle):
+                obj["style"] = {"image": style.image, "box": style.box}
+        data = {**data, "objects": objects}
+    return data
 
 
-def _parse_object(
-    i: int, obj: Any, vocab: Vocabulary, z_dim: int | None, allow_style_files: bool = True
-) -> LayoutObject:
-    where = f"objects[{i}]"
-    if isinstance(obj, LayoutObject):
-        obj = obj.fields()
-    if not isinstance(obj, dict):
-        raise LayoutError(f"{where} must be an object with category and box, got {_kind(obj)}")
-    unknown = sorted(map(str, set(obj) - _OBJECT_FIELDS))
-    if unknown:
-        raise LayoutError(
-            f"{where}.{_field_name(unknown[0])}: unknown field; "
-            f"valid fields: {', '.join(sorted(_OBJECT_FIELDS))}"
-        )
-    for required in ("category", "box"):
-        if required not in obj:
-            raise LayoutError(f"{where}.{required}: missing")
-    category = obj["category"]
-    if not isinstance(category, str):
-        raise LayoutError(f"{where}.category: must be a string, got {_kind(category)}")
-    if category not in vocab:
-        raise LayoutError(f"{where}.category: {vocab.unknown_message(category)}")
-    box = _parse_box(f"{where}.box", obj["box"])
-    seed = obj.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        raise LayoutError(f"{where}.seed: must be a non-negative integer, got {quote(seed)}")
-    if seed is not None and seed >= 2**63:
-        raise LayoutError(f"{where}.seed: must be below 2**63")
-    z = obj.get("z")
-    if z is not None:
-        z = _parse_z(f"{where}.z", z, z_dim)
-    if seed is not None and z is not None:
-        raise LayoutError(f"{where}: give either seed or z, not both")
-    style = obj.get("style")
-    if style is not None:
-        style = _parse_style(f"{where}.style", style, allow_style_files)
-        if seed is not None or z is not None:
-            given = "seed" if seed is not None else "z"
-            raise LayoutError(
-                f"{where}.style: cannot be combined with {given} (the style gives the code)"
-            )
-    obj_id = _parse_id(f"{where}.id", obj.get("id"))
-    return LayoutObject(category=category, box=box, seed=seed, z=z, style=style, id=obj_id)
-
-
-def _parse_style(where: str, style: Any, allow_files: bool) -> ObjectStyle:
-    if isinstance(style, ObjectStyle):
-        style = {"image": style.image, "box": style.box}
-    if not isinstance(style, dict):
-        raise LayoutError(
-            f'{where}: must be an object {{"image": ..., "box": [x0, y0, x1, y1]}}, '
-            f"got {_kind(style)}"
-        )
-    unknown = sorted(map(str, set(style) - _STYLE_FIELDS))
-    if unknown:
-        raise LayoutError(
-            f"{where}.{_field_name(unknown[0])}: unknown field; valid fields: box, image"
-        )
-    for required in ("image", "box"):
-        if required not in style:
-            raise LayoutError(f"{where}.{required}: missing")
-    image = style["image"]
-    if isinstance(image, (bytearray, memoryview)):
-        image = bytes(image)
-    if isinstance(image, str):
-        if not image.strip():
-            raise LayoutError(f"{where}.image: is empty")
-        if not allow_files and image[:5].lower() != "data:":
-            raise LayoutError(
-                f"{where}.image: file paths are not accepted here; send the image as a "
-                "data: URL (data:image/png;base64,...)"
-            )
-    elif isinstance(image, bytes):
-        if not image:
-            raise LayoutError(f"{where}.image: is empty")
-    elif not isinstance(image, Image.Image):
-        raise LayoutError(
-            f"{where}.image: must be a file path or a data: URL (or bytes or a PIL image "
-            f"from Python), got {_kind(image)}"
-        )
-    return ObjectStyle(image=image, box=_parse_box(f"{where}.box", style["box"]))
-
-
-def _parse_id(where: str, value: Any) -> str | int | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if not value or len(value) > MAX_ID_LENGTH:
-            raise LayoutError(f"{where}: must be 1 to {MAX_ID_LENGTH} characters long")
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
-        return value
-    raise LayoutError(
-        f"{where}: must be a string or a non-negative integer below 2**63, got {quote(value)}"
-    )
-
-
-def _parse_box(where: str, box: Any) -> tuple[float, float, float, float]:
-    if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise LayoutError(
-            f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {quote(box)}"
-        )
-    if not all(_is_number(v) for v in box):
-        raise LayoutError(f"{where}: must hold 4 finite numbers, got {quote(box)}")
-    x0, y0, x1, y1 = (float(v) for v in box)
-    for name, v in zip(("x0", "y0", "x1", "y1"), (x0, y0, x1, y1), strict=True):
-        if not 0.0 <= v <= 1.0:
-            raise LayoutError(f"{where}: {name} ({v}) is outside [0, 1] (boxes are normalised)")
-    if x1 <= x0:
-        raise LayoutError(f"{where}: x1 ({x1}) must be greater than x0 ({x0})")
-    if y1 <= y0:
-        raise LayoutError(f"{where}: y1 ({y1}) must be greater than y0 ({y0})")
-    return (x0, y0, x1, y1)
-
-
-def _parse_z(where: str, z: Any, z_dim: int | None) -> list[float]:
-    if not isinstance(z, list):
-        raise LayoutError(f"{where}: must be a list of finite numbers, got {_kind(z)}")
-    if z_dim is not None and len(z) != z_dim:
-        raise LayoutError(f"{where}: has {len(z)} values; this model's z_dim is {z_dim}")
-    for k, v in enumerate(z):
-        if not _is_number(v):
-            raise LayoutError(f"{where}[{k}]: must be a finite number, got {quote(v)}")
-        if not abs(v) <= MAX_ABS_Z:
-            raise LayoutError(
-                f"{where}[{k}]: {quote(v)} is out of range; code values must lie in "
-                f"[-{MAX_ABS_Z:g}, {MAX_ABS_Z:g}] (codes are drawn from N(0, 1); the model "
-                "computes in float32)"
-            )
-    return [float(v) for v in z]
-
-
-def _is_number(v: Any) -> bool:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an integer beyond float's range
-        return False
-
-
-def _kind(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(v), quote(v))
-
-
-def _field_name(name: str) -> str:
-    """A user's unknown field name, cut short for messages."""
-    return name if len(name) <= 40 and name.isprintable() else quote(name)
+def parse_box(where: str, box: Any) -> tuple[float, float, float, float]:
+    """``box`` as a normalised xyxy tuple; :class:`LayoutError` ``{where}: ...`` otherwise."""
+    found = box_problem(box)
+    if found:
+        raise LayoutError(f"{where}: {found}")
+    return tuple(float(v) for v in box)  # type: ignore[return-value]
 
 
 def load_layout_file(
     path: str | Path, vocab: Vocabulary, z_dim: int | None = None, max_objects: int | None = None
 ) -> Layout:
     """Read and validate a layout JSON file; errors name the file and the problem. Files over
-    :data:`MAX_LAYOUT_FILE_BYTES` are refused (without reading more than that)."""
+    :data:`MAX_LAYOUT_FILE_BYTES` are refused (without reading more than that), and so are
+    FIFOs and devices (see :mod:`layout2im.readers`)."""
+    data = read_json(path, MAX_LAYOUT_FILE_BYTES, "layout file", LayoutError)
     path = Path(path)
-    data = parse_json(read_bounded(path, MAX_LAYOUT_FILE_BYTES, "layout file"), path)
     _resolve_style_paths(data, path.parent)
     try:
         return parse_layout(data, vocab, z_dim=z_dim, max_objects=max_objects)
     except LayoutError as exc:
-        raise LayoutError(f"{path}: {exc}") from None
-
-
-def read_bounded(path: Path, limit: int, what: str) -> bytes:
-    """At most ``limit`` bytes of ``path``; a longer file (or an endless one such as
-    ``/dev/zero``) raises :class:`LayoutError` naming the limit, and so does a folder."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
-    except FileNotFoundError:
-        raise LayoutError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise LayoutError(f"{what} {path} is a folder, not a file") from None
-    except OSError as exc:
-        raise LayoutError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise LayoutError(
-            f"{what} {path} is larger than the limit of {limit} bytes ({limit / 2**20:g} MB)"
-        )
-    return data
-
-
-def parse_json(data: bytes, path: Path) -> Any:
-    """Parse JSON bytes read from ``path``; malformed, non-UTF-8 or too deeply nested JSON
-    raises :class:`LayoutError` naming the file."""
-    try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise LayoutError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise LayoutError(
-            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    except RecursionError:
-        raise LayoutError(f"{path}: JSON nesting too deep") from None
+        raise LayoutError(f"{short_path(path)}: {exc}", exc.problems) from None
 
 
 def example_layouts() -> list[Path]:

@@ -1,28 +1,29 @@
-"""Inference: a trained generator, its vocabulary, and layout -> images.
+"""Inference: a trained generator of any registered architecture, its vocabulary, and
+layout -> images.
 
-A pretrained model is a folder of three files (the diffusers convention)::
-
-    config.json         format marker, the ModelConfig, max_objects
-    model.safetensors   the generator's weights and BatchNorm statistics
-    vocab.json          the category names by embedding row
-
-:meth:`Layout2ImPipeline.from_pretrained` takes such a folder or the name of a model shipped
-inside the package (``layout2im/pretrained/<name>/``; :func:`shipped_models` lists them and
-:func:`default_model` gives the default). Only safetensors weights are ever read.
+:meth:`Layout2ImPipeline.from_pretrained` takes a model folder (:mod:`layout2im.model_folder`:
+config.json, model.safetensors, vocab.json) or the name of a model shipped inside the package,
+and rebuilds its generator through the architecture registry (:mod:`layout2im.architectures`);
+the pipeline itself never names a generator class.
 
 Latent codes: every object has an identity, its ``id`` if the layout gives one, else its index
-``j``. With no per-object control, object ``id`` of sample ``k`` gets ``z ~ N(0, I)`` drawn from
-a generator seeded by ``(seed, k, id)``, so adding, removing, moving or resizing an object
-leaves every other object's code unchanged (with ids; without ids, adding at the end does too).
-A ``torch.Generator`` passed instead of ``seed`` draws the call seed. An object's own ``seed``
-fixes its code across samples and calls, ``z`` gives it directly, and ``style`` takes it from a
-reference image: the object latent estimator's posterior mean for that crop. The codes used are
-returned with the images, so any sample can be reproduced or edited. The example in
-:meth:`Layout2ImPipeline.__call__` runs as a test.
+``j``. With no per-object control, object ``id`` of sample ``k`` gets its code drawn (from the
+architecture's distribution: N(0, I) for Layout2Im) from a generator seeded by
+``(seed, k, id)`` (:func:`layout2im.seeding.derived_seed`), so adding, removing, moving or
+resizing an object leaves every other object's code unchanged (with ids; without ids, adding at
+the end does too). A ``torch.Generator`` passed instead of ``seed`` draws the call seed. An
+object's own ``seed`` fixes its code across samples and calls, ``z`` gives it directly, and
+``style`` takes it from a reference image (architectures with the ``style`` capability; for
+Layout2Im the object latent estimator's posterior mean for that crop). An architecture with an
+image code draws it per ``(seed, k)`` (:func:`layout2im.seeding.image_seed`), or takes the
+layout's ``image_z``. The codes used are returned with the images (``latents``,
+``image_latents``), so any sample can be reproduced or edited; so are the objects' masks for
+architectures that make them. The example in :meth:`Layout2ImPipeline.__call__` runs as a
+test.
 
 Object counts: a layout may hold more objects than the model was trained with
-(``max_objects``), up to :data:`OBJECT_LIMIT` (or ``max_objects`` if larger); such a layout is
-generated, and :meth:`Layout2ImPipeline.layout_warnings` (returned with the images as
+(``max_objects``), up to the architecture's object limit (or ``max_objects`` if larger); such a
+layout is generated, and :meth:`Layout2ImPipeline.layout_warnings` (returned with the images as
 ``warnings``) says that it lies outside the trained range, whose quality the ``shapes32-ood``
 evaluation protocol measures.
 """
@@ -30,187 +31,92 @@ evaluation protocol measures.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
-import math
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from torch import nn
 
-from .config import AMP_MODES, MAX_LAYOUT_OBJECTS, ConfigError, ModelConfig, model_config_from_dict
+from .architectures import IMAGE_CODE, OBJECT_CODE, Architecture, get_architecture
+from .config import AMP_MODES
 from .devices import parse_device
 from .errors import Layout2ImError, quote
-from .fsutil import atomic_write, write_text
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, load_image
-from .layout import Layout, LayoutBatch, LayoutError, _parse_box, parse_layout
-from .models import Layout2ImGenerator
-from .models.layers import crop_boxes
-from .models.size import generator_state_size
-from .visualize import normalize, to_pil
+from .layout import Layout, LayoutBatch, LayoutError, parse_box, parse_layout
+from .model_folder import (
+    CONFIG_FILE,
+    DEFAULT_MODEL,
+    MAX_METADATA_BYTES,
+    PRETRAINED_DIR,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    ModelLoadError,
+    default_model,
+    load_model_folder,
+    read_model_meta,
+    resolve_model,
+    shipped_models,
+    write_model_folder,
+)
+from .schema.model_folder import TrainedData
+from .seeding import derived_seed, image_seed
 from .vocab import Vocabulary
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_MODEL",
+    "MAX_METADATA_BYTES",
+    "PRETRAINED_DIR",
+    "VOCAB_FILE",
+    "WEIGHTS_FILE",
+    "GenerationError",
+    "GenerationResult",
+    "Layout2ImPipeline",
+    "ModelLoadError",
+    "default_model",
+    "read_model_meta",
+    "resolve_model",
+    "shipped_models",
+]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "layout2im"
-FORMAT_VERSION = 1
-CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.json"
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-"""Models shipped inside the package: ``pretrained/<name>/`` holds one model folder each."""
-DEFAULT_MODEL = "shapes32"
-"""The name of the shipped default model (see :func:`default_model`)."""
+class GenerationError(Layout2ImError, ValueError):
+    """A generation call's own arguments are invalid (``num_samples``, ``seed``)."""
 
 
-OBJECT_LIMIT = 32
-"""Most objects a layout may hold when the model was trained with fewer (a model trained with
-more, e.g. 30 on Visual Genome, takes its own maximum; see
-:attr:`Layout2ImPipeline.object_limit`). The work of a call grows with its objects; the bound
-keeps one request's work and memory bounded."""
-
-
-class ModelLoadError(Layout2ImError, RuntimeError):
-    """A pretrained model folder is missing a file or holds something unusable."""
-
-
-@dataclass
+@dataclasses.dataclass
 class GenerationResult:
-    """images: ``num_samples`` PIL images; latents: FloatTensor (num_samples, O, z_dim), the
-    code used for every object; layout: the validated layout; seed: the call seed the codes
-    were drawn from (drawn at random, or from the torch.Generator, when none was given)."""
+    """images: ``num_samples`` PIL images; latents: FloatTensor (num_samples, O, dim), the
+    per-object code used for every object; layout: the validated layout; seed: the call seed
+    the codes were drawn from (drawn at random, or from the torch.Generator, when none was
+    given); image_latents: FloatTensor (num_samples, dim), the per-image code used, or None
+    for architectures without one; masks: FloatTensor (num_samples, O, H, W) in [0, 1], each
+    object's final mask, or None for architectures without masks."""
 
     images: list[Image.Image]
     latents: torch.Tensor
     layout: Layout
     seed: int | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
+    image_latents: torch.Tensor | None = None
+    masks: torch.Tensor | None = None
 
 
-def shipped_models() -> list[str]:
-    """Names of the models shipped inside the package (folders of ``layout2im/pretrained``)."""
-    if not PRETRAINED_DIR.is_dir():
-        return []
-    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / CONFIG_FILE).is_file())
-
-
-def default_model() -> Path:
-    """The folder of the shipped default model: ``pretrained/<DEFAULT_MODEL>``, or the only
-    shipped model when there is exactly one. Raises :class:`ModelLoadError` otherwise."""
-    names = shipped_models()
-    if DEFAULT_MODEL in names:
-        return PRETRAINED_DIR / DEFAULT_MODEL
-    if len(names) == 1:
-        return PRETRAINED_DIR / names[0]
-    if not names:
-        raise ModelLoadError(
-            "no model is shipped with this version of layout2im, so there is no default model; "
-            "pass --model DIR with a model folder (config.json, model.safetensors, vocab.json), "
-            "e.g. runs/00000-shapes32/model written by `layout2im train`"
-        )
-    raise ModelLoadError(
-        f"several models are shipped ({', '.join(names)}) and none is the default "
-        f"{DEFAULT_MODEL!r}; pass --model NAME_OR_DIR"
-    )
-
-
-def resolve_model(name_or_dir: str | Path) -> Path:
-    """The model folder for a folder path or a shipped model name (see :func:`shipped_models`).
-
-    A value without path separators that is not an existing folder is a shipped name."""
-    path = Path(name_or_dir)
-    if path.is_dir():
-        return path
-    text = os.fspath(name_or_dir)
-    separators = {"/", os.sep, *([os.altsep] if os.altsep else [])}
-    if text not in ("", ".", "..") and not any(sep in text for sep in separators):
-        if (PRETRAINED_DIR / text / CONFIG_FILE).is_file():
-            return PRETRAINED_DIR / text
-        names = shipped_models()
-        shipped = (
-            f"shipped models: {', '.join(names)}"
-            if names
-            else "this version of layout2im ships no models"
-        )
-        raise ModelLoadError(
-            f"{quote(text)} is neither a model folder nor the name of a shipped model ({shipped}); "
-            "pass a model folder (config.json, model.safetensors, vocab.json)"
-        )
-    raise ModelLoadError(f"model folder not found: {path}")
-
-
-MAX_METADATA_BYTES = 16 * 1024 * 1024
-"""config.json and vocab.json of a model folder larger than this are refused unread."""
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_METADATA_BYTES + 1)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_METADATA_BYTES:
-        raise ModelLoadError(f"{path} is larger than {MAX_METADATA_BYTES // 2**20} MB")
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ModelLoadError(f"{path} is not valid JSON: nesting too deep") from None
-
-
-def read_model_meta(path: Path) -> dict:
-    """A model folder's config.json (read with the :data:`MAX_METADATA_BYTES` bound), checked
-    to be a layout2im model config; :class:`ModelLoadError` otherwise."""
-    meta = _read_json(path)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelLoadError(f"{path} is not a layout2im model config")
-    return meta
-
-
-def _check_weights_size(path: Path, config: ModelConfig) -> None:
-    """Refuse a config whose generator has more parameters than the weights file holds, before
-    building it: the network is counted on the meta device (no memory), the file from its
-    header (no tensor read)."""
-    wanted = generator_state_size(config)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            held = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
-    except Exception as exc:
-        raise ModelLoadError(f"{path} is unreadable: {exc}") from None
-    if wanted > held:
-        raise ModelLoadError(
-            f"{path} does not match its config: it holds {held:,} values but config.json "
-            f"describes a generator of {wanted:,}"
-        )
-
-
-def derived_seed(seed: int, sample: int, obj: int | str) -> int:
-    """A well-mixed 63-bit seed for object ``obj`` (an index or an ``id``) of sample ``sample``
-    of a call with ``seed``. String ids are hashed (sha256), so they never share an integer's
-    stream by accident; an integer id ``j`` gives the same codes as index ``j``."""
-    if isinstance(obj, str):
-        digest = hashlib.sha256(obj.encode("utf-8")).digest()
-        words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 32, 4)]
-        entropy = [seed, sample, 2**32 - 1, *words]  # the marker keeps ids apart from indices
-    else:
-        entropy = [seed, sample, obj]
-    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
-
-
-def normal_from_seed(seed: int, dim: int) -> torch.Tensor:
-    return torch.randn(dim, generator=torch.Generator().manual_seed(seed))
+def _check_count(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise GenerationError(f"{name} must be a positive integer, got {quote(value)}")
+    return value
 
 
 class Layout2ImPipeline:
-    """Generate images from layouts with a trained Layout2Im generator (eval mode).
+    """Generate images from layouts with a trained generator (eval mode) of a registered
+    architecture (``architecture``: its name or entry; the generator's ``config`` must be that
+    architecture's). ``data``: what the model was trained on, written back by
+    :meth:`save_pretrained`.
 
     ``amp="bf16"`` runs the generator under bfloat16 autocast (weights stay float32; images come
     back as float32): faster on CPUs with AVX512-BF16 or AMX and on recent GPUs, at about 1%
@@ -218,16 +124,20 @@ class Layout2ImPipeline:
 
     def __init__(
         self,
-        generator: Layout2ImGenerator,
+        generator: nn.Module,
         vocab: Vocabulary,
         max_objects: int = 8,
         device: str | torch.device = "cpu",
         amp: str = "off",
+        architecture: str | Architecture = "layout2im",
+        data: TrainedData | None = None,
     ):
-        if len(vocab) != generator.config.num_classes:
-            raise ValueError(
-                f"vocabulary has {len(vocab)} rows but the model has {generator.config.num_classes}"
-            )
+        if isinstance(architecture, str):
+            architecture = get_architecture(architecture)
+        self.architecture = architecture
+        rows = architecture.num_classes(generator.config)
+        if len(vocab) != rows:
+            raise ValueError(f"vocabulary has {len(vocab)} rows but the model has {rows}")
         if amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
         self.device = parse_device(device, "device")
@@ -235,19 +145,41 @@ class Layout2ImPipeline:
         self.vocab = vocab
         self.max_objects = max_objects
         self.amp = amp
+        self.data = data
+        self.latent_codes = architecture.codes(generator.config)
         # Limits for reference images given as ``style`` in layouts (see layout2im.images).
         self.max_image_bytes = DEFAULT_MAX_BYTES
         self.max_image_pixels = DEFAULT_MAX_PIXELS
 
     @property
-    def config(self) -> ModelConfig:
+    def config(self) -> Any:
+        """The generator's model config (the architecture's config type)."""
         return self.generator.config
 
     @property
+    def image_size(self) -> int:
+        return self.architecture.image_size(self.config)
+
+    @property
+    def z_dim(self) -> int:
+        """Length of the per-object code."""
+        return self.latent_codes.objects.dim
+
+    @property
+    def image_z_dim(self) -> int | None:
+        """Length of the per-image code, or None when the architecture has none."""
+        image = self.latent_codes.image
+        return None if image is None else image.dim
+
+    @property
+    def default_rescale(self) -> str:
+        return self.architecture.default_rescale(self.config)
+
+    @property
     def object_limit(self) -> int:
-        """Most objects :meth:`parse` accepts: :data:`OBJECT_LIMIT`, or the trained
+        """Most objects :meth:`parse` accepts: the architecture's object limit, or the trained
         ``max_objects`` when that is larger."""
-        return max(OBJECT_LIMIT, self.max_objects)
+        return max(self.architecture.object_limit, self.max_objects)
 
     def layout_warnings(self, layout: Layout) -> list[str]:
         """What the images of a valid ``layout`` should be read with: a layout with more
@@ -263,84 +195,83 @@ class Layout2ImPipeline:
 
     # -- files ----------------------------------------------------------------------------------
 
-    def save_pretrained(self, folder: str | Path, provenance: dict | None = None) -> Path:
-        """Write config.json, model.safetensors and vocab.json into ``folder``. ``provenance``
-        (JSON-serialisable, e.g. which checkpoints were averaged) is recorded in config.json."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "model": self.config.model_dump(),
-            "max_objects": self.max_objects,
-        }
-        if provenance:
-            meta["provenance"] = provenance
-        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        with atomic_write(folder / WEIGHTS_FILE) as tmp:
-            save_file(state, str(tmp), metadata={"format": FORMAT})
-        write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2))
-        self.vocab.save(folder / VOCAB_FILE)
-        return folder
+    def save_pretrained(
+        self, folder: str | Path, provenance: dict | None = None, data: TrainedData | None = None
+    ) -> Path:
+        """Write config.json, model.safetensors and vocab.json into ``folder`` (see
+        :func:`~layout2im.model_folder.write_model_folder`). ``data``: what the model was
+        trained on (default: the pipeline's ``data``); ``provenance`` (JSON-serialisable, e.g.
+        which checkpoints were averaged) is recorded in config.json."""
+        return write_model_folder(
+            folder,
+            self.architecture,
+            self.generator,
+            self.vocab,
+            self.max_objects,
+            data=data if data is not None else self.data,
+            provenance=provenance,
+        )
 
     @classmethod
     def from_pretrained(
         cls, name_or_dir: str | Path, device: str | torch.device = "cpu", amp: str = "off"
     ) -> Layout2ImPipeline:
-        """Load a folder written by :meth:`save_pretrained`, or a shipped model by name
-        (see :func:`resolve_model`). Only safetensors weights are read. ``amp``: see the
-        class."""
-        folder = resolve_model(name_or_dir)
-        for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
-            if not (folder / name).is_file():
-                raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing")
-        meta = read_model_meta(folder / CONFIG_FILE)
-        try:
-            config = model_config_from_dict(meta.get("model", {}))
-            vocab = Vocabulary.from_json(_read_json(folder / VOCAB_FILE))
-        except (ConfigError, ValueError) as exc:
-            raise ModelLoadError(f"{folder}: {exc}") from None
-        _check_weights_size(folder / WEIGHTS_FILE, config)
-        try:
-            state = load_file(str(folder / WEIGHTS_FILE))
-        except Exception as exc:
-            raise ModelLoadError(f"{folder / WEIGHTS_FILE} is unreadable: {exc}") from None
-        generator = Layout2ImGenerator(config)
-        try:
-            missing, unexpected = generator.load_state_dict(state, strict=False)
-        except RuntimeError as exc:  # shape mismatches
-            first = str(exc).strip().splitlines()[-1].strip()
-            raise ModelLoadError(
-                f"{folder / WEIGHTS_FILE} does not match its config: {first}"
-            ) from None
-        if missing or unexpected:
-            raise ModelLoadError(
-                f"{folder / WEIGHTS_FILE} does not match its config: "
-                f"missing {missing[:3]}, unexpected {unexpected[:3]}"
-            )
-        max_objects = meta.get("max_objects", 8)
-        ok = isinstance(max_objects, int) and not isinstance(max_objects, bool)
-        if not ok or not 1 <= max_objects <= MAX_LAYOUT_OBJECTS:
-            raise ModelLoadError(
-                f"{folder / CONFIG_FILE}: max_objects must be an integer between 1 and "
-                f"{MAX_LAYOUT_OBJECTS}"
-            )
-        return cls(generator, vocab, max_objects=max_objects, device=device, amp=amp)
+        """Load a model folder, or a shipped model by name (see
+        :func:`~layout2im.model_folder.resolve_model`). Only safetensors weights are read.
+        ``amp``: see the class."""
+        model = load_model_folder(name_or_dir)
+        return cls(
+            model.generator,
+            model.vocab,
+            max_objects=model.meta.max_objects,
+            device=device,
+            amp=amp,
+            architecture=model.architecture,
+            data=model.meta.data,
+        )
 
-    # -- generation -----------------------------------------------------------------------------
+    # -- layouts --------------------------------------------------------------------------------
 
     def parse(self, layout: Any, allow_style_files: bool = True) -> Layout:
         """Validate a layout (dict, list of objects or :class:`Layout`) against this model;
-        see :func:`layout2im.layout.parse_layout`."""
-        return parse_layout(
+        see :func:`layout2im.layout.parse_layout`. Styles need an architecture with the
+        ``style`` capability, ``image_z`` one with an image code (of that length)."""
+        parsed = parse_layout(
             layout,
             self.vocab,
-            z_dim=self.config.z_dim,
+            z_dim=self.z_dim,
             max_objects=self.object_limit,
             allow_style_files=allow_style_files,
         )
+        if not self.architecture.capabilities.style:
+            for j, obj in enumerate(parsed.objects):
+                if obj.style is not None:
+                    raise LayoutError(
+                        f"objects[{j}].style: the {self.architecture.name} architecture cannot "
+                        "take an object's look from a photo; give seed or z instead"
+                    )
+        if parsed.image_z is not None:
+            dim = self.image_z_dim
+            if dim is None:
+                raise LayoutError(
+                    f"image_z: the {self.architecture.name} architecture has no image code; "
+                    "remove image_z"
+                )
+            if len(parsed.image_z) != dim:
+                raise LayoutError(
+                    f"image_z: has {len(parsed.image_z)} values; this model's image code has {dim}"
+                )
+        return parsed
 
-    @torch.no_grad()
+    # -- style ----------------------------------------------------------------------------------
+
+    def _require_style(self, what: str) -> None:
+        if not self.architecture.capabilities.style:
+            raise LayoutError(
+                f"{what}: the {self.architecture.name} architecture cannot take an object's "
+                "look from a photo"
+            )
+
     def encode_style(
         self,
         image: str | Path | bytes | Image.Image,
@@ -349,17 +280,17 @@ class Layout2ImPipeline:
         max_bytes: int | None = None,
         max_pixels: int | None = None,
     ) -> torch.Tensor:
-        """The code (z_dim,) of the object of ``category`` inside ``box`` (normalised xyxy) of a
-        reference ``image`` (path, data: URL, encoded bytes or PIL image).
-
-        The image is resized to the model's image size (as training images are), the box is
-        cropped with the training crop (:func:`~layout2im.models.layers.crop_boxes`), and the
-        object latent estimator's posterior mean ``mu`` is the code. The image limits default to
-        ``self.max_image_bytes`` and ``self.max_image_pixels``. Raises
+        """The per-object code (z_dim,) of the object of ``category`` inside ``box``
+        (normalised xyxy) of a reference ``image`` (path, data: URL, encoded bytes or PIL
+        image), by the architecture's style encoder (for Layout2Im: the object latent
+        estimator's posterior mean for the training crop of the resized image). The image
+        limits default to ``self.max_image_bytes`` and ``self.max_image_pixels``. Raises
         :class:`~layout2im.images.ImageError` for an unusable image and
-        :class:`~layout2im.layout.LayoutError` for a bad box or category.
+        :class:`~layout2im.layout.LayoutError` for a bad box or category, or an architecture
+        without the ``style`` capability.
         """
-        box = _parse_box("box", box)
+        self._require_style("style")
+        box = parse_box("box", box)
         if not isinstance(category, str) or category not in self.vocab:
             raise LayoutError(f"category: {self.vocab.unknown_message(category)}")
         picture = load_image(
@@ -372,19 +303,11 @@ class Layout2ImPipeline:
     def _encode_picture(
         self, picture: Image.Image, box: tuple[float, float, float, float], category: str
     ) -> torch.Tensor:
-        size = self.config.image_size
-        picture = picture.resize((size, size), Image.BICUBIC)
-        pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255.0)
-        x = normalize(pixels.permute(2, 0, 1))[None].to(self.device)
-        boxes = torch.tensor([box], dtype=torch.float32, device=self.device)
-        zero = torch.zeros(1, dtype=torch.long, device=self.device)
-        crop = crop_boxes(x, boxes, zero, self.config.crop_size)
-        label = torch.tensor([self.vocab.index(category)], device=self.device)
-        self.generator.eval()
-        mu, _ = self.generator.crop_encoder(crop, label)
-        return mu[0].float().cpu()
+        assert self.architecture.encode_style is not None  # the style capability says so
+        return self.architecture.encode_style(
+            self.generator, picture, box, self.vocab.index(category)
+        )
 
-    @torch.no_grad()
     def style_codes(
         self, layout: Layout, max_total_pixels: int | None = None
     ) -> dict[int, torch.Tensor]:
@@ -398,6 +321,7 @@ class Layout2ImPipeline:
         for j, obj in enumerate(layout.objects):
             if obj.style is None:
                 continue
+            self._require_style(f"objects[{j}].style")
             limit = self.max_image_pixels
             if remaining is not None and remaining < limit:
                 limit = remaining
@@ -418,6 +342,8 @@ class Layout2ImPipeline:
             del picture
         return codes
 
+    # -- codes ----------------------------------------------------------------------------------
+
     def latents(
         self,
         layout: Layout,
@@ -426,46 +352,95 @@ class Layout2ImPipeline:
         generator: torch.Generator | None = None,
         style_codes: dict[int, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The codes (num_samples, O, z_dim) for ``layout``: per-object ``z``, ``seed`` or
-        ``style`` first, else from ``(seed, k, id)`` (see the module docstring). With neither
-        ``seed`` nor ``generator``, the call seed is random; :meth:`__call__` returns it."""
+        """The per-object codes (num_samples, O, z_dim) for ``layout``: per-object ``z``,
+        ``seed`` or ``style`` first, else from ``(seed, k, id)`` (see the module docstring).
+        With neither ``seed`` nor ``generator``, the call seed is random; :meth:`__call__`
+        returns it."""
         seed = self._call_seed(seed, generator)
         if style_codes is None:
             style_codes = self.style_codes(layout)
-        z_dim = self.config.z_dim
+        code = self.latent_codes.objects
+        shape = (code.dim,)
         keys = layout.object_keys()
-        out = torch.empty(num_samples, len(layout.objects), z_dim)
+        out = torch.empty(num_samples, len(layout.objects), code.dim)
         for j, obj in enumerate(layout.objects):
             if obj.z is not None:
                 out[:, j] = torch.tensor(obj.z)
             elif obj.seed is not None:
-                out[:, j] = normal_from_seed(obj.seed, z_dim)
+                out[:, j] = code.sampler.from_seed(obj.seed, shape)
             elif j in style_codes:
                 out[:, j] = style_codes[j]
             else:
                 for k in range(num_samples):
-                    out[k, j] = normal_from_seed(derived_seed(seed, k, keys[j]), z_dim)
+                    out[k, j] = code.sampler.from_seed(derived_seed(seed, k, keys[j]), shape)
         return out
+
+    def image_latents(
+        self,
+        layout: Layout,
+        num_samples: int = 1,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor | None:
+        """The per-image codes (num_samples, dim): the layout's ``image_z`` in every sample,
+        else drawn per ``(seed, k)``; None for an architecture without an image code."""
+        code = self.latent_codes.image
+        if code is None:
+            return None
+        if layout.image_z is not None:
+            return torch.tensor(layout.image_z, dtype=torch.float32).expand(num_samples, -1).clone()
+        seed = self._call_seed(seed, generator)
+        return torch.stack(
+            [code.sampler.from_seed(image_seed(seed, k), (code.dim,)) for k in range(num_samples)]
+        )
 
     @staticmethod
     def _call_seed(seed: int | None, generator: torch.Generator | None) -> int:
         if seed is not None:
             if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-                raise ValueError(f"seed must be an integer in [0, 2**63), got {quote(seed)}")
+                raise GenerationError(f"seed must be an integer in [0, 2**63), got {quote(seed)}")
             return seed
         draw = torch.randint(0, 2**62, (1,), generator=generator)
         return int(draw.item())
 
+    # -- generation -----------------------------------------------------------------------------
+
     @torch.no_grad()
-    def generate_tensor(self, layout: Layout, latents: torch.Tensor) -> torch.Tensor:
-        """Images (K, 3, H, W), ImageNet-normalised, for ``latents`` (K, O, z_dim)."""
+    def generate_outputs(
+        self,
+        layout: Layout,
+        latents: torch.Tensor,
+        image_latents: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Images (K, 3, H, W) in the network's pixel space and masks (K, O, H, W) or None, for
+        per-object codes ``latents`` (K, O, z_dim) and per-image codes ``image_latents``
+        (K, dim; needed exactly when the architecture has an image code)."""
         num_samples = latents.shape[0]
         labels, boxes = layout.labels(self.vocab), layout.boxes()
         batch = LayoutBatch.from_lists([labels] * num_samples, [boxes] * num_samples)
         batch = batch.to(self.device)
-        z = latents.reshape(-1, latents.shape[-1]).to(self.device)
+        codes = {OBJECT_CODE: latents.to(self.device)}
+        if (image_latents is None) != (self.latent_codes.image is None):
+            raise ValueError("image_latents are needed exactly for an architecture's image code")
+        if image_latents is not None:
+            codes[IMAGE_CODE] = image_latents.to(self.device)
         with self.autocast():
-            return self.generator.decode(batch, z).float()
+            images, masks = self.architecture.generate(self.generator, batch, codes)
+        return images.float(), None if masks is None else masks.float().cpu()
+
+    def generate_tensor(
+        self, layout: Layout, latents: torch.Tensor, image_latents: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Images (K, 3, H, W) in the network's pixel space (ImageNet-normalised for Layout2Im)
+        for ``latents`` (K, O, z_dim); see :meth:`generate_outputs`."""
+        return self.generate_outputs(layout, latents, image_latents)[0]
+
+    def to_pil(self, images: torch.Tensor, rescale: str | None = None) -> list[Image.Image]:
+        """PIL images of network-space ``images`` (K, 3, H, W) by the architecture's pixel
+        rule; ``rescale`` defaults to the model's."""
+        rescale = self.default_rescale if rescale is None else rescale
+        self.architecture.check_rescale(rescale)
+        return [Image.fromarray(a) for a in self.architecture.to_uint8(images, rescale)]
 
     def autocast(self):
         """bfloat16 autocast when ``amp == "bf16"``, else a no-op context."""
@@ -483,9 +458,10 @@ class Layout2ImPipeline:
     ) -> GenerationResult:
         """Generate ``num_samples`` images of ``layout`` (a layout dict, a list of objects or a
         :class:`~layout2im.layout.Layout`); ``seed`` (or a ``torch.Generator``) draws the codes of
-        objects without their own ``seed``, ``z`` or ``style``. ``rescale`` (``clamp`` or
-        ``minmax``, see :func:`~layout2im.visualize.to_uint8`) defaults to the model's
-        ``output_rescale``. Raises
+        objects without their own ``seed``, ``z`` or ``style`` (and the image code without
+        the layout's ``image_z``). ``rescale`` (one of the architecture's rescale modes; for
+        Layout2Im ``clamp`` or ``minmax``, see :func:`~layout2im.imagenet.to_uint8`) defaults to
+        the model's. Raises
         :class:`~layout2im.layout.LayoutError` naming the object and field of any problem.
         ``style_codes``: codes of the styled objects computed beforehand by
         :meth:`style_codes` (for example with a pixel budget); by default they are computed
@@ -499,9 +475,9 @@ class Layout2ImPipeline:
         ...     {"id": "house", "category": "square", "box": [0.4, 0.4, 0.9, 0.9]},
         ... ]}
         >>> out = pipe(scene, num_samples=4, seed=0)
-        >>> len(out.images), out.images[0].size == (pipe.config.image_size,) * 2
+        >>> len(out.images), out.images[0].size == (pipe.image_size,) * 2
         (4, True)
-        >>> tuple(out.latents.shape) == (4, 2, pipe.config.z_dim)  # samples, objects, z_dim
+        >>> tuple(out.latents.shape) == (4, 2, pipe.z_dim)  # samples, objects, z_dim
         True
 
         Same seed, same images; move the house and the sun keeps its code (it has an id):
@@ -533,13 +509,20 @@ class Layout2ImPipeline:
         >>> torch.allclose(styled.latents[0, 0], pipe.encode_style(red, [0, 0, 1, 1], "circle"))
         True
         """
-        if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {quote(num_samples)}")
+        _check_count("num_samples", num_samples)
+        rescale = self.default_rescale if rescale is None else rescale
+        self.architecture.check_rescale(rescale)
         parsed = self.parse(layout)
         call_seed = self._call_seed(seed, generator)
         latents = self.latents(parsed, num_samples, call_seed, style_codes=style_codes)
-        images = self.generate_tensor(parsed, latents)
-        rescale = self.config.output_rescale if rescale is None else rescale
+        image_latents = self.image_latents(parsed, num_samples, call_seed)
+        images, masks = self.generate_outputs(parsed, latents, image_latents)
         return GenerationResult(
-            to_pil(images, rescale), latents, parsed, call_seed, self.layout_warnings(parsed)
+            self.to_pil(images, rescale),
+            latents,
+            parsed,
+            call_seed,
+            self.layout_warnings(parsed),
+            image_latents,
+            masks,
         )

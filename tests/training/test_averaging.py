@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from layout2im.cli import main
-from layout2im.pipeline import MAX_METADATA_BYTES, Layout2ImPipeline
+from layout2im.model_folder import MAX_METADATA_BYTES, MODEL_FILES
+from layout2im.pipeline import Layout2ImPipeline
 from layout2im.training.averaging import (
-    MODEL_FILES,
     average_generator_state,
     export_averaged_model,
     select_checkpoints,

@@ -400,3 +400,27 @@ def test_any_generate_body_gets_a_200_or_a_4xx_never_a_5xx(client, pipe):
 
     run()
     assert seen == {"refused", "generated"}
+
+
+def test_generate_documents_the_layout_schema_and_reports_every_problem(client):
+    schema = client.get("/openapi.json").json()
+    request = schema["components"]["schemas"]["GenerateRequest"]["properties"]
+    objects = request["layout"]["properties"]["objects"]["items"]
+    assert objects["required"] == ["category", "box"]
+    assert objects["properties"]["box"]["items"]["maximum"] == 1
+    assert request["num_samples"]["type"] == "integer"
+
+    bad = {"objects": [{"id": "a", "category": "qqq", "box": [0.5, 0, 0.2, 1]}]}
+    r = _generate(client, bad)
+    _assert_error(r, 422, "layout.objects[0].category", "objects[0].category (id 'a'): unknown")
+    assert "objects[0].box (id 'a'): x1 (0.2) must be greater than x0 (0.5)" in r.json()["error"]
+    surrogate = (
+        b'{"layout": {"objects": [{"id": "\\ud800", "category": "circle", "box": [0,0,1,1]}]}}'
+    )
+    r = client.post(
+        "/api/generate", content=surrogate, headers={"content-type": "application/json"}
+    )
+    _assert_error(r, 422, "layout.objects[0].id", "lone surrogate")
+    for value in (True, "2"):
+        _assert_error(_generate(client, num_samples=value), 422, "num_samples")
+        _assert_error(_generate(client, seed=value), 422, "seed")

@@ -5,12 +5,12 @@ import socket
 import pytest
 from fastapi.testclient import TestClient
 
-import layout2im.pipeline as pipeline_module
+import layout2im.model_folder as model_folder_module
 from layout2im.cli import main
 
 
 def test_serve_without_a_model_explains_how_to_pass_one(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline_module, "PRETRAINED_DIR", tmp_path / "none")
+    monkeypatch.setattr(model_folder_module, "PRETRAINED_DIR", tmp_path / "none")
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no model is shipped") and "--model" in err

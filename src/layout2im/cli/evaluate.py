@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import Config, preset_names
+from ..config import Config, load_config, preset_names
 from ..errors import short
 from ..evaluation import (
     PROTOCOLS,
@@ -27,8 +27,8 @@ from ..evaluation.external import export_layouts, score_folder
 from ..evaluation.report import format_folder_counts
 from ..evaluation.runner import resolve_metrics
 from ..fsutil import check_output_folder, write_text
-from ..pipeline import shipped_models
-from .options import CLIError, add_config_args, config_from_args
+from ..model_folder import shipped_models, trained_data_config
+from .options import CLIError, add_config_args, add_threads_arg, config_from_args
 
 ACTIONS = ("run", "layouts", "images", "train-classifier", "list")
 
@@ -148,6 +148,7 @@ def _add_scoring_args(p: argparse.ArgumentParser, config_help: str | None = None
     """The options of commands that score images under a protocol; with ``config_help``,
     ``--config`` may be left out (the command then finds the config itself)."""
     add_config_args(p, config_help)
+    add_threads_arg(p)
     p.add_argument(
         "--protocol",
         choices=protocol_names(),
@@ -211,14 +212,14 @@ def _metric_list(values: list[str] | None) -> list[str] | None:
     return names or None
 
 
-def _check_scoring_args(args):
+def _check_scoring_args(args, base: Config | None = None):
     """Validate the shared scoring options before any work; returns (config, protocol,
-    metric names)."""
+    metric names). ``base``: the config to apply the options to instead of ``--config``'s."""
     if args.num_images is not None and args.num_images < 2:
         raise CLIError(f"--num-images must be at least 2, got {args.num_images}")
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be positive, got {args.batch_size}")
-    config = config_from_args(args)
+    config = config_from_args(args, base)
     protocol = get_protocol(args.protocol, config.data.name)
     protocol.check_dataset(config.data.name)
     metrics = _metric_list(args.metrics)
@@ -245,22 +246,27 @@ def _report_results(args, config: Config, results: dict, what: str) -> None:
         print(f"table:   {write_text(args.markdown, format_markdown(results))}")
 
 
-def _shipped_model_preset(model: str) -> str:
-    """The preset a shipped model was trained with (a shipped model is named after its preset);
-    other model folders do not record their data config, so they need --config."""
+def _model_data_config(model: str) -> tuple[Config, str]:
+    """The config of the data ``model`` was trained on, as its folder records it, and where it
+    came from (a preset's name, or the folder's config.json); a shipped model is named after
+    its preset; other folders without the record need --config."""
+    config = trained_data_config(model)
+    if config is not None:
+        return config, config.name if config.name in preset_names() else f"{model}/config.json"
     if model in shipped_models() and model in preset_names():
-        return model
+        return load_config(model), model
     raise CLIError(
-        f"--config is needed for --model {short(model)}: a model folder records its network, "
-        "not the data it was trained on; pass the preset or YAML of that data "
-        f"({', '.join(preset_names())})"
+        f"--config is needed for --model {short(model)}: its config.json does not record the "
+        "data it was trained on (folders written before format_version 2 do not); pass the "
+        f"preset or YAML of that data ({', '.join(preset_names())})"
     )
 
 
 def cmd_evaluate(args) -> int:
+    base = None
     if args.config is None:
-        args.config = _shipped_model_preset(args.model)
-    config, protocol, metrics = _check_scoring_args(args)
+        base, args.config = _model_data_config(args.model)
+    config, protocol, metrics = _check_scoring_args(args, base)
     results = evaluate_model(args.model, config.data, _scoring_options(args, protocol, metrics))
     _report_results(args, config, results, f"model {args.model}")
     return 0

@@ -11,7 +11,7 @@ from ..fsutil import check_output_folder
 from ..layout import example_layouts, load_layout_file
 from ..pipeline import Layout2ImPipeline, default_model, shipped_models
 from ..visualize import save_generation
-from .options import SEED_LIMIT, CLIError
+from .options import SEED_LIMIT, CLIError, add_threads_arg
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +40,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="off",
         help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX; default off)",
     )
+    add_threads_arg(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser(
@@ -57,6 +58,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--runs", default="runs", help="folder of run folders (with --train)")
     p.add_argument("--samples", type=int, default=6, help="samples per layout (default 6)")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -95,7 +97,7 @@ def cmd_demo(args) -> int:
     if args.train or not shipped_models():
         if not args.train:
             print("layout2im demo: no model is shipped with this installation; training one")
-        run_dir = _train_demo_model(args.runs, args.steps)
+        run_dir = _train_demo_model(args.runs, args.steps, args.threads)
         model = run_dir / "model"
     else:
         model = default_model()
@@ -120,7 +122,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _train_demo_model(runs: str, steps: int | None) -> Path:
+def _train_demo_model(runs: str, steps: int | None, threads: int | None) -> Path:
     # training/ is loaded only when the demo trains: generating starts without it
     from ..training.demo import DEMO_PRESET, DEMO_STEPS, train_demo_model
 
@@ -128,4 +130,4 @@ def _train_demo_model(runs: str, steps: int | None) -> Path:
     print(
         f"layout2im demo: training {DEMO_PRESET} on the built-in shapes dataset for {steps} steps"
     )
-    return train_demo_model(runs, steps)
+    return train_demo_model(runs, steps, threads)

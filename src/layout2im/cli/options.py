@@ -31,11 +31,25 @@ def add_config_args(p: argparse.ArgumentParser, optional_help: str | None = None
     p.add_argument("--root", help="the dataset folder (sets data.root)")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The config ``--config`` names with ``--set``, ``--root`` and ``--steps`` applied."""
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """The config ``--config`` names (or ``base``, when given) with ``--set``, ``--root`` and
+    ``--steps`` applied."""
     overrides = list(args.set)
     if getattr(args, "root", None):
         overrides.append(f"data.root={json.dumps(args.root)}")
     if getattr(args, "steps", None) is not None:
         overrides.append(f"train.steps={args.steps}")
-    return apply_overrides(load_config(args.config), overrides)
+    if getattr(args, "threads", None) is not None:
+        overrides.append(f"train.threads={args.threads}")
+    return apply_overrides(base if base is not None else load_config(args.config), overrides)
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    """--threads: torch's CPU threads for the command (main applies it before the command)."""
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads (default: OMP_NUM_THREADS when set, else one per core but one, which "
+        "keeps a busy machine fast; see docs/training.md)",
+    )

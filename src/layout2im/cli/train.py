@@ -7,9 +7,10 @@ import argparse
 import json
 import os
 
+from ..architectures import get_architecture
 from ..fsutil import check_output_folder
-from ..models.size import generator_module_counts, parameter_counts
-from .options import CLIError, add_config_args, config_from_args
+from ..models.size import generator_module_counts
+from .options import CLIError, add_config_args, add_threads_arg, config_from_args
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--master-port", type=int, help="with --nproc: rendezvous port (default: a free one)"
     )
+    add_threads_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -119,9 +121,11 @@ def cmd_average(args) -> int:
 def cmd_info(args) -> int:
     config = config_from_args(args)
     m = config.model
+    architecture = get_architecture("layout2im")  # what a training config describes
     info = {
         "name": config.name,
-        "params": parameter_counts(m),
+        "architecture": architecture.name,
+        "params": architecture.parameter_counts(m),
         "generator_modules": generator_module_counts(m),
         "config": config.model_dump(),
     }
@@ -129,7 +133,7 @@ def cmd_info(args) -> int:
         print(json.dumps(info, indent=2))
     else:
         print(
-            f"config {config.name}: {m.image_size}x{m.image_size} images, "
+            f"config {config.name}: {architecture.name}, {m.image_size}x{m.image_size} images, "
             f"{m.num_classes} classes, z_dim {m.z_dim}"
         )
         for key, value in info["params"].items():

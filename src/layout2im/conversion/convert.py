@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
+from ..architectures import get_architecture
 from ..config import Config, load_config
 from ..fsutil import atomic_folder
-from ..models import ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
+from ..model_folder import check_replaceable_model_folder, trained_data
+from ..models import ImageDiscriminator, ObjectDiscriminator
 from ..pipeline import Layout2ImPipeline
-from ..training.averaging import check_replaceable_model_folder
 from ..training.checkpoint import checkpoint_path
 from ..vocab import Vocabulary
 from .key_table import generator_keys, image_discriminator_keys, object_discriminator_keys
@@ -83,7 +84,8 @@ def convert_original(
     if len(vocab) != m.num_classes:  # pragma: no cover - the vocabularies are checked above
         raise ConversionError(f"the vocabulary has {len(vocab)} rows, the model {m.num_classes}")
 
-    generator = Layout2ImGenerator(m)
+    architecture = get_architecture("layout2im")
+    generator = architecture.build_generator(m)
     g_state = map_state_dict(
         read_state_dict(generator_file), generator_keys(len(vocab)), f"{generator_file}"
     )
@@ -130,7 +132,13 @@ def convert_original(
         },
         "original_iteration": iteration_of(generator_file),
     }
-    pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
+    pipe = Layout2ImPipeline(
+        generator,
+        vocab,
+        max_objects=config.data.max_objects,
+        architecture=architecture,
+        data=trained_data(config),
+    )
 
     def fill(folder: Path) -> None:
         pipe.save_pretrained(folder, provenance=provenance)

@@ -14,13 +14,23 @@ order comes from ``--vocab``) and the layout rules of the authors' loader (see
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
-import torch
-
+from ..architectures import get_architecture
+from ..fsutil import atomic_folder
+from ..model_folder import check_replaceable_model_folder
 from ..models.lostgan import LostGANConfig, LostGANGenerator
+from ..pipeline import Layout2ImPipeline
+from .convert import ConversionResult
 from .lostgan_keys import lostgan_generator_keys, resolution_of, widths_of
-from .state_files import ConversionError, map_state_dict, read_state_dict
+from .state_files import ConversionError, file_sha256, map_state_dict, read_state_dict
+from .vocabularies import original_vocabulary
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURE = "lostgan-v2"
 
 DATASET_NAMES = {"coco": "COCO-Stuff", "vg": "Visual Genome"}
 
@@ -42,5 +52,37 @@ def read_lostgan_generator(path: str | Path, dataset: str) -> LostGANGenerator:
     return generator.eval()
 
 
-def parameter_count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+def convert_lostgan(
+    generator_file: str | Path,
+    dataset: str,
+    out: str | Path,
+    *,
+    vocab_file: str | Path | None = None,
+    vg_root: str | Path | None = None,
+) -> ConversionResult:
+    """Convert the authors' LostGAN-v2 generator of ``dataset`` (``coco`` or ``vg``) into the
+    model folder ``out`` (architecture ``lostgan-v2``; the resolution read from the file).
+    Raises :class:`ConversionError` naming every problem; nothing is written then."""
+    start = time.perf_counter()
+    out = Path(out)
+    check_replaceable_model_folder(out)
+    vocab = original_vocabulary(dataset, vocab_file, vg_root)
+    generator = read_lostgan_generator(generator_file, dataset)
+    config = generator.config
+    provenance = {
+        "converted_from": "the authors' code, WillSuen/LostGANs",
+        "dataset": dataset,
+        "resolution": config.resolution,
+        "files": {
+            "generator": {"name": Path(generator_file).name, "sha256": file_sha256(generator_file)}
+        },
+    }
+    pipe = Layout2ImPipeline(
+        generator, vocab, max_objects=config.max_real_objects, architecture=ARCHITECTURE
+    )
+    with atomic_folder(out) as tmp:
+        pipe.save_pretrained(tmp, provenance=provenance)
+    seconds = time.perf_counter() - start
+    log.info("converted %s into %s in %.1f s", generator_file, out, seconds)
+    parameters = get_architecture(ARCHITECTURE).parameter_counts(config)
+    return ConversionResult(out, config, vocab, parameters, None, seconds)

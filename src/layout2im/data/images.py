@@ -17,11 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-RESAMPLE = Image.Resampling.BILINEAR  # as sg2im / Layout2Im (PIL resize, bilinear)
+from ..imagenet import IMAGENET_MEAN, IMAGENET_STD
 
-# The model's images are normalised with ImageNet's per-channel mean and std (no tanh).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+RESAMPLE = Image.Resampling.BILINEAR  # as sg2im / Layout2Im (PIL resize, bilinear)
 
 
 class BadImageError(OSError):

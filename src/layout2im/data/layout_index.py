@@ -159,6 +159,21 @@ class LayoutIndex:
 # ----------------------------------------------------------------------------- cache
 
 
+@dataclass
+class SplitData:
+    """One split of a file dataset (what ``DatasetEntry.open_split`` returns): the index, the
+    rows of the split, where the images are."""
+
+    dataset: str
+    split: str
+    index: LayoutIndex
+    rows: np.ndarray
+    image_dir: Path
+    index_path: Path | None
+    cached: bool
+    max_objects_used: int | None = None
+
+
 def cache_dirs(root: Path, configured: str | None) -> list[Path]:
     """Where indexes are looked for and written, in order: ``data.cache_dir`` alone when set,
     else ``<root>/.layout2im-cache`` and ``$XDG_CACHE_HOME/layout2im`` (``~/.cache/layout2im``),

@@ -7,7 +7,7 @@ that implements it; :func:`get_dataset` and :func:`dataset_names` are what the c
 Two kinds of dataset:
 
 - file-based (``coco``, ``coco-format``, ``vg``): ``open_split(cfg, split, rebuild)`` returns
-  the cached index and the rows of a split (:class:`~layout2im.data.sources.SplitData`); the
+  the cached index and the rows of a split (:class:`~layout2im.data.layout_index.SplitData`); the
   dataset, its vocabulary and its ``data inspect`` report follow from that;
 - anything else (``shapes``): ``build(cfg, image_size, split)`` returns the dataset and its
   vocabulary, and ``inspect(cfg)`` the ``data inspect`` report.
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from ..config import DataConfig
     from ..vocab import Vocabulary
-    from .sources import SplitData
+    from .layout_index import SplitData
 
 # The modules (in this package) whose import registers the built-in datasets.
 BUILTIN_MODULES = ("shapes", "sources")

@@ -19,7 +19,6 @@ paper numbers are on ``val``); ``samples``: the first ``SAMPLE_IMAGES`` images o
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ import numpy as np
 from ..schema.config import DataConfig
 from .coco import CocoFilters, CocoSource, build_coco_index, holdout_mask
 from .errors import DatasetError
-from .layout_index import LayoutIndex, cache_dirs, cached_index
+from .layout_index import LayoutIndex, SplitData, cache_dirs, cached_index
 from .registry import DatasetEntry, get_dataset, register_dataset
 from .vg import VgSettings, VgSources, build_vg_index, packaged_splits
 
@@ -35,20 +34,6 @@ log = logging.getLogger(__name__)
 
 SAMPLE_IMAGES = 64
 _warned: set[str] = set()
-
-
-@dataclass
-class SplitData:
-    """One split of a real dataset: the index, its rows, where the images are."""
-
-    dataset: str
-    split: str
-    index: LayoutIndex
-    rows: np.ndarray
-    image_dir: Path
-    index_path: Path | None
-    cached: bool
-    max_objects_used: int | None = None
 
 
 def _warn_once(message: str) -> None:

@@ -1,10 +1,11 @@
 """The images a protocol scores: its layouts with their real images, and the generator's images.
 
-Images: object ``j`` of sample ``k`` of layout ``i`` gets ``z ~ N(0, I)`` from a generator
-seeded by ``derived_seed(protocol.seed, i, k)`` (all objects of an image drawn together), so a
-number does not depend on the batch size or on ``num_images``, and the first ``n`` layouts of
-a longer run get exactly the same images. Generated images are turned into uint8 pixels with
-the protocol's ``rescale``; every metric reads those pixels.
+Images: the codes of sample ``k`` of layout ``i`` (every object's, drawn together, then the
+image code of an architecture with one) come from a generator seeded by
+``derived_seed(protocol.seed, i, k)``, each from its architecture's distribution, so a number
+does not depend on the batch size or on ``num_images``, and the first ``n`` layouts of a longer
+run get exactly the same images. Generated images are turned into uint8 pixels by the
+architecture's pixel rule with the protocol's ``rescale``; every metric reads those pixels.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
+from ..architectures import IMAGE_CODE, OBJECT_CODE, Architecture, get_architecture
 from ..config import DataConfig
 from ..data import build_dataset
 from ..layout import LayoutBatch
-from ..pipeline import derived_seed
+from ..seeding import derived_seed
 from ..visualize import normalize, to_uint8
 from ..vocab import Vocabulary
 from .protocols import Protocol
@@ -95,13 +97,19 @@ def generate_images(
     device: str | torch.device = "cpu",
     batch_size: int = 64,
     progress: bool = False,
+    architecture: Architecture | None = None,
 ) -> torch.Tensor:
-    """uint8 images (L, samples, 3, H, W) of ``generator`` (a :class:`Layout2ImGenerator`, used
-    in eval mode and restored afterwards) for the layouts ``labels``/``boxes``."""
+    """uint8 images (L, samples, 3, H, W) of ``generator`` (of ``architecture``, default
+    ``layout2im``; used in eval mode and restored afterwards) for the layouts
+    ``labels``/``boxes``, by the architecture's ``generate`` and pixel rule. The codes of image
+    ``(i, k)`` come from one generator seeded by ``derived_seed(seed, i, k)``: the per-object
+    codes (O_i, dim) first, then the image code (dim,) for an architecture with one."""
+    architecture = architecture or get_architecture("layout2im")
+    architecture.check_rescale(rescale)
+    spec = architecture.codes(generator.config)
     device = torch.device(device)
     was_training = generator.training
     generator.eval()
-    z_dim = generator.config.z_dim
     per_batch = max(1, batch_size // samples)
     out = []
     try:
@@ -110,18 +118,21 @@ def generate_images(
                 idx = range(start, min(len(labels), start + per_batch))
                 lab = [labels[i] for i in idx for _ in range(samples)]
                 box = [boxes[i] for i in idx for _ in range(samples)]
-                z = [
-                    torch.randn(
-                        len(labels[i]),
-                        z_dim,
-                        generator=torch.Generator().manual_seed(derived_seed(seed, i, k)),
-                    )
-                    for i in idx
-                    for k in range(samples)
-                ]
+                z, image_z = [], []
+                for i in idx:
+                    for k in range(samples):
+                        draw = torch.Generator().manual_seed(derived_seed(seed, i, k))
+                        shape = (len(labels[i]), spec.objects.dim)
+                        z.append(spec.objects.sampler.sample(shape, draw))
+                        if spec.image is not None:
+                            image_z.append(spec.image.sampler.sample((spec.image.dim,), draw))
                 layout = LayoutBatch.from_lists(lab, box).to(device)
-                images = generator.decode(layout, torch.cat(z).to(device))
-                pixels = torch.from_numpy(to_uint8(images, rescale)).permute(0, 3, 1, 2)
+                codes = {OBJECT_CODE: layout.scatter(torch.cat(z).to(device))}
+                if spec.image is not None:
+                    codes[IMAGE_CODE] = torch.stack(image_z).to(device)
+                images, _ = architecture.generate(generator, layout, codes)
+                pixels = torch.from_numpy(architecture.to_uint8(images, rescale))
+                pixels = pixels.permute(0, 3, 1, 2)
                 out.append(pixels.reshape(len(idx), samples, *pixels.shape[1:]))
                 bar.update(len(lab))
     finally:

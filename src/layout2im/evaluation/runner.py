@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..architectures import Architecture, get_architecture
 from ..config import ConfigError, DataConfig
 from ..pipeline import Layout2ImPipeline, resolve_model
 from ..vocab import Vocabulary
@@ -158,26 +159,34 @@ def evaluate_generator(
     data_config: DataConfig,
     options: ScoringOptions | None = None,
     vocab: Vocabulary | None = None,
+    architecture: str | Architecture = "layout2im",
 ) -> dict:
     """Evaluate a generator in memory (training calls this periodically).
 
-    ``generator``: a :class:`Layout2ImGenerator` (put in eval mode while generating, its mode
-    restored). ``options``: the protocol, metrics, number of layouts, device, ... (see
-    :class:`ScoringOptions`; default: the dataset's protocol on the CPU). ``vocab``: the
-    generator's vocabulary, checked against the data's. Returns the results dict (see the
-    module docstring).
+    ``generator``: a generator of ``architecture`` (a registered name or entry; put in eval
+    mode while generating, its mode restored). ``options``: the protocol, metrics, number of
+    layouts, device, ... (see :class:`ScoringOptions`; default: the dataset's protocol on the
+    CPU). ``vocab``: the generator's vocabulary, checked against the data's. Returns the
+    results dict (see the module docstring).
     """
     options = options or ScoringOptions()
     proto = scoring_protocol(options, data_config)
     if proto.skill_splits:
         parts = {
             p.split: evaluate_generator(
-                generator, data_config, dataclasses.replace(options, protocol=p), vocab
+                generator,
+                data_config,
+                dataclasses.replace(options, protocol=p),
+                vocab,
+                architecture,
             )
             for p in proto.splits()
         }
         return combine_splits(proto, parts)
-    size = generator.config.image_size
+    if isinstance(architecture, str):
+        architecture = get_architecture(architecture)
+    size = architecture.image_size(generator.config)
+    rows = architecture.num_classes(generator.config)
     check_image_size(proto, size, "this model makes")
     chosen = resolve_metrics(options.metrics, proto)
     start = time.perf_counter()
@@ -187,10 +196,10 @@ def evaluate_generator(
             f"the model's vocabulary ({len(vocab)} rows) is not the {data_config.name} data's "
             f"({len(layouts.vocab)} rows)"
         )
-    if len(layouts.vocab) != generator.config.num_classes:
+    if len(layouts.vocab) != rows:
         raise ConfigError(
             f"the {data_config.name} vocabulary has {len(layouts.vocab)} rows but the model has "
-            f"{generator.config.num_classes} classes"
+            f"{rows} classes"
         )
     fake = generate_images(
         generator,
@@ -202,10 +211,13 @@ def evaluate_generator(
         options.device,
         options.batch_size,
         options.progress,
+        architecture,
     )
     generation_seconds = time.perf_counter() - start
     made = {"rescale": proto.rescale, "seed": proto.seed}
-    results = score_images(proto, layouts, fake, data_config, options, chosen, made, generator)
+    # reconstructions estimate codes from photos: only an architecture with that capability
+    encoder = generator if architecture.capabilities.style else None
+    results = score_images(proto, layouts, fake, data_config, options, chosen, made, encoder)
     results["settings"]["generation_seconds"] = round(generation_seconds, 2)
     return results
 
@@ -243,11 +255,14 @@ def evaluate_model(
     options = options or ScoringOptions()
     model_dir = resolve_model(model_dir)
     pipe = Layout2ImPipeline.from_pretrained(model_dir, device=options.device)
-    results = evaluate_generator(pipe.generator, data_config, options, vocab=pipe.vocab)
+    results = evaluate_generator(
+        pipe.generator, data_config, options, vocab=pipe.vocab, architecture=pipe.architecture
+    )
     weights = Path(model_dir) / "model.safetensors"
     results["model"] = {
         "path": str(model_dir),
+        "architecture": pipe.architecture.name,
         "weights_sha256": weight_files.sha256_of(weights),
-        "config": pipe.config.model_dump(),
+        "config": pipe.architecture.config_to_dict(pipe.config),
     }
     return results

@@ -22,17 +22,16 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 
+from ..architectures import get_architecture
 from ..config import ConfigError, config_from_dict
 from ..fsutil import atomic_folder, check_output_folder
-from ..models import Layout2ImGenerator
-from ..pipeline import (
-    CONFIG_FILE,
-    VOCAB_FILE,
-    WEIGHTS_FILE,
-    Layout2ImPipeline,
-    ModelLoadError,
-    read_model_meta,
+from ..model_folder import (
+    ModelDestinationError,
+    check_replaceable_model_folder,
+    refuse_current_folder,
+    trained_data,
 )
+from ..pipeline import Layout2ImPipeline
 from ..vocab import Vocabulary
 from .checkpoint import CheckpointError, checkpoint_step, list_checkpoints, load_checkpoint
 
@@ -117,9 +116,6 @@ def average_generator_state(checkpoints: Sequence[Path]) -> tuple[dict[str, torc
     return averaged, state
 
 
-MODEL_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE})
-
-
 def check_model_destination(out: Path, run_dir: Path) -> None:
     """Refuse an ``--out`` that replacing would destroy something else: the run folder, a folder
     above it, its checkpoints or its exported ``model/``, the current folder, a file, a link,
@@ -128,6 +124,8 @@ def check_model_destination(out: Path, run_dir: Path) -> None:
     the run (``RUN/model-averaged``) is fine. File-system errors become CheckpointError."""
     try:
         _check_model_destination(out, run_dir)
+    except ModelDestinationError as exc:
+        raise CheckpointError(str(exc)) from None
     except OSError as exc:
         raise CheckpointError(f"--out {out} cannot be checked: {exc}") from None
     check_output_folder(out.parent)  # writable (OutputError otherwise)
@@ -135,7 +133,7 @@ def check_model_destination(out: Path, run_dir: Path) -> None:
 
 def _check_model_destination(out: Path, run_dir: Path) -> None:
     resolved, run = out.resolve(), run_dir.resolve()
-    _refuse_current_folder(out)
+    refuse_current_folder(out)
     protected = (run / "checkpoints", run / "model")
     if run.is_relative_to(resolved) or any(resolved.is_relative_to(p) for p in protected):
         raise CheckpointError(
@@ -143,44 +141,6 @@ def _check_model_destination(out: Path, run_dir: Path) -> None:
             "its exported model; write the averaged model somewhere else"
         )
     check_replaceable_model_folder(out)
-
-
-def check_replaceable_model_folder(out: Path, also_allowed: frozenset[str] = frozenset()) -> None:
-    """Refuse an ``--out`` that replacing would destroy something else than a model folder: the
-    current folder or one above it, a file, a link, a folder with other entries than a model's
-    three files (and ``also_allowed``), or a config.json of another format."""
-    _refuse_current_folder(out)
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise CheckpointError(f"--out {out} is a file or a link, not a folder; it is left alone")
-    if out.is_dir():
-        allowed = MODEL_FILES | also_allowed
-        extra = sorted(p.name for p in out.iterdir() if p.name not in allowed)
-        if extra:
-            shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
-            raise CheckpointError(
-                f"--out {out} is a folder with other files than a model's ({shown}); "
-                "it is left alone"
-            )
-        config = out / CONFIG_FILE
-        if config.exists() and not _is_layout2im_config(config):
-            raise CheckpointError(
-                f"--out {out} holds a config.json that is not a layout2im model's; it is left alone"
-            )
-    if out.parent.exists() and not out.parent.is_dir():
-        raise CheckpointError(f"--out {out}: {out.parent} is not a folder")
-
-
-def _refuse_current_folder(out: Path) -> None:
-    if out.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(out.resolve()):
-        raise CheckpointError(f"--out {out}: name a new model folder, not the current folder")
-
-
-def _is_layout2im_config(path: Path) -> bool:
-    try:
-        read_model_meta(path)
-    except ModelLoadError:
-        return False
-    return True
 
 
 def export_averaged_model(
@@ -205,7 +165,8 @@ def export_averaged_model(
     weights, newest = average_generator_state(checkpoints)
     try:
         config = config_from_dict(newest["config"])
-        generator = Layout2ImGenerator(config.model)
+        architecture = get_architecture(newest.get("architecture", "layout2im"))
+        generator = architecture.build_generator(config.model)
         generator.load_state_dict(weights)
         vocab = Vocabulary(newest["vocab"])
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -214,7 +175,13 @@ def export_averaged_model(
             f"together ({exc})"
         ) from None
     generator.eval()
-    pipe = Layout2ImPipeline(generator, vocab, max_objects=config.data.max_objects)
+    pipe = Layout2ImPipeline(
+        generator,
+        vocab,
+        max_objects=config.data.max_objects,
+        architecture=architecture,
+        data=trained_data(config),
+    )
     check_model_destination(out, run_dir)  # again: averaging can take a while
     try:
         with atomic_folder(out) as tmp:

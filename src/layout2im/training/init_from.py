@@ -30,6 +30,11 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
         pipe = Layout2ImPipeline.from_pretrained(folder)
     except ModelLoadError as exc:
         raise CheckpointError(f"--init-from {folder}: {exc}") from None
+    if not pipe.architecture.capabilities.trainable:
+        raise CheckpointError(
+            f"--init-from {folder}: its architecture, {pipe.architecture.name}, cannot be "
+            "trained in this library (it generates, scores and serves only)"
+        )
     _check_same_model(trainer, pipe, folder)
     found = load_latest_checkpoint(folder / "checkpoints")
     if found is None:

@@ -27,7 +27,10 @@ from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
+from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
+from ..threads import describe as describe_threads
+from ..threads import use_threads
 from ..visualize import draw_layout, grid, to_pil
 from ..vocab import Vocabulary
 from . import distributed as dist_env
@@ -262,6 +265,8 @@ def _build_and_run(
 ) -> TrainingRun:
     """Build the data stream and the trainer (from ``state``, ``init_from`` or new), run the
     steps with their logs, samples, evaluations and checkpoints, and export the model."""
+    use_threads(config.train.threads)
+    log.info("%s (train.threads: %s)", describe_threads(), config.train.threads or "default")
     dataset, vocab = build_dataset(config.data, config.model.image_size, split="train")
     if len(vocab) != config.model.num_classes:
         if state is not None:
@@ -376,7 +381,11 @@ def _build_and_run(
             writer.close()
     if env.is_main:
         pipe = Layout2ImPipeline(
-            trainer.generator, vocab, max_objects=config.data.max_objects, device=env.device
+            trainer.generator,
+            vocab,
+            max_objects=config.data.max_objects,
+            device=env.device,
+            data=trained_data(config),
         )
         with atomic_folder(run_dir / "model") as tmp:
             pipe.save_pretrained(tmp)
@@ -435,7 +444,11 @@ def evaluate_during_training(
     best = {"step": step, "metric": t.best_metric, "value": value}
     folder = run_dir / "model-best"
     pipe = Layout2ImPipeline(
-        trainer.generator, trainer.vocab, config.data.max_objects, trainer.device
+        trainer.generator,
+        trainer.vocab,
+        config.data.max_objects,
+        trainer.device,
+        data=trained_data(config),
     )
     with atomic_folder(folder) as tmp:
         pipe.save_pretrained(tmp)

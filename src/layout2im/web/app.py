@@ -4,7 +4,8 @@
 build step, no CDN) and a JSON API that the page uses and scripts can call; FastAPI documents it
 at ``/docs`` (Swagger UI, which loads its own scripts from a CDN) and ``/openapi.json``:
 
-- ``GET /api/info``: the model (image size, z_dim, object limit) and the server's limits;
+- ``GET /api/info``: the model (architecture, its latent codes and capabilities, image size,
+  z_dim, object limit) and the server's limits;
 - ``GET /api/categories``: the model's category names;
 - ``POST /api/generate``: a layout (JSON) -> base64 PNG images, the code of every object in
   every sample, and timings;
@@ -46,7 +47,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,6 +57,7 @@ from ..conversion.vocabularies import category_groups
 from ..images import DEFAULT_MAX_PIXELS, ImageError
 from ..layout import LayoutError
 from ..pipeline import Layout2ImPipeline
+from ..schema.layout import layout_json_schema
 from .limits import LOOPBACK_HOSTS, HostGuardMiddleware, RequestGuardMiddleware, RouteRule
 
 log = logging.getLogger(__name__)
@@ -100,16 +102,20 @@ class ErrorResponse(BaseModel):
 
 
 class GenerateRequest(BaseModel):
-    layout: dict[str, Any] = Field(
+    # documented with the layout schema (layout2im.schema.layout); validated against it by the
+    # pipeline, which knows the model's categories and z_dim and reports every problem at once
+    layout: Annotated[dict[str, Any], WithJsonSchema(layout_json_schema())] = Field(
         description=(
-            "Layout JSON: {'objects': [{'id', 'category', 'box': [x0, y0, x1, y1] normalised, "
-            "optional 'seed' | 'z' | 'style': {'image': data: URL, 'box'}}]}. Give every object "
-            "an id so its code survives edits to other objects."
+            "The layout: objects with a category and a normalised [x0, y0, x1, y1] box, and "
+            "optionally one of seed, z or style ({'image': data: URL, 'box'}). Give every "
+            "object an id so its code survives edits to other objects."
         ),
         examples=[EXAMPLE_LAYOUT],
     )
-    num_samples: int = Field(1, ge=1, description=f"images to generate (at most {MAX_SAMPLES})")
-    seed: int | None = Field(
+    num_samples: StrictInt = Field(
+        1, ge=1, description=f"images to generate (at most {MAX_SAMPLES})"
+    )
+    seed: StrictInt | None = Field(
         0, ge=0, lt=2**63, description="call seed; null draws one (returned in the answer)"
     )
     rescale: Literal["clamp", "minmax"] | None = Field(
@@ -130,6 +136,11 @@ class GenerateResponse(BaseModel):
     latents: list[list[list[float]]] = Field(
         description="the code of every object in every sample: (num_samples, objects, z_dim)"
     )
+    image_latents: list[list[float]] | None = Field(
+        None,
+        description="the image code of every sample (num_samples, dim), for architectures with "
+        "one (send one back as the layout's image_z to keep the background); else null",
+    )
     ids: list[str | int] = Field(description="each object's identity: its id, else its index")
     seed: int = Field(description="the call seed the codes were drawn from")
     warnings: list[str] = Field(
@@ -149,12 +160,24 @@ class StyleResponse(BaseModel):
     timing_ms: float
 
 
+class LatentCodeInfo(BaseModel):
+    name: str = Field(description="the layout field that gives it: z (per object), image_z")
+    per: str = Field(description="object or image")
+    dim: int
+    distribution: str
+
+
 class ModelInfo(BaseModel):
     name: str | None
     version: str
+    architecture: str = Field(description="the model's registered architecture")
+    capabilities: list[str] = Field(
+        description="what the architecture can do: style (a code from a photo), masks, "
+        "image_code, trainable; the editor hides what is missing"
+    )
+    latent_codes: list[LatentCodeInfo]
     image_size: int
-    crop_size: int
-    z_dim: int
+    z_dim: int = Field(description="length of the per-object code")
     max_objects: int = Field(description="most objects per image the model was trained with")
     max_objects_accepted: int = Field(
         description="most objects a layout may hold; above max_objects the response warns"
@@ -262,13 +285,15 @@ def create_app(
 
     @app.get("/api/info", response_model=ModelInfo, summary="the model and the server's limits")
     async def info() -> ModelInfo:
-        c = pipeline.config
+        described = pipeline.architecture.describe(pipeline.config)
         return ModelInfo(
             name=model_name,
             version=__version__,
-            image_size=c.image_size,
-            crop_size=c.crop_size,
-            z_dim=c.z_dim,
+            architecture=described["name"],
+            capabilities=described["capabilities"],
+            latent_codes=[LatentCodeInfo(**code) for code in described["latent_codes"]],
+            image_size=pipeline.image_size,
+            z_dim=pipeline.z_dim,
             max_objects=pipeline.max_objects,
             max_objects_accepted=pipeline.object_limit,
             num_categories=len(pipeline.vocab.categories),
@@ -322,10 +347,11 @@ def create_app(
             (result, pngs), queue_ms, model_ms = await call_model(work)
         except LayoutError as exc:  # a style image that cannot be used
             raise _layout_error(exc) from None
-        size = pipeline.config.image_size
+        size = pipeline.image_size
         return GenerateResponse(
             images=pngs,
             latents=result.latents.tolist(),
+            image_latents=None if result.image_latents is None else result.image_latents.tolist(),
             ids=result.layout.object_keys(),
             seed=result.seed,
             warnings=result.warnings,
