@@ -12,6 +12,7 @@ from layout2im.config import DataConfig
 from layout2im.data import build_dataset
 from layout2im.data.collate import batch_layout, collate_layouts
 from layout2im.data.shapes import SHAPE_CATEGORIES
+from layout2im.models.computation import FAST_PATHS
 from layout2im.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -20,7 +21,6 @@ from layout2im.training.checkpoint import (
     save_checkpoint,
 )
 from layout2im.training.loop import RunError, train
-from layout2im.models.computation import FAST_PATHS
 from layout2im.training.trainer import SpeedOptions, Trainer
 from tests.conftest import tiny_config, tiny_model_config
 
