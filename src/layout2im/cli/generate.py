@@ -33,6 +33,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="how images are mapped to pixels: clamp, or minmax (per-image min-max, as the "
         "authors' test.py saved images); default: the model's model.output_rescale",
     )
+    p.add_argument(
+        "--masks",
+        action="store_true",
+        help="also write each object's mask per sample (<layout>-sampleNN-maskJJ.png, grayscale; "
+        "architectures with masks, such as lostgan-v2)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--amp",
@@ -70,13 +76,19 @@ def cmd_generate(args) -> int:
     check_output_folder(args.out)
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
+    if args.masks and not pipe.architecture.capabilities.masks:
+        raise CLIError(
+            f"--masks: the {pipe.architecture.name} architecture makes no object masks "
+            "(lostgan-v2 does)"
+        )
     layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
     start = time.perf_counter()
     result = pipe(layout, num_samples=args.samples, seed=args.seed, rescale=args.rescale)
     elapsed = time.perf_counter() - start
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    paths = save_generation(result, pipe.vocab, Path(args.out), Path(args.layout).stem)
+    stem = Path(args.layout).stem
+    paths = save_generation(result, pipe.vocab, Path(args.out), stem, masks=args.masks)
     print(f"generated {args.samples} image(s) in {elapsed * 1000:.0f} ms")
     for path in paths:
         print(path)
