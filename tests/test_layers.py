@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 # above it (a prefix names a module, ``layout2im.x``, or a package, ``layout2im.x`` for
 # ``x/``); the package's own ``__init__`` is its public face, in the pipeline's layer
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("errors", "readers", "fsutil", "hardware", "devices", "imagenet")),
+    ("foundations", ("errors", "readers", "fsutil", "hardware", "threads", "devices", "imagenet")),
     ("schema", ("schema", "config", "layout", "vocab")),
     ("models", ("models", "losses")),
     (
@@ -223,3 +224,14 @@ def test_the_checks_see_what_they_check():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert layer_of("layout2im.models.generator") < layer_of("layout2im.pipeline")
     assert layer_of("layout2im.errors") == 0
+
+
+def test_the_layers_are_the_ones_docs_architecture_lists():
+    docs = (SOURCE.parents[1] / "docs" / "architecture.md").read_text()
+    section = docs.split("## Layers", 1)[1].split("\n\n")[2]  # the list after one paragraph
+    listed = []
+    for item in re.split(r"\n(?=\d+\. )", section.strip()):
+        name, modules = re.fullmatch(r"\d+\. \*\*(\w+)\*\*: (.*)", item, re.S).groups()
+        names = tuple(m.rstrip("/") for m in re.findall(r"`([\w/]+)`", modules.split("(")[0]))
+        listed.append((name, names))
+    assert listed == [(name, tuple(p for p in prefixes if p)) for name, prefixes in LAYERS]

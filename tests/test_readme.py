@@ -57,3 +57,18 @@ def test_shapes32_step_time_matches_the_speed_results():
     median = record["results"]["fast"]["train_s_per_iter"]["median"]
     claimed = re.search(r"([0-9.]+) s per training step at batch 8", README).group(1)
     assert shown(claimed, median)
+
+
+def test_the_quickstart_training_time_under_load_is_the_threads_table():
+    record = json.loads((RESULTS / "threads-cpu.json").read_text())
+    one_thread = [
+        case["median"]
+        for case in record["cases"]
+        if case["task"] == "train" and case["threads_asked"] == 1 and case["policy"] == "PASSIVE"
+    ]
+    low, high = re.search(r"\(([0-9.]+)-([0-9.]+) s per step with the default one", README).groups()
+    assert shown(low, min(one_thread)) and shown(high, max(one_thread))
+    minutes = re.search(r"and (\d+)-(\d+) minutes on 2 cores", README).groups()
+    assert [int(m) for m in minutes] == [
+        round(3000 * s / 60) for s in (min(one_thread), max(one_thread))
+    ]

@@ -85,12 +85,29 @@ def grid(rows: Sequence[Sequence[Image.Image]], pad: int = 2, fill=(255, 255, 25
     return out
 
 
+def mask_pictures(masks, stem: str) -> dict[str, Image.Image]:
+    """Each object's mask of each sample as an 8-bit grayscale picture, by file name
+    (``<stem>-sampleNN-maskJJ.png``, JJ the object's index in the layout): ``masks`` is the
+    pipeline's (samples, objects, H, W) in [0, 1]; 255 is fully the object."""
+    levels = (masks.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
+    return {
+        f"{stem}-sample{k:02d}-mask{j:02d}.png": Image.fromarray(levels[k, j])
+        for k in range(levels.shape[0])
+        for j in range(levels.shape[1])
+    }
+
+
 def save_generation(
-    result: GenerationResult, vocab: Vocabulary, out: str | Path, stem: str
+    result: GenerationResult,
+    vocab: Vocabulary,
+    out: str | Path,
+    stem: str,
+    masks: bool = False,
 ) -> list[Path]:
     """Write one PNG per sample (``<stem>-sampleNN.png``) and a grid (``<stem>-grid.png``:
-    the layout, then the samples; a second row with the boxes drawn on them) into ``out``.
-    Returns the paths, the grid first.
+    the layout, then the samples; a second row with the boxes drawn on them) into ``out``;
+    with ``masks``, also each object's mask (:func:`mask_pictures`; the result must hold
+    masks). Returns the paths, the grid first.
 
     Every file is written atomically; if one cannot be written (disk full, ...), the files this
     call already wrote are removed and :class:`~layout2im.errors.OutputError` is raised."""
@@ -109,6 +126,12 @@ def save_generation(
     ]
     pictures = {out / f"{stem}-grid.png": grid([[panel, *big], [panel, *boxed]])}
     pictures.update({out / f"{stem}-sample{k:02d}.png": img for k, img in enumerate(result.images)})
+    if masks:
+        if result.masks is None:
+            raise ValueError("this result holds no masks")
+        pictures.update(
+            {out / name: pic for name, pic in mask_pictures(result.masks, stem).items()}
+        )
     written: list[Path] = []
     try:
         for path, picture in pictures.items():

@@ -199,3 +199,31 @@ def test_refusals(coco, tmp_path, capsys):
     pipe = Layout2ImPipeline.from_pretrained(folder)
     with pytest.raises(Exception, match="style"):
         pipe.encode_style(None, [0, 0, 1, 1], "dog")
+
+
+def test_generate_writes_each_objects_mask(coco, tmp_path, capsys):
+    from PIL import Image
+
+    _, folder = coco
+    layout = tmp_path / "scene.json"
+    layout.write_text(json.dumps(SCENE))
+    out = tmp_path / "out"
+    argv = ["generate", "--model", str(folder), "--layout", str(layout), "--samples", "2"]
+    assert main([*argv, "--seed", "4", "--out", str(out), "--masks"]) == 0
+    names = sorted(p.name for p in out.glob("scene-sample*-mask*.png"))
+    assert names == [f"scene-sample{k:02d}-mask{j:02d}.png" for k in range(2) for j in range(3)]
+    result = Layout2ImPipeline.from_pretrained(folder)(SCENE, num_samples=2, seed=4)
+    picture = np.asarray(Image.open(out / "scene-sample01-mask02.png"))
+    assert picture.shape == (128, 128) and picture.dtype == np.uint8
+    expected = (result.masks[1, 2].clamp(0, 1) * 255).round().numpy()
+    assert np.abs(picture.astype(float) - expected).max() <= 1
+    capsys.readouterr()
+    # an architecture without masks says so, and writes nothing
+    from layout2im.layout import example_layouts
+
+    refused = tmp_path / "refused"
+    shapes_layout = str(sorted(example_layouts())[0])
+    assert main(["generate", "--layout", shapes_layout, "--masks",
+                 "--out", str(refused)]) == 2  # fmt: skip
+    assert "makes no object masks" in capsys.readouterr().err
+    assert not refused.exists() or not any(refused.iterdir())

@@ -281,7 +281,32 @@ STUFF = "stuff_train2017.json"
         (
             INSTANCES,
             lambda d: d["images"][1].update(height=0),
-            "image id 2: 'width' and 'height' must be positive integers, got 100 x 0",
+            "image id 2: 'width' and 'height' must be integers from 1 to 1048576, got 100 x 0",
+        ),
+        (
+            INSTANCES,
+            lambda d: d["images"][1].update(width=2**64),
+            "image id 2: 'width' and 'height' must be integers from 1 to 1048576",
+        ),
+        (
+            INSTANCES,
+            lambda d: d["images"][1].update(width=True),
+            "image id 2: 'width' and 'height' must be integers",
+        ),
+        (
+            INSTANCES,
+            lambda d: _ann(d, 102).update(iscrowd="yes"),
+            "annotation id 102: 'iscrowd' must be 0 or 1, got 'yes'",
+        ),
+        (
+            INSTANCES,
+            lambda d: _ann(d, 102).update(bbox=[True, 0, 5, 5]),
+            r"annotation id 102: 'bbox' must be \[x, y, width, height\] numbers",
+        ),
+        (
+            INSTANCES,
+            lambda d: _ann(d, 102).update(id=2**70),
+            "'id' must be an integer, got 1180591620717411303424",
         ),
         (
             INSTANCES,

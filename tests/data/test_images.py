@@ -1,5 +1,7 @@
 """Photos in any PIL mode become 8-bit RGB; unreadable files raise BadImageError with the path."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -76,3 +78,9 @@ def test_to_imagenet_tensor():
         to_imagenet_tensor(np.zeros((2, 2, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="uint8"):
         to_imagenet_tensor(np.zeros((2, 2), dtype=np.uint8))
+
+
+def test_a_fifo_as_an_image_is_refused_unopened(tmp_path):
+    os.mkfifo(tmp_path / "000001.jpg")
+    with pytest.raises(BadImageError, match=r"000001\.jpg is a FIFO"):
+        load_image(tmp_path / "000001.jpg")

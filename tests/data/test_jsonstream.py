@@ -2,11 +2,13 @@
 polygons cut out unread, and malformed input reported with file, line and element."""
 
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from layout2im.data import jsonstream
 from layout2im.data.errors import DatasetError
 from layout2im.data.jsonstream import iter_array, read_members
 
@@ -121,3 +123,24 @@ def test_not_utf8_and_missing_files(tmp_path):
         read_members(path, {})
     with pytest.raises(DatasetError, match=r"file not found: .*nope\.json"):
         list(iter_array(tmp_path / "nope.json"))
+
+
+def test_a_fifo_is_refused_unopened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.json")
+    with pytest.raises(DatasetError, match=r"pipe\.json is a FIFO"):
+        list(iter_array(tmp_path / "pipe.json"))
+
+
+def test_an_element_over_the_bound_is_refused_while_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonstream, "MAX_ELEMENT_CHARS", 1000)
+    path = tmp_path / "big.json"
+    path.write_text('{"info": "' + "a" * 5000 + '", "images": []}')
+    with pytest.raises(DatasetError, match="an element longer than 1000 characters"):
+        read_members(path, {"images": lambda i, e: None}, chunk_chars=100)
+    path.write_text('{"info": "' + "a" * 500 + '", "images": [' + "1" * 5000 + "]}")
+    with pytest.raises(DatasetError, match=r"too many digits|longer than 1000"):
+        read_members(path, {"images": lambda i, e: None}, chunk_chars=100)
+    path.write_text('{"images": [' + "1" * 5000 + "]}")
+    monkeypatch.setattr(jsonstream, "MAX_ELEMENT_CHARS", 1 << 20)
+    with pytest.raises(DatasetError, match="an integer with too many digits"):
+        read_members(path, {"images": lambda i, e: None})

@@ -264,6 +264,47 @@ def test_index_is_cached_and_rebuilt_when_a_source_changes(vg_root, monkeypatch)
             json.dumps([{"image_id": 2, "relationships": [{"predicate": "on", "subject": {}}]}]),
             r"relationships.json: image id 2, relationships\[0\]: needs a string 'predicate'",
         ),
+        *[
+            (
+                "objects.json",
+                json.dumps([{"image_id": 1, "objects": [bad]}]),
+                r"objects.json: image id 1, objects\[0\] .*'object_id' must be an int64 integer",
+            )
+            for bad in (
+                fx.vg_object(2**70, ["a"], 1, 1, 40, 40),
+                fx.vg_object(5, ["a"], 10**400, 1, 40, 40),
+                fx.vg_object(5, ["a"], True, 1, 40, 40),
+                fx.vg_object(5, [5], 1, 1, 40, 40),
+                {**fx.vg_object(5, ["a"], 1, 1, 40, 40), "names": "manly"},
+            )
+        ],
+        (
+            "relationships.json",
+            json.dumps(
+                [
+                    {
+                        "image_id": 2,
+                        "relationships": [
+                            {
+                                "predicate": "on",
+                                "subject": {"object_id": 2**70},
+                                "object": {"object_id": 1},
+                            }
+                        ],
+                    }
+                ]
+            ),
+            r"relationships.json: image id 2, relationships\[0\]: needs a string 'predicate'",
+        ),
+        (
+            "image_data.json",
+            json.dumps([image(1, width=2**70)]),
+            "image id 1: 'width' and 'height' must be integers from 1 to 1048576",
+        ),
+        ("splits.json", json.dumps({"train": [True]}), "'train' must be a list of integer image"),
+        ("splits.json", "[" * 5000 + "]" * 5000, "splits.json: JSON nested deeper than"),
+        ("object_alias.txt", b"man,\xff\n", "object_alias.txt.*not UTF-8"),
+        ("splits.json", b'{"train": ["\xff"]}', "splits.json.*not UTF-8"),
         ("image_data.json", json.dumps({"a": 1}), "image_data.json: expected a JSON list"),
         ("splits.json", json.dumps({"val": [1]}), "splits.json: expected an object with a 'train'"),
         (
@@ -274,7 +315,10 @@ def test_index_is_cached_and_rebuilt_when_a_source_changes(vg_root, monkeypatch)
     ],
 )
 def test_bad_input_messages(vg_root, file, content, message):
-    (vg_root / file).write_text(content)
+    if isinstance(content, bytes):
+        (vg_root / file).write_bytes(content)
+    else:
+        (vg_root / file).write_text(content)
     with pytest.raises(DatasetError, match=message):
         build_dataset(vg_cfg(vg_root), 16, "train")
 

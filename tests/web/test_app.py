@@ -306,6 +306,20 @@ def test_style_box_nested_without_limit_is_a_422_naming_the_box(client, caplog):
     assert "Traceback" not in caplog.text
 
 
+def test_style_box_with_a_huge_integer_is_a_422_naming_the_box(client, caplog):
+    r = _style(client, solid_png((1, 2, 3)), box="[0, 0, " + "9" * 5000 + ", 1]")
+    _assert_error(r, 422, "box", "an integer with 5000 digits")
+    assert len(r.json()["error"]) < 200 and "Traceback" not in caplog.text
+
+
+def test_both_content_length_and_transfer_encoding_is_a_400(client):
+    headers = {"content-type": "application/json", "transfer-encoding": "chunked"}
+    r = client.post("/api/generate", content=b"{}", headers={**headers, "content-length": "2"})
+    _assert_error(r, 400, "Content-Length", "both Content-Length and Transfer-Encoding")
+    long = {"content-type": "application/json", "content-length": "9" * 5000}
+    _assert_error(client.post("/api/generate", content=b"{}", headers=long), 413, "body")
+
+
 @pytest.mark.parametrize("value", [1e308, -3.5e38, 1e39, 1001.0])
 def test_codes_beyond_float32_or_the_code_range_are_refused(client, value):
     layout = {"objects": [{"category": "circle", "box": [0, 0, 1, 1], "z": [0.0] * 3 + [value]}]}

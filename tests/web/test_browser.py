@@ -227,7 +227,8 @@ def test_server_errors_are_shown_and_name_the_object(page):
             {category: "zebra", box: [0.5, 0.5, 0.9, 0.9]}]})"""
     )
     page.wait_for_function("() => document.body.dataset.error === '1'")
-    assert "objects[1].category: unknown category 'zebra'" in page.inner_text("#error")
+    # the editor gives every object an id, which the message names with the index
+    assert "objects[1].category (id 'o2'): unknown category 'zebra'" in page.inner_text("#error")
     assert _row(page, 1).get_attribute("class") == "object selected"
 
 

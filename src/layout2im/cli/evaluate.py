@@ -28,7 +28,7 @@ from ..evaluation.report import format_folder_counts
 from ..evaluation.runner import resolve_metrics
 from ..fsutil import check_output_folder, write_text
 from ..model_folder import shipped_models, trained_data_config
-from .options import CLIError, add_config_args, config_from_args
+from .options import CLIError, add_config_args, add_threads_arg, config_from_args
 
 ACTIONS = ("run", "layouts", "images", "train-classifier", "list")
 
@@ -148,6 +148,7 @@ def _add_scoring_args(p: argparse.ArgumentParser, config_help: str | None = None
     """The options of commands that score images under a protocol; with ``config_help``,
     ``--config`` may be left out (the command then finds the config itself)."""
     add_config_args(p, config_help)
+    add_threads_arg(p)
     p.add_argument(
         "--protocol",
         choices=protocol_names(),

@@ -11,7 +11,7 @@ from ..fsutil import check_output_folder
 from ..layout import example_layouts, load_layout_file
 from ..pipeline import Layout2ImPipeline, default_model, shipped_models
 from ..visualize import save_generation
-from .options import SEED_LIMIT, CLIError
+from .options import SEED_LIMIT, CLIError, add_threads_arg
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +33,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="how images are mapped to pixels: clamp, or minmax (per-image min-max, as the "
         "authors' test.py saved images); default: the model's model.output_rescale",
     )
+    p.add_argument(
+        "--masks",
+        action="store_true",
+        help="also write each object's mask per sample (<layout>-sampleNN-maskJJ.png, grayscale; "
+        "architectures with masks, such as lostgan-v2)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--amp",
@@ -40,6 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="off",
         help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX; default off)",
     )
+    add_threads_arg(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser(
@@ -57,6 +64,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--runs", default="runs", help="folder of run folders (with --train)")
     p.add_argument("--samples", type=int, default=6, help="samples per layout (default 6)")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -68,13 +76,19 @@ def cmd_generate(args) -> int:
     check_output_folder(args.out)
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
+    if args.masks and not pipe.architecture.capabilities.masks:
+        raise CLIError(
+            f"--masks: the {pipe.architecture.name} architecture makes no object masks "
+            "(lostgan-v2 does)"
+        )
     layout = load_layout_file(args.layout, pipe.vocab, pipe.config.z_dim, pipe.object_limit)
     start = time.perf_counter()
     result = pipe(layout, num_samples=args.samples, seed=args.seed, rescale=args.rescale)
     elapsed = time.perf_counter() - start
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    paths = save_generation(result, pipe.vocab, Path(args.out), Path(args.layout).stem)
+    stem = Path(args.layout).stem
+    paths = save_generation(result, pipe.vocab, Path(args.out), stem, masks=args.masks)
     print(f"generated {args.samples} image(s) in {elapsed * 1000:.0f} ms")
     for path in paths:
         print(path)
@@ -95,7 +109,7 @@ def cmd_demo(args) -> int:
     if args.train or not shipped_models():
         if not args.train:
             print("layout2im demo: no model is shipped with this installation; training one")
-        run_dir = _train_demo_model(args.runs, args.steps)
+        run_dir = _train_demo_model(args.runs, args.steps, args.threads)
         model = run_dir / "model"
     else:
         model = default_model()
@@ -120,7 +134,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _train_demo_model(runs: str, steps: int | None) -> Path:
+def _train_demo_model(runs: str, steps: int | None, threads: int | None) -> Path:
     # training/ is loaded only when the demo trains: generating starts without it
     from ..training.demo import DEMO_PRESET, DEMO_STEPS, train_demo_model
 
@@ -128,4 +142,4 @@ def _train_demo_model(runs: str, steps: int | None) -> Path:
     print(
         f"layout2im demo: training {DEMO_PRESET} on the built-in shapes dataset for {steps} steps"
     )
-    return train_demo_model(runs, steps)
+    return train_demo_model(runs, steps, threads)

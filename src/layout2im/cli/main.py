@@ -12,6 +12,7 @@ import sys
 
 from .. import __version__
 from ..errors import Layout2ImError
+from ..threads import use_threads
 from . import convert, data, evaluate, generate, serve, train
 
 EXIT_USAGE = 2
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        if hasattr(args, "threads"):
+            use_threads(args.threads)
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

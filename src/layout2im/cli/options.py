@@ -39,4 +39,17 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
         overrides.append(f"data.root={json.dumps(args.root)}")
     if getattr(args, "steps", None) is not None:
         overrides.append(f"train.steps={args.steps}")
+    if getattr(args, "threads", None) is not None:
+        overrides.append(f"train.threads={args.threads}")
     return apply_overrides(base if base is not None else load_config(args.config), overrides)
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    """--threads: torch's CPU threads for the command (main applies it before the command)."""
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads (default: OMP_NUM_THREADS when set, else one per core but one, which "
+        "keeps a busy machine fast; see docs/training.md)",
+    )

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..pipeline import Layout2ImPipeline, default_model
-from .options import CLIError
+from .options import CLIError, add_threads_arg
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--host 0.0.0.0 or ::",
     )
     p.add_argument("--device", default="cpu")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_serve)
 
 

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from ..architectures import get_architecture
+from ..config import load_config
 from ..fsutil import atomic_folder
-from ..model_folder import check_replaceable_model_folder
+from ..model_folder import check_replaceable_model_folder, trained_data
 from ..models.lostgan import LostGANConfig, LostGANGenerator
 from ..pipeline import Layout2ImPipeline
 from .convert import ConversionResult
@@ -77,8 +78,11 @@ def convert_lostgan(
             "generator": {"name": Path(generator_file).name, "sha256": file_sha256(generator_file)}
         },
     }
+    # the authors' loaders filter the data as sg2im does, which the paper presets' data
+    # sections are: evaluate --model reads them from the folder
+    data = trained_data(load_config(f"paper-{dataset}64"))
     pipe = Layout2ImPipeline(
-        generator, vocab, max_objects=config.max_real_objects, architecture=ARCHITECTURE
+        generator, vocab, max_objects=config.max_real_objects, architecture=ARCHITECTURE, data=data
     )
     with atomic_folder(out) as tmp:
         pipe.save_pretrained(tmp, provenance=provenance)

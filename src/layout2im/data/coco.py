@@ -44,6 +44,7 @@ from ..schema.config import CocoConfig, DatasetSettings
 from .errors import DatasetError
 from .jsonstream import read_members
 from .layout_index import IMAGE_ROW_NAME, LayoutIndex
+from .values import MAX_COORDINATE, MAX_IMAGE_SIDE, is_coordinate, is_id, is_int, is_number, is_side
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,6 @@ class CocoSource:
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class _Annotations:
@@ -110,7 +103,13 @@ class _Annotations:
                 self.w.append(w)
                 self.h.append(h)
                 crowd = ann.get("iscrowd", 0)
-                self.crowd.append(1 if crowd else 0)
+                if (
+                    type(crowd) is not int
+                    or crowd not in (0, 1)
+                    or bool in set(map(type, ann["bbox"]))
+                ):
+                    raise ValueError  # booleans pass array.append as numbers
+                self.crowd.append(crowd)
                 self.source.append(source)
             except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
                 for column in columns:
@@ -138,19 +137,22 @@ def _annotation_problem(path: Path, index: int, ann: Any) -> str:
     where = f"{path}: annotations[{index}]"
     if not isinstance(ann, dict):
         return f"{where} must be an object, got {type(ann).__name__}"
-    if _is_int(ann.get("id")):
+    if is_int(ann.get("id")):
         where = f"{path}: annotation id {ann['id']}"
     for key in ("id", "image_id", "category_id", "bbox"):
         if key not in ann:
             return f"{where} has no {key!r} key"
     for key in ("id", "image_id", "category_id"):
-        if not _is_int(ann[key]) or not -(2**63) <= ann[key] < 2**63:
+        if not is_id(ann[key]):
             return f"{where}: {key!r} must be an integer, got {quote(ann[key])}"
     bbox = ann["bbox"]
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_number, bbox)):
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(is_number, bbox)):
         return f"{where}: 'bbox' must be [x, y, width, height] numbers, got {quote(bbox)}"
-    if any(isinstance(v, int) and abs(v) > 2**1000 for v in bbox):
-        return f"{where}: 'bbox' has a number too large, got {quote(bbox)}"
+    if not all(map(is_coordinate, bbox)):
+        return (
+            f"{where}: 'bbox' numbers must be finite and at most {MAX_COORDINATE:g} in "
+            f"magnitude, got {quote(bbox)}"
+        )
     return f"{where}: 'iscrowd' must be 0 or 1, got {quote(ann.get('iscrowd'))}"
 
 
@@ -174,7 +176,7 @@ class _Images:
                     raise DatasetError(f"{where}{with_id} has no {key!r} key")
             image_id, name = image["id"], image["file_name"]
             width, height = image["width"], image["height"]
-            if not _is_int(image_id) or not -(2**63) <= image_id < 2**63:
+            if not is_id(image_id):
                 raise DatasetError(f"{where}: 'id' must be an integer, got {quote(image_id)}")
             if not isinstance(name, str) or not name:
                 raise DatasetError(f"{path}: image id {image_id}: bad 'file_name' {quote(name)}")
@@ -184,10 +186,10 @@ class _Images:
                     "folder (absolute, or with '..'); file names must be relative paths inside "
                     "the image folder"
                 )
-            if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
+            if not (is_side(width) and is_side(height)):
                 raise DatasetError(
-                    f"{path}: image id {image_id}: 'width' and 'height' must be positive "
-                    f"integers, got {quote(width)} x {quote(height)}"
+                    f"{path}: image id {image_id}: 'width' and 'height' must be integers from 1 "
+                    f"to {MAX_IMAGE_SIDE}, got {quote(width)} x {quote(height)}"
                 )
             self.ids.append(image_id)
             self.widths.append(width)
@@ -217,7 +219,7 @@ def _categories_handler(path: Path, names: dict[int, str], files: dict[int, Path
             if key not in category:
                 raise DatasetError(f"{where} has no {key!r} key")
         cat_id, name = category["id"], category["name"]
-        if not _is_int(cat_id) or not 0 <= cat_id <= MAX_CATEGORY_ID:
+        if not is_int(cat_id) or not 0 <= cat_id <= MAX_CATEGORY_ID:
             raise DatasetError(
                 f"{where}: 'id' must be an integer in 0..{MAX_CATEGORY_ID} (the vocabulary is "
                 f"indexed by category id), got {quote(cat_id)}"

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ..imagenet import IMAGENET_MEAN, IMAGENET_STD
+from ..readers import InputError, check_path
 
 RESAMPLE = Image.Resampling.BILINEAR  # as sg2im / Layout2Im (PIL resize, bilinear)
 
@@ -48,7 +49,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def load_image(path) -> Image.Image:
-    """Decode ``path`` fully and return it as 8-bit RGB at its stored size."""
+    """Decode ``path`` fully and return it as 8-bit RGB at its stored size. A FIFO, socket or
+    device is refused unopened (it could block the read forever)."""
+    try:
+        check_path(path, "image file")
+    except InputError as exc:
+        raise BadImageError(str(exc)) from None
     try:
         with Image.open(path) as image:
             image.load()

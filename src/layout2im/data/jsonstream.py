@@ -6,7 +6,10 @@ whose values are long lists (COCO) or a top-level list (VG), so they can be read
 element: :func:`read_members` calls a handler for every element of the top-level object's list
 values, :func:`iter_array` yields the elements of a top-level list. Each element is decoded
 with the C scanner of :mod:`json` (``JSONDecoder.raw_decode``) from a text buffer of a few MB,
-so peak memory is one buffer plus what the handlers keep.
+so peak memory is one buffer plus what the handlers keep. One element (or one top-level
+value that is not a list) may take at most :data:`MAX_ELEMENT_CHARS` characters of text: a
+larger one is refused while it is being read, before it is decoded, so a file cannot make the
+reader hold more than that bound plus one chunk.
 
 Most of COCO's bytes are segmentation polygons, which nothing here needs. With
 ``skip_key="segmentation"`` a member ``"segmentation": [[numbers], ...],`` is cut out of the text
@@ -28,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..readers import check_path
 from .errors import DatasetError
 
 CHUNK_CHARS = 1 << 23  # 8 M characters per read
@@ -35,6 +39,9 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 # A decode error this close to the end of the buffer may only mean the buffer ends mid-element.
 _TRUNCATION_SLACK = 64
 _HOLD_LIMIT = 1 << 20  # longest skippable member kept back across a chunk boundary
+MAX_ELEMENT_CHARS = 1 << 25
+"""The longest element (32 M characters of JSON text) read; real datasets' largest are a few
+hundred KB (COCO's biggest RLE segmentations)."""
 
 
 def _skip_pattern(key: str) -> re.Pattern[str]:
@@ -144,6 +151,8 @@ class _Reader:
                     self._read_more()
                     continue
                 raise self.error(exc.msg, exc.pos) from None
+            except ValueError:  # an integer longer than Python's int() takes
+                raise self.error("an integer with too many digits", pos) from None
             except RecursionError:
                 raise self.error("nesting too deep", pos) from None
             if end > len(buf) - _TRUNCATION_SLACK and not self.eof:  # a number may go on
@@ -155,6 +164,10 @@ class _Reader:
     def _maybe_truncated(self, exc: json.JSONDecodeError) -> bool:
         if self.eof:
             return False
+        if len(self.buf) - self.pos > MAX_ELEMENT_CHARS:
+            raise self.error(
+                f"an element longer than {MAX_ELEMENT_CHARS} characters (the limit)", self.pos
+            )
         if exc.msg.startswith("Unterminated string"):
             return True
         return exc.pos >= len(self.buf) - _TRUNCATION_SLACK
@@ -189,6 +202,7 @@ class _Reader:
 
 
 def _open(path: Path) -> TextIO:
+    check_path(path, "dataset file", "file", DatasetError)  # no FIFO or device is opened
     try:
         return open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:

@@ -38,7 +38,6 @@ The result is one index for all splits, built by ``layout2im data prepare-vg`` o
 from __future__ import annotations
 
 import array
-import json
 import logging
 import posixpath
 from collections import Counter
@@ -51,10 +50,12 @@ import numpy as np
 from pydantic import Field
 
 from ..errors import quote
+from ..readers import read_json, read_text
 from ..schema.config import DatasetSettings, VgConfig
 from .errors import DatasetError
 from .jsonstream import iter_array
 from .layout_index import IMAGE_ROW_NAME, LayoutIndex
+from .values import MAX_COORDINATE, MAX_IMAGE_SIDE, is_coordinate, is_id, is_side
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,16 @@ class VgSources:
         return asdict(self)
 
 
+MAX_SIDE_FILE_BYTES = 64 * 1024 * 1024
+"""The split file and the alias files are read whole, up to this size (sg2im's are 1 MB)."""
+
+
 def load_aliases(path: Path | None) -> dict[str, str]:
     """sg2im's alias files: each line ``name,alias,alias...``; every entry maps to the first."""
     if path is None:
         return {}
     aliases = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(f"cannot read alias file {path}: {exc.strerror}") from None
+    text = read_text(path, MAX_SIDE_FILE_BYTES, "alias file", DatasetError)
     for line in text.splitlines():
         names = [s.strip() for s in line.split(",")]
         if names and names[0]:
@@ -105,17 +107,12 @@ def load_aliases(path: Path | None) -> dict[str, str]:
 
 
 def load_splits(path: Path) -> dict[str, list[int]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetError(f"split file not found: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    data = read_json(path, MAX_SIDE_FILE_BYTES, "split file", DatasetError)
     if not isinstance(data, dict) or "train" not in data:
         raise DatasetError(f"{path}: expected an object with a 'train' list of image ids")
     seen: dict[int, str] = {}
     for name, ids in data.items():
-        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+        if not isinstance(ids, list) or not all(map(is_id, ids)):
             raise DatasetError(f"{path}: {name!r} must be a list of integer image ids")
         for image_id in ids:
             if image_id in seen:
@@ -139,8 +136,8 @@ def _entry_id(entry: Any, path: Path, index: int) -> int:
     if not isinstance(entry, dict):
         raise DatasetError(f"{path}: entry [{index}] must be an object, got {type(entry).__name__}")
     image_id = entry.get("image_id", entry.get("id"))
-    if not isinstance(image_id, int):
-        raise DatasetError(f"{path}: entry [{index}] has no integer 'image_id'")
+    if not is_id(image_id):
+        raise DatasetError(f"{path}: entry [{index}] has no integer 'image_id' (int64)")
     return image_id
 
 
@@ -158,9 +155,10 @@ class _Candidates:
             if image_id not in wanted:
                 continue
             width, height = entry.get("width"), entry.get("height")
-            if not (isinstance(width, int) and isinstance(height, int)):
+            if not (is_side(width) and is_side(height)):
                 raise DatasetError(
-                    f"{sources.image_data}: image id {image_id} has no integer width/height"
+                    f"{sources.image_data}: image id {image_id}: 'width' and 'height' must be "
+                    f"integers from 1 to {MAX_IMAGE_SIDE}, got {quote(width)} x {quote(height)}"
                 )
             info[image_id] = (width, height, _image_path(entry, image_id))
         self.dropped: dict[str, Counter[str]] = {s: Counter() for s in self.split_names}
@@ -218,9 +216,9 @@ class _Objects:
         try:
             names = obj["names"] if "names" in obj else [obj["name"]]
             object_id, x, y, w, h = obj["object_id"], obj["x"], obj["y"], obj["w"], obj["h"]
-            if not isinstance(object_id, int) or not all(
-                isinstance(v, (int, float)) for v in (x, y, w, h)
-            ):
+            if not is_id(object_id) or not all(map(is_coordinate, (x, y, w, h))):
+                raise TypeError
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise TypeError
             name_ids = [self.names.setdefault(aliases.get(n, n), len(self.names)) for n in names]
         except (KeyError, TypeError):
@@ -234,7 +232,8 @@ class _Objects:
                 raise DatasetError(f"{where} has no 'names' key") from None
             raise DatasetError(
                 f"{where} (object id {quote(obj.get('object_id'))}): 'object_id' must be an "
-                "integer, x/y/w/h numbers and 'names' a list of strings"
+                f"int64 integer, x/y/w/h finite numbers of magnitude at most {MAX_COORDINATE:g} "
+                "and 'names' a list of strings"
             ) from None
         self.row.append(row)
         self.ids.append(object_id)
@@ -278,7 +277,7 @@ class _Relationships:
 
 def _object_id(obj: dict) -> int:
     object_id = obj["object_id"] if "object_id" in obj else obj["id"]
-    if not isinstance(object_id, int):
+    if not is_id(object_id):
         raise TypeError
     return object_id
 

@@ -5,16 +5,21 @@ image code of an architecture with one) come from a generator seeded by
 ``derived_seed(protocol.seed, i, k)``, each from its architecture's distribution, so a number
 does not depend on the batch size or on ``num_images``, and the first ``n`` layouts of a longer
 run get exactly the same images. Generated images are turned into uint8 pixels by the
-architecture's pixel rule with the protocol's ``rescale``; every metric reads those pixels.
+architecture's pixel rule with the protocol's ``rescale``; a protocol with ``jpeg_quality``
+then encodes each as a JPEG of that quality and decodes it again (:func:`jpeg_round_trip`), as
+code that saved its samples as ``.jpg`` files scored them; every metric reads those pixels.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from ..architectures import IMAGE_CODE, OBJECT_CODE, Architecture, get_architecture
@@ -98,10 +103,12 @@ def generate_images(
     batch_size: int = 64,
     progress: bool = False,
     architecture: Architecture | None = None,
+    jpeg_quality: int | None = None,
 ) -> torch.Tensor:
     """uint8 images (L, samples, 3, H, W) of ``generator`` (of ``architecture``, default
     ``layout2im``; used in eval mode and restored afterwards) for the layouts
-    ``labels``/``boxes``, by the architecture's ``generate`` and pixel rule. The codes of image
+    ``labels``/``boxes``, by the architecture's ``generate`` and pixel rule (then through a
+    JPEG of ``jpeg_quality`` when given, see :func:`jpeg_round_trip`). The codes of image
     ``(i, k)`` come from one generator seeded by ``derived_seed(seed, i, k)``: the per-object
     codes (O_i, dim) first, then the image code (dim,) for an architecture with one."""
     architecture = architecture or get_architecture("layout2im")
@@ -131,13 +138,29 @@ def generate_images(
                 if spec.image is not None:
                     codes[IMAGE_CODE] = torch.stack(image_z).to(device)
                 images, _ = architecture.generate(generator, layout, codes)
-                pixels = torch.from_numpy(architecture.to_uint8(images, rescale))
-                pixels = pixels.permute(0, 3, 1, 2)
+                array = architecture.to_uint8(images, rescale)
+                if jpeg_quality is not None:
+                    array = jpeg_round_trip(array, jpeg_quality)
+                pixels = torch.from_numpy(array).permute(0, 3, 1, 2)
                 out.append(pixels.reshape(len(idx), samples, *pixels.shape[1:]))
                 bar.update(len(lab))
     finally:
         generator.train(was_training)
     return torch.cat(out)
+
+
+def jpeg_round_trip(pixels: np.ndarray, quality: int) -> np.ndarray:
+    """uint8 images (N, H, W, 3) encoded as baseline JPEGs of ``quality`` with PIL's defaults
+    (4:2:0 chroma subsampling; what ``scipy.misc.imsave`` wrote for a ``.jpg`` name, quality
+    75) and decoded again. Returns uint8 (N, H, W, 3)."""
+    out = np.empty_like(pixels)
+    for i, image in enumerate(pixels):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+        buffer.seek(0)
+        with Image.open(buffer) as decoded:
+            out[i] = np.asarray(decoded.convert("RGB"))
+    return out
 
 
 @torch.no_grad()

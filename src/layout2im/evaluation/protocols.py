@@ -3,11 +3,13 @@
 A number without its protocol cannot be compared with another. Each preset pins the layouts
 (dataset split and how many), how many images are generated per layout and from which seeds,
 how generated images become pixels (``rescale``: ``clamp`` de-normalises and clamps,
-``minmax`` stretches each image to its own min..max as the original code saved them), how
-pixels reach the Inception network (bilinear resize to 299, TF-style or torch-style), the IS
-splits and logits, how SceneFID crops objects, how image files of other systems become
-pixels, and the default metrics. A protocol with ``skill_splits`` scores each split apart
-(``shapes32-ood``). Results JSON holds ``Protocol.to_dict()``.
+``minmax`` stretches each image to its own min..max as the original code saved them), whether
+the pixels pass through a JPEG file (``jpeg_quality``, as code that saved its samples as
+``.jpg`` scored them), how pixels reach the Inception network (bilinear resize to 299,
+TF-style or torch-style), the IS splits and logits, how SceneFID crops objects, how image
+files of other systems become pixels, and the default metrics. A protocol with
+``skill_splits`` scores each split apart (``shapes32-ood``). Results JSON holds
+``Protocol.to_dict()``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Protocol:
     diversity_samples: int = 2  # images per layout compared (sample 0 vs 1) for diversity
     seed: int = 0  # z for layout i, sample k ~ N(0, I) from derived_seed(seed, i, k)
     rescale: str = "clamp"  # generated images -> uint8 ("clamp" or "minmax")
+    jpeg_quality: int | None = None  # generated uint8 -> JPEG of this quality -> uint8; None: not
     real_images: str = "dataset pixels (uint8 of the dataset at the model's image size)"
     resize: str = "tf-bilinear"  # uint8 -> 299x299 for the Inception networks
     inception_size: int = 299
@@ -118,6 +121,38 @@ PROTOCOLS: dict[str, Protocol] = {
             rescale="clamp",
             resize="tf-bilinear",
             metrics=("fid", "is", "diversity", "object-accuracy", "scene-fid"),
+        ),
+        *(
+            Protocol(
+                name=f"lostgan-v2-{dataset}{size}",
+                description=(
+                    f"LostGAN-v2 as its authors evaluated it (WillSuen/LostGANs test.py, issues "
+                    f"3, 5 and 13), {what}: {samples} {size}x{size} image(s) per layout saved as "
+                    "their test.py saved them (x * 0.5 + 0.5 stretched per image to its min..max, "
+                    "a JPEG of quality 75, decoded again), real images at the generated size, "
+                    "bilinear resize to 299 as the TF Inception graph does (TTUR FID, original "
+                    "IS code with 10 splits), LPIPS diversity, SceneFID"
+                ),
+                dataset=dataset,
+                split="val",
+                image_size=size,
+                samples_per_layout=samples,
+                rescale="minmax",
+                jpeg_quality=75,
+                resize="tf-bilinear",
+                metrics=("fid", "is", "diversity", "scene-fid"),
+            )
+            for dataset, size, samples, what in (
+                (
+                    "coco",
+                    128,
+                    5,
+                    "COCO-Stuff val2017 with stuff annotations, stuff-only images, "
+                    "objects of area >= 0.02, 3-8 objects per image",
+                ),
+                ("coco", 256, 5, "the COCO-Stuff layouts of lostgan-v2-coco128"),
+                ("vg", 128, 1, "the Visual Genome val split their test.py reads (val.h5)"),
+            )
         ),
         Protocol(
             name="shapes32",

@@ -212,9 +212,12 @@ def evaluate_generator(
         options.batch_size,
         options.progress,
         architecture,
+        proto.jpeg_quality,
     )
     generation_seconds = time.perf_counter() - start
     made = {"rescale": proto.rescale, "seed": proto.seed}
+    if proto.jpeg_quality is not None:
+        made["jpeg_quality"] = proto.jpeg_quality
     # reconstructions estimate codes from photos: only an architecture with that capability
     encoder = generator if architecture.capabilities.style else None
     results = score_images(proto, layouts, fake, data_config, options, chosen, made, encoder)

@@ -33,6 +33,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from ..errors import Layout2ImError, quote
+from ..threads import MAX_THREADS
 from .base import StrictModel, close_match, describe, field_at, model_class, problem
 
 log = logging.getLogger("layout2im.config")
@@ -419,6 +420,9 @@ class TrainConfig(Section):
     cudnn_benchmark: bool = False
     sync_batchnorm: bool = False
     deterministic: bool = False
+    # CPU threads of each process (torch intra-op); null: OMP_NUM_THREADS when set, else
+    # one per core but one (layout2im.threads; benchmarks/results/threads-cpu.md)
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS)
     log_every: int = Field(10, ge=1)
     sample_every: int = Field(1000, ge=1)
     checkpoint_every: int = Field(1000, ge=1)

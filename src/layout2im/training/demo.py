@@ -12,12 +12,14 @@ DEMO_PRESET = "shapes32"
 DEMO_STEPS = 1500
 
 
-def train_demo_model(out_root: str | Path, steps: int = DEMO_STEPS) -> Path:
+def train_demo_model(
+    out_root: str | Path, steps: int = DEMO_STEPS, threads: int | None = None
+) -> Path:
     """Train :data:`DEMO_PRESET` for ``steps`` steps (with training samples at each third) in
-    a new run folder under ``out_root``, named ``...-demo``; returns the run folder, whose
-    ``model/`` is the exported model."""
-    config = apply_overrides(
-        load_config(DEMO_PRESET),
-        [f"train.steps={steps}", f"train.sample_every={max(1, steps // 3)}"],
-    )
+    a new run folder under ``out_root``, named ``...-demo``, with ``threads`` CPU threads
+    (``train.threads``); returns the run folder, whose ``model/`` is the exported model."""
+    overrides = [f"train.steps={steps}", f"train.sample_every={max(1, steps // 3)}"]
+    if threads is not None:
+        overrides.append(f"train.threads={threads}")
+    config = apply_overrides(load_config(DEMO_PRESET), overrides)
     return train(config, out_root=out_root, desc="demo").run_dir

@@ -29,6 +29,8 @@ from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
 from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
+from ..threads import describe as describe_threads
+from ..threads import use_threads
 from ..visualize import draw_layout, grid, to_pil
 from ..vocab import Vocabulary
 from . import distributed as dist_env
@@ -263,6 +265,8 @@ def _build_and_run(
 ) -> TrainingRun:
     """Build the data stream and the trainer (from ``state``, ``init_from`` or new), run the
     steps with their logs, samples, evaluations and checkpoints, and export the model."""
+    use_threads(config.train.threads)
+    log.info("%s (train.threads: %s)", describe_threads(), config.train.threads or "default")
     dataset, vocab = build_dataset(config.data, config.model.image_size, split="train")
     if len(vocab) != config.model.num_classes:
         if state is not None:

@@ -33,7 +33,6 @@ import base64
 import contextlib
 import ctypes
 import io
-import json
 import logging
 import sys
 import threading
@@ -57,6 +56,7 @@ from ..conversion.vocabularies import category_groups
 from ..images import DEFAULT_MAX_PIXELS, ImageError
 from ..layout import LayoutError
 from ..pipeline import Layout2ImPipeline
+from ..readers import InputError, parse_json
 from ..schema.layout import layout_json_schema
 from .limits import LOOPBACK_HOSTS, HostGuardMiddleware, RequestGuardMiddleware, RouteRule
 
@@ -383,9 +383,11 @@ def create_app(
         if len(data) > max_upload_bytes:
             raise ApiError(413, f"file: larger than {max_upload_bytes / MB:g} MB", "file")
         try:
-            box_value = json.loads(box)
-        except (json.JSONDecodeError, RecursionError):
-            raise ApiError(422, "box: must be a JSON list [x0, y0, x1, y1]", "box") from None
+            box_value = parse_json(box, "box")
+        except InputError as exc:
+            problem = str(exc).removeprefix("box: ")
+            message = f"box: must be a JSON list [x0, y0, x1, y1] ({problem})"
+            raise ApiError(422, message, "box") from None
 
         def work():
             return pipeline.encode_style(

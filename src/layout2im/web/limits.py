@@ -104,11 +104,17 @@ class RequestGuardMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
         declared = headers.get("content-length")
+        if declared is not None and "transfer-encoding" in headers:
+            # two framings of one body: a proxy and this server could disagree where it ends
+            message = "a request may not have both Content-Length and Transfer-Encoding"
+            await _reply(send, 400, message, "Content-Length")
+            return
         if declared is not None:
-            if not declared.strip().isdigit():
+            declared = declared.strip()
+            if not (declared.isascii() and declared.isdigit()):
                 await _reply(send, 400, "Content-Length is not a number", "Content-Length")
                 return
-            if int(declared) > rule.max_bytes:
+            if len(declared) > 18 or int(declared) > rule.max_bytes:
                 await _reply(send, 413, _too_large(rule.max_bytes), "body")
                 return
         if rule.media_type is not None and method in ("POST", "PUT", "PATCH"):
