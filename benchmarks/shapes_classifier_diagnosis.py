@@ -51,14 +51,14 @@ def held_out_objects(num_images: int, size: int = 32, progress: bool = True) -> 
     data = DataConfig(name="shapes")
     seed = data.seed + 1  # the held-out split of build_dataset
     images, labels, boxes, owner, visible, textures = [], [], [], [], [], []
-    n = size * S._supersampling(size)
+    n = size * S.supersampling(size)
     for i in tqdm(range(num_images), desc="render", disable=not progress):
         scene_seed = S.scene_seed(seed, i)
         scene = S.render_scene(scene_seed, size, data.min_objects, data.max_objects)
         _, objects = S.sample_scene(scene_seed, data.min_objects, data.max_objects)
-        _, sample_owner = S._draw_samples(objects, n)
+        _, sample_owner = S.draw_samples(objects, n)
         for k, obj in enumerate(objects):
-            _, inside, _, _ = S._rasterise(obj.category, obj.placement, n)
+            _, inside, _, _ = S.rasterise(obj.category, obj.placement, n)
             visible.append((sample_owner == k + 1).sum() / max(1, inside.sum()))
             textures.append(obj.texture.kind)
         images.append(torch.from_numpy(scene.image).permute(2, 0, 1))

@@ -58,9 +58,9 @@ from layout2im.devices import parse_device
 from layout2im.fsutil import portable_paths, write_text
 from layout2im.hardware import bf16_is_fast, cpu_info, cpu_summary
 from layout2im.layout import LayoutBatch
-from layout2im.models.computation import FAST_PATHS, use_fast_paths
+from layout2im.models.computation import FAST_PATHS
 from layout2im.training.graphs import GraphedCall
-from layout2im.training.trainer import Trainer
+from layout2im.training.trainer import SpeedOptions, Trainer
 from layout2im.vocab import Vocabulary
 
 RESULTS = Path(__file__).parent / "results"
@@ -121,18 +121,16 @@ def ablation_modes(amp: str, device: torch.device) -> dict[str, Mode]:
 def apply_mode(trainer: Trainer, mode: Mode) -> None:
     """Switch a trainer to ``mode`` (all but cuda_graphs, which needs a trainer of its own:
     see :func:`graphed_trainer`)."""
-    t = trainer.config.train
-    t.reuse_generator_forward = "reuse_generator_forward" in mode.train
-    t.static_shapes = "static_shapes" in mode.train
-    trainer.generator.static_shapes = t.static_shapes
-    if trainer.device.type == "cuda":
-        torch.backends.cudnn.benchmark = "cudnn_benchmark" in mode.train
-    t.amp = mode.amp
-    channels_last = "channels_last" in mode.train
-    if trainer.memory_format != (torch.channels_last if channels_last else torch.contiguous_format):
-        trainer.set_channels_last(channels_last)
-    for network in (trainer.generator, trainer.image_d, trainer.object_d):
-        use_fast_paths(network, mode.fast_paths)
+    trainer.set_speed_options(
+        SpeedOptions(
+            reuse_generator_forward="reuse_generator_forward" in mode.train,
+            channels_last="channels_last" in mode.train,
+            static_shapes="static_shapes" in mode.train,
+            cudnn_benchmark="cudnn_benchmark" in mode.train,
+            amp=mode.amp,
+            fast_paths=mode.fast_paths,
+        )
+    )
 
 
 def random_layouts(

@@ -157,7 +157,7 @@ def test_info_and_config_errors(capsys):
     assert "generator" in capsys.readouterr().out
     assert main(["info", "--config", "nope"]) == 2
     assert (
-        "unknown preset 'nope'; presets: paper-coco64, paper-vg64, shapes32"
+        "unknown preset 'nope'; presets: custom-small, paper-coco64, paper-vg64, shapes32"
         in capsys.readouterr().err
     )
     assert main(["info", "--config", "shapes32", "--set", "model.z_dim=abc"]) == 2

@@ -183,6 +183,7 @@ def test_warmup_covers_every_layout_batch_on_a_gpu_only(tmp_path, monkeypatch):
     speed.main([*args, "--warmup", "0"])
     assert seen["w"] == 0
     monkeypatch.setattr(speed.torch.cuda, "get_device_name", lambda device: "fake GPU")
+    monkeypatch.setattr(speed, "parse_device", lambda text: torch.device(text))  # no CUDA here
     speed.main([*args, "--device", "cuda"])
     assert seen["w"] == speed.LAYOUT_BATCHES
 

@@ -2,6 +2,7 @@
 splits, the cached index, and a precise error for each kind of bad input."""
 
 import json
+import logging
 import os
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from layout2im.config import CocoConfig, DataConfig
-from layout2im.data import DatasetError, build_dataset
+from layout2im.data import DatasetError, build_dataset, sources
 from layout2im.data.collate import collate_layouts
 from layout2im.data.images import IMAGENET_MEAN, IMAGENET_STD
 from layout2im.data.sources import open_split
@@ -420,7 +421,8 @@ def format_cfg(root, **overrides) -> DataConfig:
     return cfg
 
 
-def test_coco_format_matches_coco_and_holds_out_a_fraction(coco_root, caplog):
+def test_coco_format_matches_coco_and_holds_out_a_fraction(coco_root, caplog, monkeypatch):
+    monkeypatch.setattr(sources, "_warned", set())  # warned once per process: maybe already
     data = open_split(format_cfg(coco_root), "train")
     assert kept_ids(data) == fx.KEPT_IMAGE_IDS
     assert data.index.meta["report"]["train"]["objects"] == fx.EXPECTED["objects"]
@@ -443,7 +445,8 @@ def test_coco_format_with_a_val_file_and_no_stuff(coco_root, caplog):
         val_instances_json=str(coco_root / "annotations" / "instances_val2017.json"),
         val_image_dir="val2017",
     )
-    train = open_split(cfg, "train")
+    with caplog.at_level(logging.INFO, logger="layout2im"):
+        train = open_split(cfg, "train")
     assert "no stuff JSON" in caplog.text
     assert kept_ids(train) == [2, 5]  # no stuff: only instance objects count
     val, vocab = build_dataset(cfg, 16, "val")

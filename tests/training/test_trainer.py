@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import json
 import logging
 
@@ -11,6 +12,7 @@ from layout2im.config import DataConfig
 from layout2im.data import build_dataset
 from layout2im.data.collate import batch_layout, collate_layouts
 from layout2im.data.shapes import SHAPE_CATEGORIES
+from layout2im.models.computation import FAST_PATHS
 from layout2im.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -19,7 +21,7 @@ from layout2im.training.checkpoint import (
     save_checkpoint,
 )
 from layout2im.training.loop import RunError, train
-from layout2im.training.trainer import Trainer
+from layout2im.training.trainer import SpeedOptions, Trainer
 from tests.conftest import tiny_config, tiny_model_config
 
 
@@ -51,6 +53,34 @@ def test_steps_change_weights_and_keep_losses_finite(reuse):
     for b, a in zip(before, after, strict=True):
         assert any(not torch.equal(b[k], a[k]) for k in b)
     assert trainer.step == 3
+
+
+def test_speed_options_switch_how_a_step_runs_not_what_it_computes():
+    config = tiny_config()
+    batches, vocab = _batches(config, 1)
+    images, layout = batches[0]["images"], batch_layout(batches[0])
+    fast = Trainer(copy.deepcopy(config), vocab)
+    assert fast.speed_options() == SpeedOptions()  # the config's switches, every fast path
+    reference = Trainer(copy.deepcopy(config), vocab)
+    switched = SpeedOptions(
+        reuse_generator_forward=True, channels_last=True, static_shapes=True, fast_paths=()
+    )
+    reference.set_speed_options(switched)
+    assert reference.speed_options() == switched
+    t = reference.config.train  # the run's config records what runs
+    assert t.reuse_generator_forward and t.channels_last and t.static_shapes
+    assert reference.generator.static_shapes
+    assert reference.generator.computation == reference.image_d.computation == "reference"
+    conv = next(m for m in reference.image_d.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    reference.set_speed_options(dataclasses.replace(switched, reuse_generator_forward=False))
+    a = fast.train_step(images, layout).losses
+    b = reference.train_step(images, layout).losses
+    for key in a:
+        assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), key
+    with pytest.raises(ValueError, match="unknown fast paths"):
+        SpeedOptions(fast_paths=["nope"])
+    assert SpeedOptions(fast_paths="fast").fast_paths == frozenset(FAST_PATHS)
 
 
 def test_non_finite_loss_skips_the_update(caplog):

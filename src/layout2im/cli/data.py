@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import time
 
 from ..data.inspect import format_report, inspect_dataset
@@ -54,7 +55,16 @@ def cmd_export_shapes(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     print(f"wrote {args.images} images and {path}")
+    print("train a small model on it with:")
+    print(f"  {train_command(args.out)}")
     return 0
+
+
+def train_command(root: str) -> str:
+    """The command that trains the ``custom-small`` preset on the COCO-format folder ``root``
+    that ``data export-shapes`` writes (``annotations/instances.json`` and ``images/``, the
+    preset's file names)."""
+    return f"layout2im train --config custom-small --root {shlex.quote(str(root))}"
 
 
 def cmd_data_inspect(args) -> int:

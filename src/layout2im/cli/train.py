@@ -121,6 +121,12 @@ def cmd_average(args) -> int:
 def cmd_info(args) -> int:
     config = config_from_args(args)
     m = config.model
+    if m.num_classes is None:
+        raise CLIError(
+            f"config {config.name}: model.num_classes is null (read from the data when training "
+            "starts); give the count to see the parameters: --set model.num_classes=N "
+            "(`layout2im data inspect` prints the vocabulary size)"
+        )
     architecture = get_architecture("layout2im")  # what a training config describes
     info = {
         "name": config.name,

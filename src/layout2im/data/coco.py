@@ -10,7 +10,7 @@ A source is an instances JSON (``images``, ``annotations``, ``categories``; ``bb
   the category named ``other`` (COCO-Stuff id 183) unless ``include_other``; crowd boxes are
   kept as in the paper unless ``drop_crowd``;
 - images: with ``stuff_only`` only images that have at least one stuff annotation are kept
-  (switched off, with a warning, when there is no stuff JSON); then images with
+  (it does not apply without a stuff JSON: an info line says so); then images with
   ``min_objects..max_objects`` (3..8) objects left are kept.
 
 Beyond the paper (real files are messy): boxes are clipped to the image (counted), boxes
@@ -297,7 +297,7 @@ def build_coco_index(source: CocoSource, filters: CocoFilters, split_name: str) 
     elif stuff_only:
         stuff_only = False
         notes.append("no stuff JSON: stuff_only is off (every image may be kept)")
-        log.warning("data.stuff_only is on but there is no stuff JSON; keeping images without it")
+        log.info("no stuff JSON: data.coco.stuff_only does not apply; every image may be kept")
     names = vocabulary_names(categories, source.instances)
     index = _filter(images, anns, names, filters, stuff_only, source, split_name)
     index.meta["report"][split_name]["notes"] = notes

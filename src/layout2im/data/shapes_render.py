@@ -343,7 +343,7 @@ class _Footprint:
 
 
 def _footprint(category: int, placement: Placement) -> _Footprint:
-    (rows, cols), inside, _, _ = _rasterise(category, placement, _LAYOUT_GRID)
+    (rows, cols), inside, _, _ = rasterise(category, placement, _LAYOUT_GRID)
     mask = np.zeros((_LAYOUT_GRID, _LAYOUT_GRID), dtype=bool)
     mask[rows, cols] = inside
     return _Footprint(mask, rows, cols, int(inside.sum()))
@@ -461,7 +461,7 @@ def sample_scene(
 # --- Rendering ---
 
 
-def _rasterise(
+def rasterise(
     category: int, placement: Placement, n: int
 ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]:
     """Evaluate an object on the sample centres ``(i + 0.5) / n`` of an ``n`` x ``n`` grid.
@@ -480,7 +480,7 @@ def _rasterise(
     return (rows, cols), _SHAPES[category](u, v), u, v
 
 
-def _supersampling(image_size: int) -> int:
+def supersampling(image_size: int) -> int:
     """Samples per pixel side: 4 up to 128 px, 2 above, and at least 64 samples across."""
     return 2 if image_size > 128 else max(4, -(-64 // image_size))
 
@@ -525,7 +525,7 @@ class Scene:
     masks: np.ndarray | None = None
 
 
-def _draw_samples(objects: list[ShapeObject], n: int) -> tuple[np.ndarray, np.ndarray]:
+def draw_samples(objects: list[ShapeObject], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Draw the objects in order on an ``n`` x ``n`` sample grid.
 
     Returns the (n, n, 3) float32 object colours (0 on background samples) and the (n, n) owner
@@ -534,7 +534,7 @@ def _draw_samples(objects: list[ShapeObject], n: int) -> tuple[np.ndarray, np.nd
     colours = np.zeros((n, n, 3), dtype=np.float32)
     owner = np.zeros((n, n), dtype=np.intp)
     for k, obj in enumerate(objects):
-        region, inside, u, v = _rasterise(obj.category, obj.placement, n)
+        region, inside, u, v = rasterise(obj.category, obj.placement, n)
         colours[region][inside] = obj.texture.colours(u[inside], v[inside])
         owner[region][inside] = k + 1
     return colours, owner
@@ -553,8 +553,8 @@ def render_objects(
     """Draw ``objects`` in order over ``background`` at ``image_size`` x ``image_size``
     (supersampled, then box-filtered); the boxes are the tight boxes of each object's visible
     pixels, the (O, H, W) masks come with ``return_masks``."""
-    factor = _supersampling(image_size)
-    colours, owner = _draw_samples(objects, image_size * factor)
+    factor = supersampling(image_size)
+    colours, owner = draw_samples(objects, image_size * factor)
     counts = _owner_counts(owner, image_size, factor, len(objects) + 1)
 
     background_coverage = counts[..., :1].astype(np.float32) / factor**2

@@ -207,7 +207,8 @@ class ModelConfig(Section):
     crop_size: int = Field(32, ge=4)  # and at most image_size
     z_dim: int = _between(1, MAX_VECTOR_DIM, 64)
     embedding_dim: int = _between(1, MAX_VECTOR_DIM, 64)
-    num_classes: int = _between(1, MAX_CLASSES, 184)
+    # category rows (vocabulary size); null: read from the data when training starts
+    num_classes: int | None = _between(1, MAX_CLASSES, 184)
     crop_encoder_channels: Channels = Field(default_factory=lambda: [64, 128, 256, 512, 1024])
     object_encoder_channels: Channels = Field(default_factory=lambda: [64, 128, 256, 512])
     fuser_hidden: Channels = Field(default_factory=lambda: [128, 64, 64])

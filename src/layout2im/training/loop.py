@@ -269,16 +269,24 @@ def _build_and_run(
     log.info("%s (train.threads: %s)", describe_threads(), config.train.threads or "default")
     dataset, vocab = build_dataset(config.data, config.model.image_size, split="train")
     if len(vocab) != config.model.num_classes:
+        said = config.model.num_classes
         if state is not None:
             raise RunError(
                 f"{run_dir}: the run's model has {config.model.num_classes} category rows but "
                 f"the {config.data.name} data has {len(vocab)}; a model cannot continue on a "
                 "different vocabulary (start a new run)"
             )
-        log.info(
-            "model.num_classes set to %d, the size of the %s vocabulary (the config said %d)",
-            len(vocab), config.data.name, config.model.num_classes,
-        )  # fmt: skip
+        if said is None:
+            log.info(
+                "model.num_classes set to %d, the size of the %s vocabulary (read from the data)",
+                len(vocab), config.data.name,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "model.num_classes set to %d, the size of the %s vocabulary (the config said %d; "
+                "model.num_classes: null reads it from the data)",
+                len(vocab), config.data.name, said,
+            )  # fmt: skip
         config = copy.deepcopy(config)
         config.model.num_classes = len(vocab)
         config.validate()

@@ -14,6 +14,7 @@ A step whose loss is not finite is skipped with a warning (the optimiser does no
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -23,11 +24,12 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, TrainConfig
 from ..hardware import resolve_amp
 from ..layout import LayoutBatch
 from ..losses import discriminator_loss, generator_loss
 from ..models import GeneratorOutput, ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
+from ..models.computation import FAST_PATHS, parse_fast_paths, use_fast_paths
 from ..vocab import Vocabulary
 from .distributed import DistEnv
 from .graphs import GraphedCall
@@ -48,6 +50,40 @@ class StepResult:
     losses: dict[str, float] = field(default_factory=dict)
     d_applied: bool = True
     g_applied: bool = True
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """How the trainer computes a step, never what: every combination trains the same model up
+    to floating-point rounding (``docs/speed.md`` measures each).
+
+    ``reuse_generator_forward``, ``channels_last``, ``static_shapes``, ``cudnn_benchmark``
+    (CUDA only) and ``amp`` (``off``, ``bf16`` or ``auto``) are the ``train.*`` switches of the
+    same names; ``fast_paths`` the networks' fast paths (names of
+    :data:`~layout2im.models.computation.FAST_PATHS`, all by default). ``train.cuda_graphs`` is
+    not among them: a captured graph is built with the trainer (its optimisers, its buffers).
+    """
+
+    reuse_generator_forward: bool = False
+    channels_last: bool = False
+    static_shapes: bool = False
+    cudnn_benchmark: bool = False
+    amp: str = "off"
+    fast_paths: frozenset[str] = frozenset(FAST_PATHS)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fast_paths", parse_fast_paths(self.fast_paths))
+
+    @classmethod
+    def of(cls, train: TrainConfig) -> SpeedOptions:
+        """The options a training config asks for (every fast path: configs do not choose)."""
+        return cls(
+            reuse_generator_forward=train.reuse_generator_forward,
+            channels_last=train.channels_last,
+            static_shapes=train.static_shapes,
+            cudnn_benchmark=train.cudnn_benchmark,
+            amp=train.amp,
+        )
 
 
 class Trainer:
@@ -76,10 +112,8 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         seed_everything(t.seed)
-        t.amp = resolve_amp(t.amp, self.device)
         m = config.model
         self.generator = Layout2ImGenerator(m).to(self.device)
-        self.generator.static_shapes = t.static_shapes
         sn = m.spectral_norm
         self.image_d = ImageDiscriminator(m.image_disc_channels, sn).to(self.device)
         self.object_d = ObjectDiscriminator(m.object_disc_channels, m.num_classes, sn).to(
@@ -87,14 +121,13 @@ class Trainer:
         )
         if t.sync_batchnorm and self.env.distributed:
             self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
-        self.set_channels_last(t.channels_last)
         if t.cuda_graphs and (self.device.type != "cuda" or self.env.distributed):
             raise ConfigError(
                 "train.cuda_graphs needs one process on a CUDA device "
                 f"(this run: {self.device}, {self.env.world_size} process(es))"
             )
-        if self.device.type == "cuda" and not t.deterministic:
-            torch.backends.cudnn.benchmark = t.cudnn_benchmark
+        self.memory_format = torch.contiguous_format
+        self.set_speed_options(SpeedOptions.of(t))
         # capturable: the optimiser's step counters stay on the device (CUDA graphs)
         adam = dict(lr=t.effective_lr(), betas=(t.beta1, t.beta2), capturable=t.cuda_graphs)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
@@ -115,12 +148,44 @@ class Trainer:
         ids = [self.device] if self.device.type == "cuda" else None
         return tuple(DistributedDataParallel(m, device_ids=ids) for m in modules)
 
-    def set_channels_last(self, on: bool) -> None:
-        """NHWC (``on``) or NCHW memory format for the three networks and the step's images."""
-        self.config.train.channels_last = on
-        self.memory_format = torch.channels_last if on else torch.contiguous_format
-        for module in (self.generator, self.image_d, self.object_d):
-            module.to(memory_format=self.memory_format)
+    def speed_options(self) -> SpeedOptions:
+        """The options the trainer computes with now."""
+        return dataclasses.replace(
+            SpeedOptions.of(self.config.train), fast_paths=self._fast_paths_in_use()
+        )
+
+    def _fast_paths_in_use(self) -> frozenset[str]:
+        """The fast paths in use in the three networks (each takes those it has)."""
+        return frozenset(
+            name
+            for network in (self.generator, self.image_d, self.object_d)
+            for module in network.modules()
+            for name in getattr(module, "fast_paths", ())
+        )
+
+    def set_speed_options(self, options: SpeedOptions) -> None:
+        """Compute the following steps with ``options`` (the same model, another speed). The
+        trainer's ``config.train`` records them, so checkpoints and the run's config say what
+        ran. ``cudnn_benchmark`` is left off under ``train.deterministic``; ``static_shapes``
+        cannot be turned off under ``train.cuda_graphs``."""
+        t = self.config.train
+        if t.cuda_graphs and not options.static_shapes:
+            raise ConfigError("train.cuda_graphs needs static_shapes: a graph replays fixed shapes")
+        t.reuse_generator_forward = options.reuse_generator_forward
+        t.static_shapes = options.static_shapes
+        self.generator.static_shapes = options.static_shapes
+        t.cudnn_benchmark = options.cudnn_benchmark
+        if self.device.type == "cuda" and not t.deterministic:
+            torch.backends.cudnn.benchmark = options.cudnn_benchmark
+        t.amp = resolve_amp(options.amp, self.device)
+        t.channels_last = options.channels_last
+        memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+        if memory_format != self.memory_format:
+            self.memory_format = memory_format
+            for module in (self.generator, self.image_d, self.object_d):
+                module.to(memory_format=memory_format)
+        for network in (self.generator, self.image_d, self.object_d):
+            use_fast_paths(network, options.fast_paths)
 
     def autocast(self):
         """bf16 autocast when ``train.amp == "bf16"``, else a no-op context (``"auto"`` is

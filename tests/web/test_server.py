@@ -1,0 +1,83 @@
+"""The server's deadline for receiving a request: slow or idle clients are disconnected, a
+request being answered is not (a test timeout of 0.3 s; the default is REQUEST_TIMEOUT_S)."""
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+
+from fastapi import FastAPI
+
+from layout2im.web.server import bind_socket, make_server
+
+TIMEOUT_S = 0.3
+
+
+@contextlib.contextmanager
+def _serving(app):
+    sock = bind_socket("127.0.0.1", 0)
+    server = make_server(app, log_level="warning", request_timeout_s=TIMEOUT_S)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _app():
+    app = FastAPI()
+
+    @app.post("/slow")
+    async def slow() -> dict:
+        await asyncio.sleep(3 * TIMEOUT_S)  # answering takes longer than the deadline
+        return {"ok": True}
+
+    return app
+
+
+def _connect(port):
+    conn = socket.create_connection(("127.0.0.1", port))
+    conn.settimeout(10)  # far beyond the deadline: a recv that times out is a failure
+    return conn
+
+
+def _closed(conn) -> bool:
+    data = b""
+    while True:
+        try:
+            chunk = conn.recv(4096)
+        except ConnectionResetError:
+            return True
+        if not chunk:
+            return data == b""  # closed without an answer
+        data += chunk
+
+
+def test_slow_and_idle_clients_are_disconnected_and_answers_are_not_cut_off():
+    with _serving(_app()) as port:
+        idle = _connect(port)
+        headers = _connect(port)
+        headers.sendall(b"POST /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
+        body = _connect(port)
+        body.sendall(b"POST /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nab")
+        trickle = _connect(port)
+        for byte in b"POST /slow HTTP/1.1\r\n":  # one byte at a time, past the deadline
+            try:
+                trickle.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(TIMEOUT_S / 5)
+        answered = _connect(port)
+        answered.sendall(b"POST /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+        for conn in (idle, headers, body, trickle):
+            assert _closed(conn)
+        reply = answered.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 200") and b'{"ok":true}' in reply
+        for conn in (idle, headers, body, trickle, answered):
+            conn.close()
