@@ -227,3 +227,35 @@ def test_generate_writes_each_objects_mask(coco, tmp_path, capsys):
                  "--out", str(refused)]) == 2  # fmt: skip
     assert "makes no object masks" in capsys.readouterr().err
     assert not refused.exists() or not any(refused.iterdir())
+
+
+def test_editor_api_returns_masks_and_takes_the_image_code(coco):
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from layout2im.web import create_app
+
+    _, folder = coco
+    pipe = Layout2ImPipeline.from_pretrained(folder)
+    with TestClient(create_app(pipe, model_name="lostgan"), base_url="http://127.0.0.1:8000") as c:
+        info = c.get("/api/info").json()
+        assert info["architecture"] == "lostgan-v2" and info["image_size"] == 128
+        assert info["capabilities"] == ["masks", "image_code"]
+        body = {"layout": SCENE, "num_samples": 2, "seed": 1}
+        first = c.post("/api/generate", json=body).json()
+        assert len(first["masks"]) == 2 and len(first["masks"][0]) == 3
+        mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(first["masks"][1][2]))))
+        result = pipe(SCENE, num_samples=2, seed=1)
+        expected = (result.masks[1, 2].clamp(0, 1) * 255).round().numpy()
+        assert mask.shape == (128, 128) and np.abs(mask - expected).max() <= 1
+        # lock the background: the image code of sample 1 in every sample of another seed
+        locked = {**SCENE, "image_z": first["image_latents"][1]}
+        second = c.post("/api/generate", json={**body, "layout": locked, "seed": 2}).json()
+        assert second["image_latents"] == [first["image_latents"][1]] * 2
+        assert second["latents"] != first["latents"]
+        wrong = {**SCENE, "image_z": [0.0] * 3}
+        refused = c.post("/api/generate", json={**body, "layout": wrong})
+        assert refused.status_code == 422 and "image_z" in refused.text

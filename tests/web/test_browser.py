@@ -353,3 +353,75 @@ def test_coco_model_categories_grouped_filtered_and_the_object_limit(coco_server
             page.screenshot(path=str(tmp_path / "coco-editor.png"))
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def lostgan_server_url(tmp_path_factory):
+    """The editor on a converted random-weight LostGAN-v2 128 model (the authors' keys and
+    shapes at a small width) of the COCO-Stuff vocabulary."""
+    from layout2im.conversion import convert_lostgan
+    from tests.models.lostgan import original_lostgan as orig
+
+    folder = tmp_path_factory.mktemp("lostgan")
+    state = orig.random_state(orig.generator_shapes(128, ch=2, mask_ch=8, head_ch=6), seed=5)
+    torch.save(state, folder / "G_coco.pth")
+    convert_lostgan(folder / "G_coco.pth", "coco", folder / "model")
+    with _serving(Layout2ImPipeline.from_pretrained(folder / "model"), "lostgan-coco") as url:
+        yield url
+
+
+def _canvas_pixels(page: Page) -> list[int]:
+    return page.evaluate(
+        "() => { const c = document.querySelector('#canvas');"
+        " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
+        ".filter((_, i) => i % 97 === 0)); }"
+    )
+
+
+def test_lostgan_model_mask_overlay_and_background_lock(lostgan_server_url, server_url, tmp_path):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(lostgan_server_url)
+            page.wait_for_selector("body[data-ready='1']")
+            assert "128×128 images" in page.inner_text("#model-info")
+            _drag(page, (0.05, 0.05), (0.95, 0.5))
+            _combo(page, 0).type("sky-other")
+            _row(page, 0).locator("ul.options li[data-value='sky-other']").click()
+            _drag(page, (0.3, 0.55), (0.7, 0.95))
+            _combo(page, 1).type("dog")
+            _row(page, 1).locator("ul.options li[data-value='dog']").click()
+            result = _settle(page)
+            assert len(result["masks"]) == 4 and len(result["masks"][0]) == 2
+            # no style from a photo for this architecture; masks and the background lock shown
+            assert _row(page, 0).locator("button.style").is_hidden()
+            assert page.locator("#show-mask-label").is_visible()
+            assert page.locator("#lock-background-label").is_visible()
+            page.uncheck("#show-boxes")
+            plain = _canvas_pixels(page)
+            page.check("#show-mask")  # the selected object (the dog) over a dimmed image
+            assert _canvas_pixels(page) != plain
+            page.screenshot(path=str(tmp_path / "lostgan-mask.png"))
+            page.uncheck("#show-mask")
+            assert _canvas_pixels(page) == plain
+            # lock the background, then draw new codes for every object: the image code stays
+            shown = result["image_latents"][0]
+            page.check("#lock-background")
+            assert page.evaluate("() => window.layout2imEditor.layoutJson().image_z") == shown
+            page.click("#new-seed")
+            page.wait_for_function(
+                f"() => (window.layout2imEditor.state.result || {{}}).seed !== {result['seed']}"
+            )
+            locked = _settle(page)
+            assert locked["image_latents"] == [shown] * 4
+            assert locked["latents"][0] != result["latents"][0]
+            page.uncheck("#lock-background")
+            assert page.evaluate("() => window.layout2imEditor.layoutJson().image_z") is None
+            # the Layout2Im model has style and neither masks nor an image code
+            page.goto(server_url)
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.locator("#show-mask-label").is_hidden()
+            assert page.locator("#lock-background-label").is_hidden()
+        finally:
+            browser.close()

@@ -58,6 +58,7 @@ from ..layout import LayoutError
 from ..pipeline import Layout2ImPipeline
 from ..readers import InputError, parse_json
 from ..schema.layout import layout_json_schema
+from ..visualize import mask_pictures
 from .limits import LOOPBACK_HOSTS, HostGuardMiddleware, RequestGuardMiddleware, RouteRule
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,11 @@ class GenerateResponse(BaseModel):
         None,
         description="the image code of every sample (num_samples, dim), for architectures with "
         "one (send one back as the layout's image_z to keep the background); else null",
+    )
+    masks: list[list[str]] | None = Field(
+        None,
+        description="base64-encoded grayscale PNG of each object's mask in every sample "
+        "(num_samples, objects), for architectures with masks; else null",
     )
     ids: list[str | int] = Field(description="each object's identity: its id, else its index")
     seed: int = Field(description="the call seed the codes were drawn from")
@@ -341,10 +347,18 @@ def create_app(
                 rescale=request.rescale,
                 style_codes=codes,
             )
-            return result, [_png_base64(img) for img in result.images]
+            masks = None
+            if result.masks is not None:
+                pictures = list(mask_pictures(result.masks, "mask").values())
+                per = result.masks.shape[1]
+                masks = [
+                    [_png_base64(p) for p in pictures[k * per : (k + 1) * per]]
+                    for k in range(result.masks.shape[0])
+                ]
+            return result, [_png_base64(img) for img in result.images], masks
 
         try:
-            (result, pngs), queue_ms, model_ms = await call_model(work)
+            (result, pngs, masks), queue_ms, model_ms = await call_model(work)
         except LayoutError as exc:  # a style image that cannot be used
             raise _layout_error(exc) from None
         size = pipeline.image_size
@@ -352,6 +366,7 @@ def create_app(
             images=pngs,
             latents=result.latents.tolist(),
             image_latents=None if result.image_latents is None else result.image_latents.tolist(),
+            masks=masks,
             ids=result.layout.object_keys(),
             seed=result.seed,
             warnings=result.warnings,

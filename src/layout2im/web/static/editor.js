@@ -29,6 +29,8 @@
     numSamples: 4,
     sample: 0, // selected variation
     result: null, // last /api/generate answer
+    masks: [], // per sample, per object in the layout sent: Image of the object's mask
+    imageZ: null, // the locked image code (architectures with one), or null
     resultKey: null, // the request it answered (JSON)
     images: [], // HTMLImageElement per sample of `result`
     generation: 0, // answers applied so far
@@ -116,8 +118,12 @@
 
   // -- the layout sent to the server --------------------------------------------------------
 
+  function hasCapability(name) {
+    return Boolean(state.info && (state.info.capabilities || []).includes(name));
+  }
+
   function layoutJson() {
-    return {
+    const layout = {
       objects: placed().map((o) => {
         const out = { id: sentId(o), category: o.category, box: o.box.map(round4) };
         if (o.z !== null) out.z = o.z;
@@ -126,6 +132,8 @@
         return out;
       }),
     };
+    if (state.imageZ !== null) layout.image_z = state.imageZ;
+    return layout;
   }
 
   // -- generation: debounced, one request in flight, the latest edit always wins -------------
@@ -212,6 +220,13 @@
     const images = await Promise.all(
       result.images.map((b64) => loadImage(`data:image/png;base64,${b64}`)),
     );
+    state.masks = result.masks
+      ? await Promise.all(
+          result.masks.map((row) =>
+            Promise.all(row.map((b64) => loadImage(`data:image/png;base64,${b64}`))),
+          ),
+        )
+      : [];
     state.result = result;
     state.resultKey = key;
     state.images = images;
@@ -244,6 +259,7 @@
     if (img) {
       ctx.imageSmoothingEnabled = img.naturalWidth >= 128;
       ctx.drawImage(img, 0, 0, w, h);
+      drawMask(w, h);
     } else {
       ctx.fillStyle = "#f4f4f2";
       ctx.fillRect(0, 0, w, h);
@@ -284,6 +300,27 @@
         }
       }
     }
+  }
+
+  // The selected object's mask over the image: the object bright, the rest dimmed.
+  function drawMask(w, h) {
+    if (!$("#show-mask").checked) return;
+    const index = placed().findIndex((o) => o.key === state.selected);
+    const mask = (state.masks[state.sample] || [])[index];
+    if (!mask) return;
+    const layer = document.createElement("canvas");
+    layer.width = mask.naturalWidth;
+    layer.height = mask.naturalHeight;
+    const lctx = layer.getContext("2d");
+    lctx.drawImage(mask, 0, 0);
+    const pixels = lctx.getImageData(0, 0, layer.width, layer.height);
+    for (let i = 0; i < pixels.data.length; i += 4) {
+      const level = pixels.data[i];
+      pixels.data[i] = pixels.data[i + 1] = pixels.data[i + 2] = 0;
+      pixels.data[i + 3] = Math.round(0.7 * (255 - level));
+    }
+    lctx.putImageData(pixels, 0, 0);
+    ctx.drawImage(layer, 0, 0, w, h);
   }
 
   function corners(box) {
@@ -548,6 +585,7 @@
       const locked = isLocked(obj);
       lock.setAttribute("aria-pressed", String(locked));
       lock.textContent = locked ? "Locked" : "Lock";
+      $("button.style", li).hidden = !hasCapability("style");
       const thumb = $(".style-thumb", li);
       thumb.hidden = !obj.style;
       if (obj.style) thumb.src = obj.style.thumb;
@@ -986,6 +1024,16 @@
     scheduleGenerate(0); // the server validates and names any bad field
   }
 
+  // -- masks and the background lock (architectures that have them) --------------------------
+
+  $("#show-mask").addEventListener("change", () => draw());
+  $("#lock-background").addEventListener("change", (event) => {
+    const codes = state.result && state.result.image_latents;
+    state.imageZ = event.target.checked && codes ? codes[state.sample] : null;
+    if (event.target.checked && !codes) event.target.checked = false;
+    scheduleGenerate(0);
+  });
+
   // -- start ---------------------------------------------------------------------------------
 
   async function start() {
@@ -997,6 +1045,8 @@
         ? state.groups.flatMap((g) => g.categories)
         : categories.categories.filter((c) => c !== "__image__");
       const name = info.name ? `${info.name}: ` : "";
+      $("#show-mask-label").hidden = !hasCapability("masks");
+      $("#lock-background-label").hidden = !hasCapability("image_code");
       $("#model-info").textContent =
         `${name}${info.image_size}×${info.image_size} images, ${state.categories.length} ` +
         `categories, up to ${info.max_objects} objects`;
