@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from layout2im.layout import LayoutError
-from layout2im.pipeline import Layout2ImPipeline, ModelLoadError
+from layout2im.pipeline import GenerationError, Layout2ImPipeline, ModelLoadError
 
 LAYOUT = {
     "objects": [
@@ -82,7 +82,7 @@ def test_images_have_the_model_size(pipe):
 def test_bad_inputs(pipe):
     with pytest.raises(LayoutError, match=r"objects\[0\]\.category"):
         pipe({"objects": [{"category": "dog", "box": [0, 0, 1, 1]}]})
-    with pytest.raises(ValueError, match="num_samples"):
+    with pytest.raises(GenerationError, match="num_samples must be a positive integer, got 0"):
         pipe(LAYOUT, num_samples=0)
 
 

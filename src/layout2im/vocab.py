@@ -14,6 +14,10 @@ from pathlib import Path
 
 from .errors import quote
 from .fsutil import write_text
+from .readers import read_json
+
+MAX_VOCAB_BYTES = 16 * 1024 * 1024
+"""A vocabulary file (``vocab.json``, ``convert-original --vocab``) is at most this large."""
 
 
 class Vocabulary:
@@ -27,7 +31,7 @@ class Vocabulary:
                 continue
             if name in self._index:
                 raise ValueError(
-                    f"duplicate category name {name!r} at rows {self._index[name]} and {i}"
+                    f"duplicate category name {quote(name)} at rows {self._index[name]} and {i}"
                 )
             self._index[name] = i
 
@@ -92,8 +96,6 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
-        try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON: {exc}") from None
-        return cls.from_json(data)
+        """The vocabulary in ``path`` (read through :mod:`layout2im.readers`, at most
+        :data:`MAX_VOCAB_BYTES`)."""
+        return cls.from_json(read_json(path, MAX_VOCAB_BYTES, "vocabulary"))

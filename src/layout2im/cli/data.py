@@ -18,14 +18,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="dataset tools").add_subparsers(metavar="DATA_COMMAND")
     p = data.add_parser("export-shapes", help="write the synthetic shapes dataset in COCO format")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--images", type=int, default=1000, help="number of images")
-    p.add_argument("--size", type=int, default=64, help="image side in pixels")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (0 = training scenes)")
+    p.add_argument("--images", type=int, default=1000, help="number of images (default 1000)")
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="dataset seed (default 0: the training scenes)"
+    )
     p.set_defaults(func=cmd_export_shapes)
 
     p = data.add_parser(
         "inspect",
         help="what the dataset filters kept and dropped, split sizes, objects per image",
+        description="Open a config's dataset (building its cached index if needed) and report, "
+        "per split, what each filter kept and dropped, the objects per image, the most common "
+        "categories and the split sizes; --check-images also decodes every image.",
     )
     add_config_args(p)
     p.add_argument(

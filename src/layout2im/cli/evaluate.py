@@ -354,11 +354,14 @@ def cmd_train_classifier(args) -> int:
 
 
 def cmd_evaluate_list(args) -> int:
+    width = max(len(name) for name in [*metric_names(), *PROTOCOLS])
     print("metrics:")
     for name in metric_names():
         m = get_metric(name)
-        print(f"  {name:<18} {m.description} (needs: {', '.join(m.requires) or 'no network'})")
+        print(
+            f"  {name:<{width}}  {m.description} (needs: {', '.join(m.requires) or 'no network'})"
+        )
     print("protocols:")
     for name, p in PROTOCOLS.items():
-        print(f"  {name:<18} {p.description}")
+        print(f"  {name:<{width}}  {p.description}")
     return 0

@@ -39,7 +39,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="also write each object's mask per sample (<layout>-sampleNN-maskJJ.png, grayscale; "
         "architectures with masks, such as lostgan-v2)",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, ... (default cpu)"
+    )
     p.add_argument(
         "--amp",
         choices=("off", "bf16"),

@@ -31,7 +31,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "by default only loopback names and the --host address are answered, any with "
         "--host 0.0.0.0 or ::",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, ... (default cpu)"
+    )
     add_threads_arg(p)
     p.set_defaults(func=cmd_serve)
 

@@ -144,6 +144,7 @@ def cmd_info(args) -> int:
         )
         for key, value in info["params"].items():
             print(f"  {key:<22} {value / 1e6:8.2f}M parameters")
-        for key, value in info["generator_modules"].items():
-            print(f"    {key:<20} {value / 1e6:8.2f}M")
+            if key == "generator":  # its modules under it
+                for module, count in info["generator_modules"].items():
+                    print(f"    {module:<20} {count / 1e6:8.2f}M")
     return 0

@@ -29,7 +29,7 @@ class ConversionError(Layout2ImError, ValueError):
 
 DATA_PARALLEL_PREFIX = "module."
 _ITERATION = re.compile(r"iter-(\d+)")
-_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # the wording of torch < 2.6 and >= 2.6
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

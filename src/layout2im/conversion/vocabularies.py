@@ -21,7 +21,9 @@ from pathlib import Path
 
 from ..config import apply_overrides, load_config
 from ..data.sources import vg_index
-from ..vocab import Vocabulary
+from ..errors import quote, short_path
+from ..readers import read_json
+from ..vocab import MAX_VOCAB_BYTES, Vocabulary
 from .state_files import ConversionError
 
 IMAGE_ROW = "__image__"
@@ -170,23 +172,18 @@ def vg_vocabulary_from_file(path: str | Path) -> Vocabulary:
     """The VG vocabulary from the original preprocessing's ``vocab.json``
     (``object_idx_to_name``) or a layout2im ``vocab.json`` (``names``): 179 rows, ``__image__``
     at row 0, names unique."""
+    data = read_json(path, MAX_VOCAB_BYTES, "--vocab", ConversionError)
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConversionError(f"--vocab {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConversionError(f"--vocab {path} is not a readable JSON file ({exc})") from None
     if isinstance(data, dict) and isinstance(data.get("object_idx_to_name"), list):
         names = data["object_idx_to_name"]
     elif isinstance(data, dict) and isinstance(data.get("names"), list):
         names = data["names"]
     else:
         raise ConversionError(
-            f"--vocab {path} has neither an 'object_idx_to_name' list (the original VG "
+            f"--vocab {short_path(path)} has neither an 'object_idx_to_name' list (the original VG "
             "preprocessing's vocab.json) nor a 'names' list (a layout2im vocab.json)"
         )
-    return check_vg_names(names, str(path))
+    return check_vg_names(names, f"--vocab {short_path(path)}")
 
 
 def check_vg_names(names: list, where: str) -> Vocabulary:
@@ -196,7 +193,7 @@ def check_vg_names(names: list, where: str) -> Vocabulary:
             f"{VG_ROWS} (__image__ and 178 categories)"
         )
     if names[0] != IMAGE_ROW:
-        raise ConversionError(f"{where}: row 0 is {names[0]!r}, expected {IMAGE_ROW!r}")
+        raise ConversionError(f"{where}: row 0 is {quote(names[0])}, expected {IMAGE_ROW!r}")
     if not all(isinstance(n, str) and n for n in names):
         raise ConversionError(f"{where}: every VG vocabulary row must be a non-empty name")
     try:

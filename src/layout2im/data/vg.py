@@ -113,11 +113,12 @@ def load_splits(path: Path) -> dict[str, list[int]]:
     seen: dict[int, str] = {}
     for name, ids in data.items():
         if not isinstance(ids, list) or not all(map(is_id, ids)):
-            raise DatasetError(f"{path}: {name!r} must be a list of integer image ids")
+            raise DatasetError(f"{path}: {quote(name)} must be a list of integer image ids")
         for image_id in ids:
             if image_id in seen:
                 raise DatasetError(
-                    f"{path}: image id {image_id} is in both {seen[image_id]!r} and {name!r}"
+                    f"{path}: image id {image_id} is in both {quote(seen[image_id])} and "
+                    f"{quote(name)}"
                 )
             seen[image_id] = name
     return data

@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-from ..errors import Layout2ImError
+from ..errors import Layout2ImError, quote, short_path
 from ..fsutil import atomic_write
+from ..torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +60,64 @@ def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int) -
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load one checkpoint with ``weights_only=True``; a clear error when it is unreadable."""
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint not found: {path}") from None
-    except Exception as exc:  # truncated zip, wrong format, pickled code...
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc})"
-        ) from None
-    if not isinstance(state, dict) or "step" not in state or "models" not in state:
-        raise CheckpointError(f"{path} is not a layout2im training checkpoint")
+    """Load one checkpoint with ``weights_only=True`` and check its structure
+    (:func:`check_training_state`); a clear error when it is unreadable."""
+    state = load_weights_only(path, "checkpoint", CheckpointError, map_location)
+    check_training_state(state, path)
     return state
+
+
+NETWORKS = ("generator", "image_d", "object_d")
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_training_state(state: Any, path: Path) -> None:
+    """Refuse a loaded checkpoint that is not a training state: ``step`` an integer in
+    [0, 2**63), ``models`` the three networks as dicts of tensors named by strings, each a finite
+    floating-point tensor (BatchNorm's int64 ``num_batches_tracked`` counters excepted),
+    ``optimizers``, ``rng`` and ``config`` of the right kinds and ``vocab`` a list of strings.
+    Shapes are checked when the networks load the tensors."""
+    where = f"checkpoint {short_path(path)}"
+    if not isinstance(state, dict) or "step" not in state or "models" not in state:
+        raise CheckpointError(f"{where} is not a layout2im training checkpoint")
+    step = state["step"]
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 2**63:
+        raise CheckpointError(f"{where}: 'step' must be an integer >= 0, got {quote(step)}")
+    models = state["models"]
+    if not isinstance(models, dict) or any(not isinstance(models.get(n), dict) for n in NETWORKS):
+        raise CheckpointError(
+            f"{where}: 'models' must map {', '.join(NETWORKS)} to their tensors, got "
+            f"{quote(models)}"
+        )
+    for name in NETWORKS:
+        for key, tensor in models[name].items():
+            problem = _tensor_problem(key, tensor)
+            if problem:
+                raise CheckpointError(f"{where}: models.{name}[{quote(key)}] {problem}")
+    kinds = {"optimizers": dict, "rng": list, "config": dict, "vocab": list}
+    for key, kind in kinds.items():
+        if key in state and not isinstance(state[key], kind):
+            raise CheckpointError(
+                f"{where}: {key!r} must be a {kind.__name__}, got {type(state[key]).__name__}"
+            )
+    if "vocab" in state and not all(isinstance(n, str) for n in state["vocab"]):
+        raise CheckpointError(f"{where}: 'vocab' must be a list of category names")
+
+
+def _tensor_problem(key: Any, tensor: Any) -> str | None:
+    if not isinstance(key, str):
+        return "is not named by a string"
+    if not torch.is_tensor(tensor):
+        return f"must be a tensor, got {type(tensor).__name__}"
+    if key.endswith("num_batches_tracked"):
+        return (
+            None if tensor.dtype == torch.int64 and tensor.dim() == 0 else "must be an int64 count"
+        )
+    if tensor.dtype not in _FLOAT_DTYPES:
+        return f"must be a floating-point tensor, got {str(tensor.dtype).removeprefix('torch.')}"
+    if not bool(torch.isfinite(tensor).all()):
+        return "holds NaN or infinite values"
+    return None
 
 
 def load_latest_checkpoint(

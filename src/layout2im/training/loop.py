@@ -34,7 +34,12 @@ from ..threads import use_threads
 from ..visualize import draw_layout, grid, to_pil
 from ..vocab import Vocabulary
 from . import distributed as dist_env
-from .checkpoint import load_checkpoint, load_latest_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
 from .distributed import DistEnv, DistributedError
 from .init_from import initialise_from
 from .run_dir import latest_run_dir, new_run_dir
@@ -296,7 +301,13 @@ def _build_and_run(
     if state is not None:
         if state.get("vocab") != vocab.names:
             raise RunError(f"{run_dir}: the checkpoint's vocabulary differs from the dataset's")
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            raise CheckpointError(
+                f"{run_dir}: its newest checkpoint does not fit this run's networks: {first}"
+            ) from None
     elif init_from is not None:
         initialise_from(trainer, init_from)  # every rank: the same weights everywhere
     t = config.train
