@@ -53,7 +53,9 @@ def resize_images(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     the op inside the TTUR Inception graph that the original FID and IS code fed 64x64 images
     to: output pixel ``i`` reads source coordinate ``i * H / size``, edges clamped.
     ``torch-bilinear``: ``F.interpolate(mode="bilinear", align_corners=False)`` (half-pixel
-    centres), what pytorch-fid does.
+    centres), the resize pytorch-fid uses. The pixels are still scaled ``(x - 128) / 128`` as
+    for every resize here (TTUR, torch-fidelity), where pytorch-fid scales ``2 * x / 255 - 1``,
+    so a protocol with this resize does not reproduce pytorch-fid's numbers exactly.
     """
     if mode == "torch-bilinear":
         return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
