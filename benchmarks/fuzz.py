@@ -1,6 +1,7 @@
-"""Fuzzing the three ways a layout comes in, with many more examples than ``make test`` runs.
+"""Fuzzing every input family, with many more examples than ``make test`` runs.
 
-    python benchmarks/fuzz.py --parser 5000 --cli 1500 --api 2000
+    python benchmarks/fuzz.py --parser 5000 --cli 1500 --api 2000 \
+        --model-folder 3000 --checkpoint 3000 --dataset 8000 --http 4000
 
 Random and mutated layouts (``tests/layout_fuzz.py``: well-formed, wrong in one field, any JSON
 value, cut or spliced bytes, 50,000-deep nesting, non-finite and out-of-range numbers, style
@@ -10,6 +11,13 @@ example must be refused with one short error line (exit 2, a 4xx) and nothing wr
 generate finite images; a traceback, a 5xx, a non-finite value or a partial file is a failure.
 Hypothesis draws fresh examples each run (``--seed`` repeats one). Writes ``<out>.json`` and
 ``<out>.md`` (default ``benchmarks/results/fuzz``) with the counts tried and the failures.
+
+The other families (``tests/input_fuzz.py``): model folders with one of config.json, vocab.json
+or the safetensors header mutated, loaded; training checkpoints with a key, a network or a tensor
+replaced, loaded; COCO-format and VG files mutated, streamed through the dataset readers; raw
+HTTP requests (cut, spliced, extra framing headers) sent to a running server. Each must load or
+be refused with one short error (a 4xx, or a connection closed unanswered), never a 5xx or
+another exception.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import json
 import platform
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections import Counter
@@ -30,12 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.lay
 import torch
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, seed, settings
+from tests import input_fuzz as fi
 from tests import layout_fuzz as fz
 
 import layout2im
 from layout2im.fsutil import write_text
+from layout2im.model_folder import resolve_model
 from layout2im.pipeline import Layout2ImPipeline, default_model
+from layout2im.training.trainer import Trainer
 from layout2im.web import create_app
+from layout2im.web.server import bind_socket, make_server
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -70,21 +83,67 @@ def run_target(name: str, strategy, check, examples: int, seed_value: int | None
             "failure": failure}  # fmt: skip
 
 
+def other_families(args, pipe: Layout2ImPipeline, model: str) -> dict[str, dict]:
+    """Model folders, checkpoints, dataset files and raw HTTP requests."""
+    from layout2im.config import load_config
+    from layout2im.data import build_dataset
+
+    targets = {}
+    folder = resolve_model(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        targets["model folders"] = run_target(
+            "model folders", fi.model_folder_files(folder),
+            lambda c: fi.check_model_folder(folder, c, work), args.model_folder, args.seed,
+        )  # fmt: skip
+        config = load_config("shapes32")
+        _, vocab = build_dataset(config.data, config.model.image_size)
+        state = Trainer(config, vocab).state_dict()
+        targets["checkpoints"] = run_target(
+            "checkpoints", fi.checkpoint_states(state),
+            lambda s: fi.check_checkpoint(s, work), args.checkpoint, args.seed,
+        )  # fmt: skip
+        targets["COCO and VG files"] = run_target(
+            "dataset files", fi.dataset_files(),
+            lambda e: fi.check_dataset_file(e, work), args.dataset, args.seed,
+        )  # fmt: skip
+    sock = bind_socket("127.0.0.1", 0)
+    server = make_server(create_app(pipe, max_pending=64), log_level="error", request_timeout_s=2)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        port = sock.getsockname()[1]
+        targets["raw HTTP requests"] = run_target(
+            "http", fi.raw_requests(), lambda d: fi.check_raw_request(port, d), args.http,
+            args.seed,
+        )  # fmt: skip
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+    return targets
+
+
 def render(record: dict) -> str:
     lines = [
-        "# Fuzzing the layout parser, `layout2im generate` and `POST /api/generate`",
+        "# Fuzzing layouts (parser, `layout2im generate`, `POST /api/generate`), model folders, "
+        "checkpoints, dataset files and raw HTTP",
         "",
         f"Command: `{record['command']}`",
         f"Model: {record['model']}; layout2im {record['layout2im']}, torch {record['torch']}, "
         f"{record['platform']}, {record['created']}.",
         "",
-        "| target | examples tried | refused (exit 2 / 4xx) | generated | failures | seconds |",
+        "| target | examples tried | refused (exit 2 / 4xx) | generated / accepted | failures "
+        "| seconds |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in record["targets"].items():
         o = r["outcomes"]
+        made = o.get("generated", 0) + o.get("accepted", 0)
         lines.append(
-            f"| {name} | {r['tried']:,} | {o.get('refused', 0):,} | {o.get('generated', 0):,} | "
+            f"| {name} | {r['tried']:,} | {o.get('refused', 0):,} | {made:,} | "
             f"{0 if r['failure'] is None else 1} | {r['seconds']:.0f} |"
         )
     lines += ["", f"Total tried: {record['total_tried']:,}; failures: {record['failures']}."]
@@ -100,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parser", type=int, default=5000, help="examples for the parser")
     p.add_argument("--cli", type=int, default=1500, help="examples for layout2im generate")
     p.add_argument("--api", type=int, default=2000, help="examples for POST /api/generate")
+    p.add_argument("--model-folder", type=int, default=3000, help="examples of model folders")
+    p.add_argument("--checkpoint", type=int, default=3000, help="examples of checkpoints")
+    p.add_argument("--dataset", type=int, default=8000, help="examples of dataset files")
+    p.add_argument("--http", type=int, default=4000, help="examples of raw HTTP requests")
     p.add_argument("--seed", type=int, help="Hypothesis seed (default: fresh examples)")
     p.add_argument("--out", type=Path, default=RESULTS / "fuzz", help="output path stem")
     args = p.parse_args(argv)
@@ -129,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             "api", fz.api_bodies(*shape), lambda b: fz.check_api_generate(client, b), args.api,
             args.seed,
         )  # fmt: skip
+    targets.update(other_families(args, pipe, model))
     record = {
         "command": " ".join(["python", "benchmarks/fuzz.py", *(argv or sys.argv[1:])]),
         "model": Path(model).name,

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..schema.config import MAX_IMAGE_SIZE
+
 SHAPE_CATEGORIES: tuple[str, ...] = (
     "circle",
     "square",
@@ -571,9 +573,12 @@ def render_objects(
 
 
 def check_image_size(image_size: int) -> None:
-    """Raise ``ValueError`` below :data:`MIN_IMAGE_SIZE`."""
-    if image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE}, got {image_size}")
+    """Raise ``ValueError`` outside :data:`MIN_IMAGE_SIZE` to ``model.image_size``'s bound
+    (:data:`~layout2im.schema.config.MAX_IMAGE_SIZE`), before any image is allocated."""
+    if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"image_size must be from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}, got {image_size}"
+        )
 
 
 def check_object_counts(min_objects: int, max_objects: int) -> None:

@@ -27,7 +27,9 @@ import torch
 
 from ..architectures import Architecture, get_architecture
 from ..config import ConfigError, DataConfig
+from ..errors import quote
 from ..pipeline import Layout2ImPipeline, resolve_model
+from ..schema.config import MAX_IMAGE_SIZE
 from ..vocab import Vocabulary
 from . import weight_files
 from .context import EvalContext
@@ -51,7 +53,11 @@ def scoring_protocol(options: ScoringOptions, data_config: DataConfig) -> Protoc
 
 def check_image_size(protocol: Protocol, size: int, source: str) -> None:
     """Refuse images of ``size`` under a protocol fixed to another size (``source`` says where
-    the size came from, e.g. "this model makes")."""
+    the size came from, e.g. "this model makes"), and any size outside ``model.image_size``'s
+    bounds (8 to :data:`~layout2im.schema.config.MAX_IMAGE_SIZE`), before anything is
+    allocated."""
+    if not isinstance(size, int) or not 8 <= size <= MAX_IMAGE_SIZE:
+        raise ConfigError(f"image size must be from 8 to {MAX_IMAGE_SIZE}, got {quote(size)}")
     if protocol.image_size is not None and protocol.image_size != size:
         raise ConfigError(
             f"protocol {protocol.name!r} is for {protocol.image_size}x{protocol.image_size} "

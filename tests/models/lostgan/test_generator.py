@@ -148,3 +148,19 @@ def test_visual_genome_config_follows_its_loader():
     assert coco.block_channels == (1024, 1024, 512, 512, 256, 128, 64)
     with pytest.raises(ValueError, match="coco or vg"):
         LostGANConfig.for_dataset("ade20k")
+
+
+@pytest.mark.parametrize("resolution", [128, 256])
+def test_bf16_autocast_stays_close_to_float32(resolution):
+    """bf16 autocast (the pipeline's amp="bf16") changes the images by rounding only: about
+    1.5% relative error at these random weights (measured 1.5% at 128, 1.7% at 256)."""
+    config = _config(resolution)
+    state = orig.random_state(orig.generator_shapes(resolution, **TINY_ORIG), seed=resolution)
+    generator = _converted(state, config)
+    inputs = _layout(5, 8)
+    with torch.no_grad():
+        full = generator(*inputs).images
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = generator(*inputs).images.float()
+    assert half.dtype == torch.float32 and torch.isfinite(half).all()
+    assert ((half - full).norm() / full.norm()).item() < 0.04
