@@ -322,3 +322,22 @@ def test_vg_root_without_visual_genome_is_refused(original_files, tmp_path, caps
     assert not out.exists()
     assert main([*argv, "--vg-root", str(tmp_path), "--vocab", "x.json"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["coco", "vg"])
+def test_a_missing_file_points_to_the_authors_weights_before_the_vocabulary(
+    tmp_path, capsys, dataset
+):
+    from layout2im.cli import main
+
+    missing = tmp_path / f"netG_{dataset}.pt"
+    assert (
+        main(["convert-original", str(missing), "--dataset", dataset, "--out", str(tmp_path / "m")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {missing}: no such file; the authors' trained generators (netG_coco.pt, "
+        "netG_vg.pt) are linked from the README of https://github.com/zhaobozb/layout2im\n"
+    )
+    assert not (tmp_path / "m").exists()

@@ -55,6 +55,13 @@ class ConversionResult:
     seconds: float
 
 
+# where a user finds the files this module converts
+WHERE_THE_WEIGHTS_ARE = (
+    "the authors' trained generators (netG_coco.pt, netG_vg.pt) are linked from the README "
+    "of https://github.com/zhaobozb/layout2im"
+)
+
+
 def convert_original(
     generator_file: str | Path,
     dataset: str,
@@ -78,6 +85,12 @@ def convert_original(
             "neither: training continues only from all three networks"
         )
     check_replaceable_model_folder(out, also_allowed=frozenset({CHECKPOINTS}))
+    for path in (generator_file, image_discriminator_file, object_discriminator_file):
+        if path is not None and not Path(path).is_file():  # before the vocabulary it needs
+            raise ConversionError(
+                f"{path}: {'not a file' if Path(path).exists() else 'no such file'}; "
+                f"{WHERE_THE_WEIGHTS_ARE}"
+            )
     vocab = original_vocabulary(dataset, vocab_file, vg_root)
     config = load_config(f"paper-{dataset}64")
     m = config.model
