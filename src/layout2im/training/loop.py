@@ -29,6 +29,7 @@ from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
 from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
+from ..readers import check_path_text
 from ..threads import describe as describe_threads
 from ..threads import use_threads
 from ..visualize import draw_layout, grid, to_pil
@@ -202,7 +203,7 @@ def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path 
         if run_dir is None:
             raise RunError(f"nothing to resume: no run folder of {config.name!r} under {out_root}")
     else:
-        run_dir = Path(resume)
+        run_dir = check_path_text(resume, "--resume", RunError)
         if not run_dir.is_dir():
             what = "is not a folder" if run_dir.exists() else "does not exist"
             raise RunError(f"nothing to resume: the run folder {run_dir} {what}")
