@@ -211,7 +211,9 @@ def load_model_folder(name_or_dir: str | Path) -> LoadedModel:
     folder = resolve_model(name_or_dir)
     for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
         if not (folder / name).is_file():
-            raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing")
+            inside = folder / "model"  # a run folder: its exported model is runs/<run>/model
+            hint = f"; did you mean {inside}?" if (inside / CONFIG_FILE).is_file() else ""
+            raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing{hint}")
     meta = read_model_meta(folder / CONFIG_FILE)
     try:
         architecture = get_architecture(meta.architecture)
