@@ -54,3 +54,15 @@ def test_info_lists_the_generator_modules_under_the_generator(capsys):
     assert lines[networks[0]].split()[0] == "generator"
     assert modules == list(range(networks[0] + 1, networks[1]))  # right below the generator
     assert [lines[i].split()[0] for i in modules][:2] == ["crop_encoder", "composer"]
+
+
+def test_evaluate_layouts_takes_the_config_its_protocol_names(tmp_path, capsys):
+    out = tmp_path / "layouts.jsonl"
+    args = ["evaluate", "layouts", "--protocol", "shapes32", "--num-images", "3", "--out"]
+    assert main([*args, str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 4  # the header and three layouts
+    capsys.readouterr()
+    assert main(["evaluate", "layouts", "--protocol", "custom", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --config: needed (protocol custom names no preset); presets: "
+    )

@@ -24,7 +24,19 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 # above it (a prefix names a module, ``layout2im.x``, or a package, ``layout2im.x`` for
 # ``x/``); the package's own ``__init__`` is its public face, in the pipeline's layer
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("errors", "readers", "fsutil", "hardware", "threads", "devices", "imagenet")),
+    (
+        "foundations",
+        (
+            "errors",
+            "readers",
+            "torch_files",
+            "fsutil",
+            "hardware",
+            "threads",
+            "devices",
+            "imagenet",
+        ),
+    ),
     ("schema", ("schema", "config", "layout", "vocab")),
     ("models", ("models", "losses")),
     (

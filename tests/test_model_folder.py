@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,3 +127,19 @@ def test_destinations_that_are_not_model_folders_are_left_alone(tmp_path, tiny_m
     check_replaceable_model_folder(tiny_model_dir)  # a model folder may be replaced
     check_replaceable_model_folder(tmp_path / "new")
     assert (tmp_path / "other" / "notes.txt").read_text() == "keep"
+
+
+def test_a_run_folder_given_as_the_model_points_to_its_model(tmp_path, capsys):
+    from layout2im.cli import main
+    from layout2im.pipeline import default_model
+
+    run = tmp_path / "runs" / "00000-shapes32"
+    shutil.copytree(default_model(), run / "model")
+    layout = Path(__file__).resolve().parents[1] / "examples" / "three-shapes.json"
+    args = ["generate", "--model", str(run), "--layout", str(layout), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {run} is not a layout2im model: config.json is missing; "
+        f"did you mean {run / 'model'}?\n"
+    )
+    assert not (tmp_path / "o").exists()

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import quote
-from .readers import read_text
+from .readers import check_path_text, read_text
 from .schema.config import (
     AMP_MODES,
     IGNORED_KEYS,
@@ -92,7 +92,7 @@ def preset_names() -> list[str]:
 
 def load_config(name_or_path: str | Path) -> Config:
     """Load a preset by name (``shapes32``) or a YAML file path; unset keys take defaults."""
-    path = Path(name_or_path)
+    path = check_path_text(name_or_path, "config", ConfigError)
     if path.suffix in (".yaml", ".yml") or path.exists():
         text = read_config_text(path)
     else:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError, short
+from .readers import check_path_text
 
 
 def _umask() -> int:
@@ -138,7 +139,7 @@ def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
     mount options or the file system). Raises :class:`~layout2im.errors.OutputError` naming
     ``option``, the path and the reason.
     """
-    path = Path(path)
+    path = check_path_text(path, option, OutputError)
     shown = short(str(path), 200)
     existing = path
     while not existing.exists() and existing != existing.parent:

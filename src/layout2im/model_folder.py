@@ -34,7 +34,7 @@ from .architectures import Architecture, get_architecture
 from .config import Config, config_from_dict, load_config, preset_names
 from .errors import Layout2ImError, quote, short_path
 from .fsutil import atomic_write, write_text
-from .readers import read_json
+from .readers import check_path_text, read_json
 from .schema.model_folder import FORMAT, FORMAT_VERSION, ModelFolderMeta, TrainedData
 from .vocab import Vocabulary
 
@@ -92,7 +92,7 @@ def resolve_model(name_or_dir: str | Path) -> Path:
     """The model folder for a folder path or a shipped model name (see :func:`shipped_models`).
 
     A value without path separators that is not an existing folder is a shipped name."""
-    path = Path(name_or_dir)
+    path = check_path_text(name_or_dir, "model", ModelLoadError)
     if path.is_dir():
         return path
     text = os.fspath(name_or_dir)
@@ -211,7 +211,9 @@ def load_model_folder(name_or_dir: str | Path) -> LoadedModel:
     folder = resolve_model(name_or_dir)
     for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
         if not (folder / name).is_file():
-            raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing")
+            inside = folder / "model"  # a run folder: its exported model is runs/<run>/model
+            hint = f"; did you mean {inside}?" if (inside / CONFIG_FILE).is_file() else ""
+            raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing{hint}")
     meta = read_model_meta(folder / CONFIG_FILE)
     try:
         architecture = get_architecture(meta.architecture)

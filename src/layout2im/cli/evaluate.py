@@ -73,7 +73,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             "score the folder with `layout2im evaluate images`. See docs/evaluation.md."
         ),
     )
-    add_config_args(p)
+    add_config_args(p, "(default: the preset the --protocol is named after, e.g. shapes32)")
     p.add_argument("--protocol", choices=protocol_names(), help="(default: the dataset's)")
     p.add_argument("--out", required=True, help="the layouts file to write (.jsonl)")
     p.add_argument("--num-images", type=int, help="only the first N layouts (quick checks)")
@@ -278,6 +278,14 @@ def cmd_evaluate_layouts(args) -> int:
     if Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a folder; give a file path")
     check_output_folder(Path(args.out).parent)
+    if args.config is None:
+        if args.protocol not in preset_names():
+            raise CLIError(
+                "--config: needed"
+                + (f" (protocol {args.protocol} names no preset)" if args.protocol else "")
+                + f"; presets: {', '.join(preset_names())}, or a YAML file"
+            )
+        args.config = args.protocol
     config = config_from_args(args)
     header = export_layouts(
         args.out,

@@ -59,6 +59,7 @@ from PIL import Image
 from ..config import ConfigError, DataConfig
 from ..errors import Layout2ImError
 from ..fsutil import atomic_write
+from ..readers import check_path_text
 from .generation import EvalLayouts, load_layouts
 from .options import ScoringOptions
 from .protocols import Protocol, get_protocol
@@ -192,7 +193,7 @@ def scan_folder(
     a one-split protocol) to its number of layouts. Raises :class:`FolderError` for a folder
     that is missing, unreadable, holds more than ``max_entries`` entries, or holds a symbolic
     link that leads outside it."""
-    given = Path(folder)
+    given = check_path_text(folder, "image folder", FolderError)
     if not given.is_dir():
         raise FolderError(f"{given} is not a folder")
     root = given.resolve()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
 from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
+from ..readers import check_path_text
 from ..threads import describe as describe_threads
 from ..threads import use_threads
 from ..visualize import draw_layout, grid, to_pil
@@ -128,10 +130,13 @@ def _train_with_run_log(
             log.info(amp_note)
     else:
         package_log.setLevel(logging.WARNING)
+    discard_run = False
     try:
         state = load_checkpoint(Path(ckpt_path)) if ckpt_path else None
         return _build_and_run(config, run_dir, state, progress, env, init_from)
     except Exception as exc:
+        # a new run whose --init-from does not fit has trained nothing: leave no folder
+        discard_run = init_from is not None and not ckpt_path and isinstance(exc, CheckpointError)
         lost_peer = isinstance(exc, (RuntimeError, ConnectionError)) and _looks_like_lost_peer(exc)
         if env.distributed and lost_peer:
             exc = DistributedError(
@@ -149,6 +154,8 @@ def _train_with_run_log(
         if handler is not None:
             package_log.removeHandler(handler)
             handler.close()
+        if discard_run and env.is_main:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _record_failure(handler: logging.Handler, exc: Exception) -> None:
@@ -202,7 +209,7 @@ def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path 
         if run_dir is None:
             raise RunError(f"nothing to resume: no run folder of {config.name!r} under {out_root}")
     else:
-        run_dir = Path(resume)
+        run_dir = check_path_text(resume, "--resume", RunError)
         if not run_dir.is_dir():
             what = "is not a folder" if run_dir.exists() else "does not exist"
             raise RunError(f"nothing to resume: the run folder {run_dir} {what}")
