@@ -441,3 +441,37 @@ def test_the_parser_loads_neither_training_nor_the_editor_nor_conversion():
     assert "'cli'" in loaded
     for subpackage in ("training", "web", "conversion"):
         assert f"'{subpackage}'" not in loaded, loaded
+
+
+def test_each_command_group_adds_exactly_the_commands_its_table_row_names():
+    import argparse
+
+    from layout2im.cli.main import COMMAND_GROUPS, load_group
+
+    for group, commands in COMMAND_GROUPS.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        load_group(group).add_parsers(sub)
+        assert tuple(sub.choices) == commands, group
+
+
+def test_generate_loads_only_the_inference_code(tmp_path):
+    # a command imports its own group alone: generating loads no data, training, evaluation,
+    # conversion or editor code
+    layout = tmp_path / "layout.json"
+    layout.write_text(
+        '{"objects": [{"category": "circle", "box": [0.1, 0.1, 0.6, 0.6]}]}', encoding="utf-8"
+    )
+    code = (
+        "import sys; from layout2im.cli import main; "
+        f"rc = main(['generate', '--layout', {str(layout)!r}, '--samples', '1', "
+        f"'--out', {str(tmp_path / 'out')!r}]); "
+        "print(rc, sorted({m.split('.')[1] for m in sys.modules if m.startswith('layout2im.')}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    last = loaded.strip().splitlines()[-1]
+    assert last.startswith("0 "), loaded
+    for subpackage in ("data", "training", "evaluation", "conversion", "web"):
+        assert f"'{subpackage}'" not in last, last
+    assert (tmp_path / "out").is_dir()

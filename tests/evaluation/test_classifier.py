@@ -98,3 +98,10 @@ def test_bundled_shapes_networks_are_small_and_accurate(kind):
         feats = net.features(batch["images"])
     assert feats.shape == (4, net.feature_dim) and torch.isfinite(feats).all()
     assert batch_layout(batch).num_objects > 0
+
+
+def test_a_network_given_with_another_suffix_says_what_was_looked_for(tmp_path):
+    from layout2im.evaluation.classifier import NetworkLoadError, load_network
+
+    with pytest.raises(NetworkLoadError, match=r"is read from x\.safetensors and x\.json"):
+        load_network(tmp_path / "x.pt")

@@ -62,3 +62,4 @@ def test_refusals(tmp_path, tiny_model_dir):
     other.model = tiny_model_config(z_dim=6)
     with pytest.raises(CheckpointError, match=r"model.z_dim: 4 there, 6 here"):
         train(other, tmp_path / "r", progress=False, init_from=tiny_model_dir)
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # no run left

@@ -38,10 +38,11 @@ from ..config import Config
 from ..data import build_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
 from ..devices import parse_device
-from ..errors import Layout2ImError
+from ..errors import Layout2ImError, short_path
 from ..fsutil import atomic_write, portable_paths, write_text
 from ..layout import LayoutBatch
 from ..models.layers import crop_boxes
+from ..readers import read_json
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,10 @@ def save_network(net: SmallResNet, path: str | Path, meta: dict) -> tuple[Path, 
     return weights, config
 
 
+MAX_NETWORK_JSON_BYTES = 1024 * 1024
+"""An evaluation network's JSON metadata is at most this large."""
+
+
 def load_network(path: str | Path) -> tuple[SmallResNet, dict]:
     """Load a network saved by :func:`save_network` (``path`` with or without suffix); returns
     it in eval mode and its JSON metadata."""
@@ -175,9 +180,13 @@ def load_network(path: str | Path) -> tuple[SmallResNet, dict]:
     weights, config = base.with_suffix(".safetensors"), base.with_suffix(".json")
     for f in (weights, config):
         if not f.is_file():
-            raise NetworkLoadError(f"evaluation network file not found: {f}")
+            raise NetworkLoadError(
+                f"evaluation network file not found: {short_path(f)} (a network given as "
+                f"{short_path(path)} is read from {weights.name} and {config.name} "
+                "next to each other)"
+            )
     try:
-        info = json.loads(config.read_text())
+        info = read_json(config, MAX_NETWORK_JSON_BYTES, "evaluation network", NetworkLoadError)
         if info.get("format") != FORMAT:
             raise ValueError(f"format is {info.get('format')!r}, expected {FORMAT!r}")
         net = SmallResNet(NetworkConfig(**info["network"]))

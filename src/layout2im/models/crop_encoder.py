@@ -10,23 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ConditionalBatchNorm2d
+from .layers import downsampling_convs
 
 
 class ObjectLatentEstimator(nn.Module):
     def __init__(self, channels: list[int], z_dim: int, num_classes: int):
         super().__init__()
-        convs, norms = [], []
-        in_ch = 3
-        for i, out_ch in enumerate(channels):
-            if i == 0:
-                convs.append(nn.Conv2d(in_ch, out_ch, 7, stride=1, padding=3, bias=False))
-            else:
-                convs.append(nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False))
-            norms.append(ConditionalBatchNorm2d(out_ch, num_classes))
-            in_ch = out_ch
-        self.convs = nn.ModuleList(convs)
-        self.norms = nn.ModuleList(norms)
+        # 7x7 stride 1, then 4x4 stride 2 (32 -> 2 for the paper's crops)
+        self.convs, self.norms = downsampling_convs(3, channels, 7, 3, num_classes)
+        in_ch = channels[-1]
         self.fc_mu = nn.Linear(in_ch, z_dim)
         self.fc_logvar = nn.Linear(in_ch, z_dim)
 

@@ -40,6 +40,23 @@ class ConditionalBatchNorm2d(nn.Module):
         return gamma[:, :, None, None] * normed + beta[:, :, None, None]
 
 
+def downsampling_convs(
+    in_channels: int, channels: list[int], first_kernel: int, first_padding: int, num_classes: int
+) -> tuple[nn.ModuleList, nn.ModuleList]:
+    """The conv stack both object encoders of the paper use: a first ``first_kernel`` conv at
+    stride 1, then 4x4 stride-2 convs (each halving the size), all without bias, each followed by
+    a :class:`ConditionalBatchNorm2d`. Returns ``(convs, norms)``; ``channels[i]`` is the i-th
+    conv's output width."""
+    convs, norms = [], []
+    in_ch = in_channels
+    for i, out_ch in enumerate(channels):
+        kernel, stride, padding = (first_kernel, 1, first_padding) if i == 0 else (4, 2, 1)
+        convs.append(nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=padding, bias=False))
+        norms.append(ConditionalBatchNorm2d(out_ch, num_classes))
+        in_ch = out_ch
+    return nn.ModuleList(convs), nn.ModuleList(norms)
+
+
 def masked_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``bn(x[valid])`` computed on every row of x: in training mode the batch statistics (and
     the running statistics' update) come from the valid rows only, and every row is normalised

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ConditionalBatchNorm2d, box_masks
+from .layers import box_masks, downsampling_convs
 
 
 class ObjectEncoder(nn.Module):
@@ -34,17 +34,8 @@ class ObjectEncoder(nn.Module):
 
     def __init__(self, in_channels: int, channels: list[int], num_classes: int):
         super().__init__()
-        convs, norms = [], []
-        in_ch = in_channels
-        for i, out_ch in enumerate(channels):
-            if i == 0:
-                convs.append(nn.Conv2d(in_ch, out_ch, 1, stride=1, padding=1, bias=False))
-            else:
-                convs.append(nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False))
-            norms.append(ConditionalBatchNorm2d(out_ch, num_classes))
-            in_ch = out_ch
-        self.convs = nn.ModuleList(convs)
-        self.norms = nn.ModuleList(norms)
+        # the original's 1x1 conv with padding=1 (64 -> 66), then 4x4 stride 2 (66 -> 33 -> 16 -> 8)
+        self.convs, self.norms = downsampling_convs(in_channels, channels, 1, 1, num_classes)
         self.fast_paths = frozenset(self.FAST_PATHS)
 
     def forward(

@@ -100,8 +100,9 @@ def check_training_state(state: Any, path: Path) -> None:
             raise CheckpointError(
                 f"{where}: {key!r} must be a {kind.__name__}, got {type(state[key]).__name__}"
             )
-    if "vocab" in state and not all(isinstance(n, str) for n in state["vocab"]):
-        raise CheckpointError(f"{where}: 'vocab' must be a list of category names")
+    # a row without a name is None (COCO ids never assigned, as the authors' vocabulary has them)
+    if "vocab" in state and not all(n is None or isinstance(n, str) for n in state["vocab"]):
+        raise CheckpointError(f"{where}: 'vocab' must be a list of category names (or null)")
 
 
 def _tensor_problem(key: Any, tensor: Any) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,10 +130,13 @@ def _train_with_run_log(
             log.info(amp_note)
     else:
         package_log.setLevel(logging.WARNING)
+    discard_run = False
     try:
         state = load_checkpoint(Path(ckpt_path)) if ckpt_path else None
         return _build_and_run(config, run_dir, state, progress, env, init_from)
     except Exception as exc:
+        # a new run whose --init-from does not fit has trained nothing: leave no folder
+        discard_run = init_from is not None and not ckpt_path and isinstance(exc, CheckpointError)
         lost_peer = isinstance(exc, (RuntimeError, ConnectionError)) and _looks_like_lost_peer(exc)
         if env.distributed and lost_peer:
             exc = DistributedError(
@@ -150,6 +154,8 @@ def _train_with_run_log(
         if handler is not None:
             package_log.removeHandler(handler)
             handler.close()
+        if discard_run and env.is_main:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _record_failure(handler: logging.Handler, exc: Exception) -> None:
