@@ -41,8 +41,9 @@ def test_evaluate_list_aligns_every_description(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
     names = [*metric_names(), *PROTOCOLS]
     assert len(lines) == len(names)
-    starts = {len(line) - len(line[2:].split(" ", 1)[1].lstrip()) for line in lines}
-    assert len(starts) == 1  # every description starts in the same column
+    width = max(len(name) for name in names)
+    for line, name in zip(lines, names, strict=True):  # every description in the same column
+        assert line[2 : 2 + width].rstrip() == name and line[2 + width : 4 + width] == "  "
     assert any(line.startswith("  reconstruction-colour  ") for line in lines)
 
 
