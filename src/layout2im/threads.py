@@ -6,7 +6,7 @@ Two settings decide whether a CPU run survives a machine that other work also us
 - **threads**: torch's intra-op threads (``torch.set_num_threads``). torch starts one per core;
   every operation is split between them and waits for the slowest, so when another process
   holds a core, each of the thousands of small operations of a step waits for the thread that
-  shares it. :func:`default_threads` is what the table chose.
+  shares it. :func:`default_threads` is what the tables chose, by the kind of work.
 - **the OpenMP wait policy**: torch's CPU kernels run on libgomp, whose idle threads spin on a
   core before sleeping, taking it from the thread they wait for when cores are short.
   ``OMP_WAIT_POLICY=PASSIVE`` makes them sleep at once. libgomp reads the variable once, when
@@ -48,13 +48,28 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_threads(cores: int | None = None) -> int:
-    """Threads to use when the user names none: one per core but one, leaving a core to the
-    rest of the machine (at least one). On 2 cores shared with other work, shapes32 trained at
-    0.29-0.98 s per step with 1 thread against 0.80-1.12 s with 2 passive threads and 3.8-23 s
-    with 2 spinning ones (torch's default); see ``benchmarks/results/threads-cpu.md``."""
+TRAIN, GENERATE = "train", "generate"
+WORK_KINDS = (TRAIN, GENERATE)
+
+
+def default_threads(cores: int | None = None, work: str = TRAIN) -> int:
+    """Threads to use when the user names none, by the kind of ``work``, as
+    ``benchmarks/results/threads-cpu.md`` and ``threads-cpu-idle.md`` measured on 2 cores
+    (with the passive wait the command sets):
+
+    - ``"train"``: one per core but one (at least one), leaving a core to the rest of the
+      machine. shapes32 steps took 0.29-0.98 s with 1 thread against 0.80-1.12 s with 2 on a
+      machine shared with other work, and 2 threads did not beat 1 on an idle one (0.66 against
+      0.63 s).
+    - ``"generate"`` (generation, serving, scoring): one per core. paper-coco64 generated at
+      99 ms per image with 2 threads against 157 ms with 1 on an idle machine, and 160 against
+      178 ms with one core busy; only under heavy outside load did 1 thread win (132 against
+      193 ms).
+    """
+    if work not in WORK_KINDS:
+        raise ValueError(f"work must be one of {WORK_KINDS}, got {work!r}")
     cores = available_cores() if cores is None else cores
-    return max(1, cores - 1)
+    return max(1, cores - 1) if work == TRAIN else max(1, cores)
 
 
 def prefer_passive_wait() -> bool:
@@ -83,23 +98,23 @@ def check_threads(value, field: str = "--threads") -> int:
     return threads
 
 
-def requested_threads(threads: int | None = None) -> int:
+def requested_threads(threads: int | None = None, work: str = TRAIN) -> int:
     """The thread count to use: ``threads`` when given, else ``OMP_NUM_THREADS`` when set,
-    else :func:`default_threads`."""
+    else :func:`default_threads` for ``work``."""
     if threads is not None:
         return check_threads(threads)
     from_env = os.environ.get(THREADS_VARIABLE, "").split(",")[0].strip()
     if from_env:
         return check_threads(from_env, THREADS_VARIABLE)
-    return default_threads()
+    return default_threads(work=work)
 
 
-def use_threads(threads: int | None = None) -> int:
-    """Make torch compute with :func:`requested_threads` ``(threads)`` intra-op threads;
-    returns the count."""
+def use_threads(threads: int | None = None, work: str = TRAIN) -> int:
+    """Make torch compute with :func:`requested_threads` ``(threads, work)`` intra-op
+    threads; returns the count."""
     import torch
 
-    count = requested_threads(threads)
+    count = requested_threads(threads, work)
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
     return count

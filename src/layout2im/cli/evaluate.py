@@ -28,6 +28,7 @@ from ..evaluation.report import format_folder_counts
 from ..evaluation.runner import resolve_metrics
 from ..fsutil import check_output_folder, write_text
 from ..model_folder import shipped_models, trained_data_config
+from ..threads import GENERATE, TRAIN
 from .options import CLIError, add_config_args, add_threads_arg, config_from_args
 
 ACTIONS = ("run", "layouts", "images", "train-classifier", "list")
@@ -78,6 +79,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the layouts file to write (.jsonl)")
     p.add_argument("--num-images", type=int, help="only the first N layouts (quick checks)")
     p.add_argument("--image-size", type=int, help="image side (for protocols that fix none)")
+    add_threads_arg(p, GENERATE)
     p.set_defaults(func=cmd_evaluate_layouts)
 
     p = actions.add_parser(
@@ -138,6 +140,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_arg(p, TRAIN)
     p.set_defaults(func=cmd_train_classifier)
 
     p = actions.add_parser("list", help="list metrics and protocols")
@@ -148,7 +151,7 @@ def _add_scoring_args(p: argparse.ArgumentParser, config_help: str | None = None
     """The options of commands that score images under a protocol; with ``config_help``,
     ``--config`` may be left out (the command then finds the config itself)."""
     add_config_args(p, config_help)
-    add_threads_arg(p)
+    add_threads_arg(p, GENERATE)
     p.add_argument(
         "--protocol",
         choices=protocol_names(),

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..fsutil import check_output_folder
 from ..layout import example_layouts, load_layout_file
 from ..pipeline import Layout2ImPipeline, default_model, shipped_models
+from ..threads import GENERATE
 from ..visualize import save_generation
 from .options import SEED_LIMIT, CLIError, add_threads_arg
 
@@ -48,7 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="off",
         help="bf16: bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX; default off)",
     )
-    add_threads_arg(p)
+    add_threads_arg(p, GENERATE)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser(
@@ -66,7 +67,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--runs", default="runs", help="folder of run folders (with --train)")
     p.add_argument("--samples", type=int, default=6, help="samples per layout (default 6)")
-    add_threads_arg(p)
+    add_threads_arg(p, GENERATE)
     p.set_defaults(func=cmd_demo)
 
 

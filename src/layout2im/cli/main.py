@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if hasattr(args, "threads"):
-            use_threads(args.threads)
+            use_threads(args.threads, args.thread_work)
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

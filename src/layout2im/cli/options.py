@@ -8,6 +8,7 @@ import json
 
 from ..config import Config, apply_overrides, load_config, preset_names
 from ..errors import Layout2ImError
+from ..threads import TRAIN
 
 SEED_LIMIT = 2**63
 
@@ -44,12 +45,16 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
     return apply_overrides(base if base is not None else load_config(args.config), overrides)
 
 
-def add_threads_arg(p: argparse.ArgumentParser) -> None:
-    """--threads: torch's CPU threads for the command (main applies it before the command)."""
+def add_threads_arg(p: argparse.ArgumentParser, work: str = TRAIN) -> None:
+    """--threads: torch's CPU threads for the command, whose default depends on the ``work``
+    it does (see :func:`layout2im.threads.default_threads`; main applies it before the
+    command)."""
+    default = "one per core but one" if work == TRAIN else "one per core"
     p.add_argument(
         "--threads",
         type=int,
         metavar="N",
-        help="CPU threads (default: OMP_NUM_THREADS when set, else one per core but one, which "
-        "keeps a busy machine fast; see docs/training.md)",
+        help=f"CPU threads (default: OMP_NUM_THREADS when set, else {default}, which the "
+        "benchmarks found fastest for this work on a busy machine; see docs/training.md)",
     )
+    p.set_defaults(thread_work=work)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..pipeline import Layout2ImPipeline, default_model
+from ..threads import GENERATE
 from .options import CLIError, add_threads_arg
 
 
@@ -34,7 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, ... (default cpu)"
     )
-    add_threads_arg(p)
+    add_threads_arg(p, GENERATE)
     p.set_defaults(func=cmd_serve)
 
 

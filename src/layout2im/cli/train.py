@@ -10,6 +10,7 @@ import os
 from ..architectures import get_architecture
 from ..fsutil import check_output_folder
 from ..models.size import generator_module_counts
+from ..threads import TRAIN
 from .options import CLIError, add_config_args, add_threads_arg, config_from_args
 
 
@@ -43,7 +44,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--master-port", type=int, help="with --nproc: rendezvous port (default: a free one)"
     )
-    add_threads_arg(p)
+    add_threads_arg(p, TRAIN)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
