@@ -6,6 +6,7 @@ Never runs ``playwright install``: it uses /usr/bin/chromium (``apt-get install 
 
 import base64
 import contextlib
+import io
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from layout2im.pipeline import Layout2ImPipeline
@@ -204,6 +206,8 @@ def test_draw_pick_generate_resample_lock_style_and_files(page, pipe, tmp_path):
         page.click("#download-image")
     image_b64 = page.evaluate("() => window.layout2imEditor.state.result.images[2]")
     assert Path(info.value.path()).read_bytes() == base64.b64decode(image_b64)
+    seed = page.evaluate("() => window.layout2imEditor.state.seed")
+    assert info.value.suggested_filename == f"layout2im-seed{seed}-sample2-1x.png"
 
     page.click("#clear")
     page.wait_for_function("() => document.querySelectorAll('#variations img').length === 0")
@@ -425,3 +429,124 @@ def test_lostgan_model_mask_overlay_and_background_lock(lostgan_server_url, serv
             assert page.locator("#lock-background-label").is_hidden()
         finally:
             browser.close()
+
+
+# ----------------------------------------------------------------- the seed, the view, downloads
+
+LARGEST_SEED = 2**63 - 1  # the largest seed the server takes (19 digits)
+SCENE = {"objects": [{"category": "circle", "box": [0.1, 0.15, 0.6, 0.7]},
+                     {"category": "square", "box": [0.5, 0.4, 0.95, 0.9]}]}  # fmt: skip
+
+
+def _set_seed(page: Page, text: str) -> None:
+    page.fill("#seed", text)
+    page.press("#seed", "Enter")  # the change event
+
+
+def test_the_seed_field_shows_every_seed_the_server_takes_exactly(page, pipe):
+    for width in (320, 800, 1200):  # a phone, one column, two columns
+        page.set_viewport_size({"width": width, "height": 820})
+        for seed in (1826638342, LARGEST_SEED):
+            _set_seed(page, str(seed))
+            assert page.input_value("#seed") == str(seed)
+            scroll, client, right = page.evaluate(
+                "() => { const e = document.querySelector('#seed');"
+                " return [e.scrollWidth, e.clientWidth, e.getBoundingClientRect().right]; }"
+            )
+            assert scroll <= client, (width, seed)  # no digit scrolled out of view
+            assert right <= width, (width, seed)  # nor off the page
+    # the largest seed reaches the server exactly (a JavaScript Number would round it to 2**63)
+    page.evaluate(f"() => window.layout2imEditor.loadLayout({json.dumps(SCENE)})")
+    result = _settle(page)
+    assert page.evaluate("() => window.layout2imEditor.state.seed") == LARGEST_SEED
+    layout = page.evaluate("() => window.layout2imEditor.layoutJson()")  # with the editor's ids
+    direct = pipe(layout, num_samples=4, seed=LARGEST_SEED)
+    assert torch.equal(torch.tensor(result["latents"]), direct.latents)
+    # a seed beyond the server's range is refused with a word, the field keeps the seed
+    _set_seed(page, str(2**63))
+    assert f"a whole number from 0 to {LARGEST_SEED}" in page.inner_text("#notice")
+    assert page.input_value("#seed") == str(LARGEST_SEED)
+    assert page.evaluate("() => window.layout2imEditor.state.seed") == LARGEST_SEED
+
+
+def _model_image(page: Page) -> Image.Image:
+    b64 = page.evaluate("() => window.layout2imEditor.state.result.images[0]")
+    return Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB")
+
+
+def _view(page: Page) -> dict:
+    """How the page scales the model's image: the canvas's smoothing, the variations' CSS and
+    the canvas's pixel at the centre of every model pixel (row-major RGB)."""
+    return page.evaluate(
+        """(n) => {
+            const c = document.querySelector('#canvas');
+            const ctx = c.getContext('2d');
+            const data = ctx.getImageData(0, 0, c.width, c.height).data;
+            const at = (k) => Math.floor((k + 0.5) * c.width / n);  // a model pixel's centre
+            const centres = [];
+            for (let y = 0; y < n; y++)
+                for (let x = 0; x < n; x++) {
+                    const i = (at(y) * c.width + at(x)) * 4;
+                    centres.push([data[i], data[i + 1], data[i + 2]]);
+                }
+            const thumb = document.querySelector('#variations img');
+            return {
+                smoothing: ctx.imageSmoothingEnabled,
+                rendering: getComputedStyle(thumb).imageRendering,
+                every: Array.from(data.filter((_, i) => i % 97 === 0)),
+                centres,
+                tooltip: document.querySelector('#download-scale').title,
+            };
+        }""",
+        _model_image(page).width,
+    )
+
+
+def _download(page: Page, scale: str):
+    page.select_option("#download-scale", scale)
+    with page.expect_download() as info:
+        page.click("#download-image")
+    path = Path(info.value.path())
+    return info.value.suggested_filename, path.read_bytes(), Image.open(path).convert("RGB")
+
+
+def test_pixel_exact_toggle_and_downloads_at_a_chosen_scale(page):
+    page.evaluate(f"() => window.layout2imEditor.loadLayout({json.dumps(SCENE)})")
+    _settle(page)
+    page.uncheck("#show-boxes")
+    model = _model_image(page)
+    n = model.width  # 16 for the tiny model
+    raw = model.tobytes()
+    model_pixels = [list(raw[i : i + 3]) for i in range(0, len(raw), 3)]
+
+    # Smooth by default: bilinear on the canvas and in the variations.
+    smooth = _view(page)
+    assert smooth["smoothing"] is True and smooth["rendering"] == "auto"
+    assert "smoothly (bilinear)" in smooth["tooltip"]
+    page.check("#pixel-exact")
+    exact = _view(page)
+    assert exact["smoothing"] is False and exact["rendering"] == "pixelated"
+    assert "pixel-exact (nearest neighbour)" in exact["tooltip"]
+    assert exact["every"] != smooth["every"]
+    assert exact["centres"] == model_pixels  # squares of the model's own pixels
+
+    # 1x: the server's PNG, byte for byte; 4x and 8x: scaled as the view is.
+    name, data, one = _download(page, "1")
+    b64 = page.evaluate("() => window.layout2imEditor.state.result.images[0]")
+    assert name == "layout2im-seed0-sample0-1x.png" and data == base64.b64decode(b64)
+    assert one.size == (n, n)
+    name, _, four = _download(page, "4")
+    assert name == "layout2im-seed0-sample0-4x.png" and four.size == (4 * n, 4 * n)
+    assert four.tobytes() == model.resize((4 * n, 4 * n), Image.NEAREST).tobytes()
+    name, _, eight = _download(page, "8")
+    assert name == "layout2im-seed0-sample0-8x.png" and eight.size == (8 * n, 8 * n)
+    assert eight.tobytes() == model.resize((8 * n, 8 * n), Image.NEAREST).tobytes()
+    page.uncheck("#pixel-exact")
+    assert _view(page)["every"] == smooth["every"]
+    _, _, smooth_four = _download(page, "4")
+    assert smooth_four.size == (4 * n, 4 * n)
+    assert smooth_four.tobytes() != four.tobytes()
+    # smooth scaling keeps the picture: its 4x4 blocks average close to the model's pixels
+    blocks = torch.tensor(list(smooth_four.resize((n, n), Image.BOX).tobytes()), dtype=float)
+    pixels = torch.tensor(list(raw), dtype=float)
+    assert (blocks - pixels).abs().mean() < 16  # of 255

@@ -12,6 +12,8 @@
   const MIN_SIZE = 0.02; // smallest box side while drawing, normalised
   const MIN_MODEL_PX = 4; // smallest box side in the model's pixels: smaller shows nothing
   const HANDLE_PX = 7;
+  // The server takes seeds 0 .. 2^63 - 1. Seeds are BigInts: a Number rounds them above 2^53.
+  const SEED_LIMIT = 2n ** 63n;
 
   const $ = (sel, root = document) => root.querySelector(sel);
   const canvas = $("#canvas");
@@ -25,13 +27,14 @@
     selected: null, // key of the selected object
     nextKey: 1, // row keys (internal)
     nextId: 1, // numbers for new object ids o1, o2, ...
-    seed: 0,
+    seed: 0n, // the call seed (a BigInt)
     numSamples: 4,
     sample: 0, // selected variation
     result: null, // last /api/generate answer
     masks: [], // per sample, per object in the layout sent: Image of the object's mask
     imageZ: null, // the locked image code (architectures with one), or null
     resultKey: null, // the request it answered (JSON)
+    resultSeed: null, // the seed of that request (a BigInt; the answer's `seed` is a Number)
     images: [], // HTMLImageElement per sample of `result`
     generation: 0, // answers applied so far
   };
@@ -116,6 +119,26 @@
     a.remove();
   }
 
+  function downloadBlob(filename, blob) {
+    const url = URL.createObjectURL(blob);
+    download(filename, url);
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  // The seed in `text` as a BigInt, or null when it is not a whole number the server takes.
+  function parseSeed(text) {
+    const digits = text.trim();
+    if (!/^[0-9]+$/.test(digits)) return null;
+    const seed = BigInt(digits);
+    return seed < SEED_LIMIT ? seed : null;
+  }
+
+  // Whether the model's image is shown (and scaled for download) as squares of its pixels
+  // (nearest neighbour) rather than smoothly (bilinear).
+  function pixelExact() {
+    return $("#pixel-exact").checked;
+  }
+
   // -- the layout sent to the server --------------------------------------------------------
 
   function hasCapability(name) {
@@ -150,15 +173,18 @@
     }, delay);
   }
 
-  function requestPayload() {
-    return { layout: layoutJson(), num_samples: state.numSamples, seed: state.seed };
+  // The body of a generate request. JSON.stringify writes numbers as doubles, exact only up to
+  // 2^53: the seed goes in as its digits, so every seed the server takes arrives as typed.
+  function requestBody() {
+    const rest = JSON.stringify({ layout: layoutJson(), num_samples: state.numSamples });
+    return `${rest.slice(0, -1)},"seed":${state.seed}}`;
   }
 
   // True when the images on screen are those of the current layout and settings.
   function settled() {
     if (inFlight || timer !== null) return false;
     if (placed().length === 0) return state.result === null;
-    return state.resultKey === JSON.stringify(requestPayload());
+    return state.resultKey === requestBody();
   }
 
   async function generate() {
@@ -179,8 +205,8 @@
     inFlight = true;
     pending = false;
     document.body.dataset.busy = "1";
-    const payload = requestPayload();
-    const key = JSON.stringify(payload);
+    const key = requestBody();
+    const seed = state.seed;
     const started = performance.now();
     try {
       const result = await api("/api/generate", {
@@ -189,7 +215,7 @@
         body: key,
       });
       const roundTrip = performance.now() - started;
-      await applyResult(result, key);
+      await applyResult(result, key, seed);
       const t = result.timing;
       $("#timing").textContent =
         `${result.images.length} image${result.images.length === 1 ? "" : "s"} ` +
@@ -216,7 +242,7 @@
     });
   }
 
-  async function applyResult(result, key) {
+  async function applyResult(result, key, seed) {
     const images = await Promise.all(
       result.images.map((b64) => loadImage(`data:image/png;base64,${b64}`)),
     );
@@ -229,6 +255,7 @@
       : [];
     state.result = result;
     state.resultKey = key;
+    state.resultSeed = seed;
     state.images = images;
     state.sample = Math.min(state.sample, images.length - 1);
     state.generation += 1;
@@ -257,7 +284,7 @@
     ctx.clearRect(0, 0, w, h);
     const img = state.images[state.sample];
     if (img) {
-      ctx.imageSmoothingEnabled = img.naturalWidth >= 128;
+      ctx.imageSmoothingEnabled = !pixelExact();
       ctx.drawImage(img, 0, 0, w, h);
       drawMask(w, h);
     } else {
@@ -951,19 +978,56 @@
   });
 
   $("#seed").addEventListener("change", (event) => {
-    const value = Math.floor(Number(event.target.value));
-    state.seed = Number.isFinite(value) && value >= 0 ? value : 0;
+    const seed = parseSeed(event.target.value);
+    if (seed === null) {
+      showNotice(
+        `a seed is a whole number from 0 to ${SEED_LIMIT - 1n}: the seed stays ${state.seed}`,
+      );
+    } else {
+      showNotice("");
+      state.seed = seed;
+    }
     event.target.value = String(state.seed);
     scheduleGenerate(0);
   });
 
   $("#new-seed").addEventListener("click", () => {
-    state.seed = Math.floor(Math.random() * 2 ** 31);
+    state.seed = BigInt(Math.floor(Math.random() * 2 ** 31));
     $("#seed").value = String(state.seed);
     scheduleGenerate(0);
   });
 
   $("#show-boxes").addEventListener("change", draw);
+
+  // The page's CSS (the variations) and the scale menu's tooltip follow the Pixel-exact box.
+  function showPixelExact() {
+    document.body.dataset.pixelExact = pixelExact() ? "1" : "";
+    const how = pixelExact() ? "pixel-exact (nearest neighbour)" : "smoothly (bilinear)";
+    $("#download-scale").title =
+      `Size of the downloaded image: 1x is the model's own pixels; 4x and 8x are scaled ${how}, ` +
+      "as the canvas shows them (the Pixel-exact box)";
+  }
+
+  $("#pixel-exact").addEventListener("change", () => {
+    showPixelExact();
+    draw();
+  });
+
+  // `img` drawn `scale` times its size, smooth or pixel-exact as on the canvas: a PNG blob.
+  function scaledPng(img, scale) {
+    const out = document.createElement("canvas");
+    out.width = img.naturalWidth * scale;
+    out.height = img.naturalHeight * scale;
+    const octx = out.getContext("2d");
+    octx.imageSmoothingEnabled = !pixelExact();
+    octx.drawImage(img, 0, 0, out.width, out.height);
+    return new Promise((resolve, reject) => {
+      out.toBlob((blob) => {
+        if (blob) resolve(blob);
+        else reject(new Error("the browser could not encode the scaled image"));
+      }, "image/png");
+    });
+  }
 
   $("#clear").addEventListener("click", () => {
     state.objects = [];
@@ -972,23 +1036,29 @@
     scheduleGenerate(0);
   });
 
-  $("#download-image").addEventListener("click", () => {
+  $("#download-image").addEventListener("click", async () => {
     const r = state.result;
     if (!r) {
       showError("nothing to download yet: draw a box first");
       return;
     }
-    download(
-      `layout2im-seed${r.seed}-sample${state.sample}.png`,
-      `data:image/png;base64,${r.images[state.sample]}`,
-    );
+    const scale = Number($("#download-scale").value);
+    const filename = `layout2im-seed${state.resultSeed}-sample${state.sample}-${scale}x.png`;
+    if (scale === 1) {
+      // the server's PNG: exactly the model's pixels
+      download(filename, `data:image/png;base64,${r.images[state.sample]}`);
+      return;
+    }
+    try {
+      downloadBlob(filename, await scaledPng(state.images[state.sample], scale));
+    } catch (error) {
+      showError(error.message);
+    }
   });
 
   $("#download-layout").addEventListener("click", () => {
     const text = `${JSON.stringify(layoutJson(), null, 2)}\n`;
-    const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
-    download("layout.json", url);
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    downloadBlob("layout.json", new Blob([text], { type: "application/json" }));
   });
 
   $("#load-layout").addEventListener("change", async (event) => {
@@ -1054,7 +1124,9 @@
       showError(`cannot reach the model: ${error.message}`);
     }
     state.numSamples = Number($("#num-samples").value);
-    state.seed = Number($("#seed").value) || 0;
+    state.seed = parseSeed($("#seed").value) ?? 0n;
+    $("#seed").value = String(state.seed);
+    showPixelExact();
     renderObjects();
     draw();
     document.body.dataset.ready = "1";
