@@ -60,6 +60,7 @@ from .model_folder import (
     shipped_models,
     write_model_folder,
 )
+from .schema.layout import SEED_LIMIT
 from .schema.model_folder import TrainedData
 from .seeding import derived_seed, image_seed
 from .vocab import Vocabulary
@@ -397,7 +398,7 @@ class Layout2ImPipeline:
     @staticmethod
     def _call_seed(seed: int | None, generator: torch.Generator | None) -> int:
         if seed is not None:
-            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+            if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
                 raise GenerationError(f"seed must be an integer in [0, 2**63), got {quote(seed)}")
             return seed
         draw = torch.randint(0, 2**62, (1,), generator=generator)

@@ -10,9 +10,10 @@ from pathlib import Path
 from ..fsutil import check_output_folder
 from ..layout import example_layouts, load_layout_file
 from ..pipeline import Layout2ImPipeline, default_model, shipped_models
+from ..schema.layout import SEED_LIMIT
 from ..threads import GENERATE
 from ..visualize import save_generation
-from .options import SEED_LIMIT, CLIError, add_threads_arg
+from .options import CLIError, add_threads_arg
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -10,8 +10,6 @@ from ..config import Config, apply_overrides, load_config, preset_names
 from ..errors import Layout2ImError
 from ..threads import TRAIN
 
-SEED_LIMIT = 2**63
-
 
 class CLIError(Layout2ImError):
     """A bad command-line value: printed as ``error: ...`` with exit status 2."""

@@ -114,13 +114,18 @@ def _parse_codes(values: Any, length: int | None, length_name: str) -> list[floa
     return [float(v) for v in values]
 
 
+SEED_LIMIT = 2**63
+"""Seeds (a call's, a layout's) and integer object ids are below this: they seed 63-bit
+generators (layout2im.seeding)."""
+
+
 def id_problem(value: Any) -> str | None:
     """Why ``value`` is not an object id, or None."""
     if isinstance(value, str):
         if not value or len(value) > MAX_ID_LENGTH:
             return f"must be 1 to {MAX_ID_LENGTH} characters long"
         return text_problem(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < SEED_LIMIT:
         return None
     return f"must be a string or a non-negative integer below 2**63, got {quote(value)}"
 
@@ -135,7 +140,7 @@ def _parse_id(value: Any) -> str | int:
 def _parse_seed(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise problem(f"must be a non-negative integer, got {quote(value)}")
-    if value >= 2**63:
+    if value >= SEED_LIMIT:
         raise problem("must be below 2**63")
     return value
 
@@ -164,7 +169,7 @@ ObjectId = Annotated[
         {
             "anyOf": [
                 {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
-                {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                {"type": "integer", "minimum": 0, "maximum": SEED_LIMIT - 1},
             ],
             "description": "the object's identity for drawing its code (unique in a layout)",
         }
@@ -173,7 +178,7 @@ ObjectId = Annotated[
 Seed = Annotated[
     int,
     PlainValidator(_parse_seed),
-    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": SEED_LIMIT - 1}),
 ]
 
 

@@ -57,7 +57,7 @@ from ..images import DEFAULT_MAX_PIXELS, ImageError
 from ..layout import LayoutError
 from ..pipeline import Layout2ImPipeline
 from ..readers import InputError, parse_json
-from ..schema.layout import layout_json_schema
+from ..schema.layout import SEED_LIMIT, layout_json_schema
 from ..visualize import mask_pictures
 from .limits import LOOPBACK_HOSTS, HostGuardMiddleware, RequestGuardMiddleware, RouteRule
 
@@ -117,7 +117,7 @@ class GenerateRequest(BaseModel):
         1, ge=1, description=f"images to generate (at most {MAX_SAMPLES})"
     )
     seed: StrictInt | None = Field(
-        0, ge=0, lt=2**63, description="call seed; null draws one (returned in the answer)"
+        0, ge=0, lt=SEED_LIMIT, description="call seed; null draws one (returned in the answer)"
     )
     rescale: Literal["clamp", "minmax"] | None = Field(
         None,
