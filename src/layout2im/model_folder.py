@@ -36,6 +36,7 @@ from .errors import Layout2ImError, quote, short_path
 from .fsutil import atomic_write, write_text
 from .readers import check_path_text, read_json
 from .schema.model_folder import FORMAT, FORMAT_VERSION, ModelFolderMeta, TrainedData
+from .state_dicts import check_state
 from .vocab import Vocabulary
 
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.json"
@@ -192,16 +193,12 @@ def check_weights_size(path: Path, architecture: Architecture, config: Any) -> N
 
 
 def load_state_strictly(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """Load ``state`` into ``module``: every key must be there, with its shape, and no other."""
-    try:
-        missing, unexpected = module.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        first = str(exc).strip().splitlines()[-1].strip()
-        raise ModelLoadError(f"{path} does not match its config: {first}") from None
-    if missing or unexpected:
-        raise ModelLoadError(
-            f"{path} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
+    """Load ``state`` into ``module`` after checking it against the module's own state dict
+    (:func:`~layout2im.state_dicts.check_state`: every key there and no other, each with its
+    shape, floating-point and finite where the module's is, integer where it is); one
+    :class:`ModelLoadError` naming every problem otherwise."""
+    check_state(state, module.state_dict(), f"{short_path(path)} cannot be loaded", ModelLoadError)
+    module.load_state_dict(state)
 
 
 def load_model_folder(name_or_dir: str | Path) -> LoadedModel:

@@ -63,3 +63,20 @@ def test_refusals(tmp_path, tiny_model_dir):
     with pytest.raises(CheckpointError, match=r"model.z_dim: 4 there, 6 here"):
         train(other, tmp_path / "r", progress=False, init_from=tiny_model_dir)
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # no run left
+
+
+def test_a_checkpoint_that_does_not_fit_names_every_problem_and_leaves_no_run(tmp_path):
+    folder, _ = _model_folder_with_checkpoint(tmp_path)
+    path = folder / "checkpoints" / "ckpt-00000002.pt"
+    state = torch.load(path, weights_only=True)
+    d_key = next(k for k, v in state["models"]["image_d"].items() if v.dim() > 1)
+    state["models"]["image_d"][d_key] = state["models"]["image_d"][d_key].reshape(-1)
+    state["models"]["object_d"]["extra.weight"] = torch.zeros(1)
+    torch.save(state, path)
+    with pytest.raises(CheckpointError) as err:
+        train(tiny_config(steps=0), tmp_path / "runs", progress=False, init_from=folder)
+    message = str(err.value)
+    assert "ckpt-00000002.pt does not fit this run's networks: " in message
+    assert f"models.image_d: '{d_key}' has shape (" in message
+    assert "models.object_d: unexpected ['extra.weight']" in message
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 
 from ..architectures import get_architecture
 from ..config import ConfigError, config_from_dict
+from ..errors import short_path
 from ..fsutil import atomic_folder, check_output_folder
 from ..model_folder import (
     ModelDestinationError,
@@ -33,7 +34,13 @@ from ..model_folder import (
 )
 from ..pipeline import Layout2ImPipeline
 from ..vocab import Vocabulary
-from .checkpoint import CheckpointError, checkpoint_step, list_checkpoints, load_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    checkpoint_step,
+    list_checkpoints,
+    load_checkpoint,
+    load_networks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,13 +174,12 @@ def export_averaged_model(
         config = config_from_dict(newest["config"])
         architecture = get_architecture(newest.get("architecture", "layout2im"))
         generator = architecture.build_generator(config.model)
-        generator.load_state_dict(weights)
         vocab = Vocabulary(newest["vocab"])
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(
-            f"{checkpoints[-1]}: its config, vocabulary and generator weights do not fit "
-            f"together ({exc})"
+            f"{short_path(checkpoints[-1])}: its config and vocabulary are unusable ({exc})"
         ) from None
+    load_networks({"generator": generator}, {"generator": weights}, short_path(checkpoints[-1]))
     generator.eval()
     pipe = Layout2ImPipeline(
         generator,

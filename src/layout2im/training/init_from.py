@@ -15,8 +15,9 @@ import logging
 from pathlib import Path
 
 from ..config import ConfigError, config_from_dict
+from ..errors import short_path
 from ..pipeline import Layout2ImPipeline, ModelLoadError
-from .checkpoint import CheckpointError, load_latest_checkpoint
+from .checkpoint import CheckpointError, load_latest_checkpoint, load_networks
 from .trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,7 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
             raise CheckpointError(f"{path} holds networks of another architecture than this run")
         if state.get("vocab") != trainer.vocab.names:
             raise CheckpointError(f"{path}: its vocabulary differs from this run's data")
-        models = state["models"]
-        try:
-            trainer.generator.load_state_dict(models["generator"])
-            trainer.image_d.load_state_dict(models["image_d"])
-            trainer.object_d.load_state_dict(models["object_d"])
-        except (KeyError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(f"{path} does not fit this run's networks: {first}") from None
+        load_networks(trainer.networks(), state["models"], short_path(path))
         loaded = ["generator", "image discriminator", "object discriminator"]
         log.info("networks from %s", path)
     log.info(

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..config import Config, ConfigError, config_from_yaml, read_config_text
 from ..data import build_dataset, get_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
-from ..errors import Layout2ImError
+from ..errors import Layout2ImError, short_path
 from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
@@ -308,13 +308,12 @@ def _build_and_run(
     if state is not None:
         if state.get("vocab") != vocab.names:
             raise RunError(f"{run_dir}: the checkpoint's vocabulary differs from the dataset's")
+        where = f"{short_path(run_dir)}: its newest checkpoint"
         try:
-            trainer.load_state_dict(state)
+            trainer.load_state_dict(state, where)
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
-            raise CheckpointError(
-                f"{run_dir}: its newest checkpoint does not fit this run's networks: {first}"
-            ) from None
+            raise CheckpointError(f"{where} does not fit this run: {first}") from None
     elif init_from is not None:
         initialise_from(trainer, init_from)  # every rank: the same weights everywhere
     t = config.train
