@@ -261,7 +261,7 @@ def test_refusals_name_every_problem_and_write_nothing(original_files, tmp_path,
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a torch file")
     _refused(capsys, ["convert-original", str(junk), "--dataset", "coco", "--out", str(out)],
-             "not a readable PyTorch state-dict file", out=out)  # fmt: skip
+             "state-dict file", "junk.pt is unreadable (damaged", out=out)  # fmt: skip
     _refused(capsys, ["convert-original", str(tmp_path / "nope.pt"), "--dataset", "coco",
                       "--out", str(out)], "no such file", out=out)  # fmt: skip
     tensor = tmp_path / "tensor.pt"
