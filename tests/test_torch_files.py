@@ -78,3 +78,9 @@ def test_every_refusal_of_code_is_named_as_such(tmp_path, monkeypatch, text, nam
     monkeypatch.setattr(torch, "load", refuse)
     message = _message(tmp_path / "c.pt")
     assert "needs Python code unpickled to load (" in message and name in message
+
+
+@pytest.mark.parametrize("data", [b"junk", b"\x80\x02j", b"\x80\x02}q\x00h\x05"])
+def test_a_pickle_that_breaks_the_reader_is_unreadable_not_a_traceback(tmp_path, data):
+    (tmp_path / "bad.pt").write_bytes(data)  # 'j' is LONG_BINGET without its 4 bytes
+    assert " is unreadable " in _message(tmp_path / "bad.pt")

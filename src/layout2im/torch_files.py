@@ -15,7 +15,6 @@ import pickle
 import pickletools
 import re
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,9 @@ def load_weights_only(
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise error(_unpickling_message(str(exc), f"{what} {shown}", code_hint)) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, TypeError) as exc:
+    except Exception as exc:
+        # a hostile pickle fails in any way the unpickler can (struct.error, IndexError,
+        # KeyError, AttributeError, ...): all of them mean "unreadable"
         text = str(exc).strip()
         first = text.splitlines()[0][:200] if text else type(exc).__name__
         raise error(f"{what} {shown} is unreadable ({type(exc).__name__}: {first})") from None

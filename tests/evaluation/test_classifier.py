@@ -105,6 +105,9 @@ def test_a_network_given_with_another_suffix_says_what_was_looked_for(tmp_path):
 
     with pytest.raises(NetworkLoadError, match=r"is read from x\.safetensors and x\.json"):
         load_network(tmp_path / "x.pt")
+    (tmp_path / "x.pt").write_bytes(b"a PyTorch file")  # there: named for what it is
+    with pytest.raises(NetworkLoadError, match=r"x\.pt is not an evaluation network: one is a"):
+        load_network(tmp_path / "x.pt")
 
 
 def test_a_network_with_non_finite_or_non_float_weights_is_refused(tmp_path):

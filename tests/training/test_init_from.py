@@ -80,3 +80,22 @@ def test_a_checkpoint_that_does_not_fit_names_every_problem_and_leaves_no_run(tm
     assert f"models.image_d: '{d_key}' has shape (" in message
     assert "models.object_d: unexpected ['extra.weight']" in message
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_model_folder_with_a_broken_checkpoint_is_one_error_and_leaves_no_run(
+    tmp_path, capsys, caplog
+):
+    from layout2im.cli import main
+    from layout2im.model_folder import default_model
+
+    folder = tmp_path / "init"
+    shutil.copytree(default_model(), folder)  # the shipped shapes32 model
+    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints" / "ckpt-00000002.pt").write_bytes(b"junk")  # breaks the unpickler
+    runs = tmp_path / "runs"
+    args = ["train", "--config", "shapes32", "--steps", "1", "--no-progress"]
+    assert main([*args, "--init-from", str(folder), "--out", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"error: no readable checkpoint in {folder / 'checkpoints'}"
+    assert "ckpt-00000002.pt is unreadable" in caplog.text and "Traceback" not in err
+    assert not runs.exists() or not any(runs.iterdir())

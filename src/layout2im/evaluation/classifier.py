@@ -179,6 +179,12 @@ def load_network(path: str | Path) -> tuple[SmallResNet, dict]:
     base = Path(path)
     if base.suffix in (".safetensors", ".json"):
         base = base.with_suffix("")
+    elif base.suffix and base.is_file():  # e.g. a PyTorch .pt file
+        raise NetworkLoadError(
+            f"{short_path(path)} is not an evaluation network: one is a pair of files "
+            "NAME.safetensors and NAME.json (what `layout2im evaluate train-classifier` "
+            "writes); give NAME or either file"
+        )
     weights, config = base.with_suffix(".safetensors"), base.with_suffix(".json")
     for f in (weights, config):
         if not f.is_file():
