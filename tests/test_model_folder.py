@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from layout2im.architectures import get_architecture
-from layout2im.errors import QUOTE_CHARS
+from layout2im.errors import QUOTE_CHARS, short_path
 from layout2im.model_folder import (
     CONFIG_FILE,
     ModelDestinationError,
@@ -141,8 +141,8 @@ def test_a_run_folder_given_as_the_model_points_to_its_model(tmp_path, capsys):
     args = ["generate", "--model", str(run), "--layout", str(layout), "--out", str(tmp_path / "o")]
     assert main(args) == 2
     assert capsys.readouterr().err == (
-        f"error: {run} is not a layout2im model: config.json is missing; "
-        f"did you mean {run / 'model'}?\n"
+        f"error: {short_path(run)} is not a layout2im model: config.json is missing; "
+        f"did you mean {short_path(run / 'model')}?\n"
     )
     assert not (tmp_path / "o").exists()
 

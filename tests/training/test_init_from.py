@@ -5,6 +5,7 @@ import shutil
 import pytest
 import torch
 
+from layout2im.errors import short_path
 from layout2im.models import Layout2ImGenerator
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.training.checkpoint import CheckpointError, load_checkpoint
@@ -96,6 +97,9 @@ def test_a_model_folder_with_a_broken_checkpoint_is_one_error_and_leaves_no_run(
     args = ["train", "--config", "shapes32", "--steps", "1", "--no-progress"]
     assert main([*args, "--init-from", str(folder), "--out", str(runs)]) == 2
     err = capsys.readouterr().err
-    assert err.splitlines()[-1] == f"error: no readable checkpoint in {folder / 'checkpoints'}"
+    assert (
+        err.splitlines()[-1]
+        == f"error: no readable checkpoint in {short_path(folder / 'checkpoints')}"
+    )
     assert "ckpt-00000002.pt is unreadable" in caplog.text and "Traceback" not in err
     assert not runs.exists() or not any(runs.iterdir())

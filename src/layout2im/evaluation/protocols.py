@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..config import ConfigError
+from ..errors import quote
 
 
 @dataclass(frozen=True)
@@ -225,5 +226,5 @@ def get_protocol(name: str | Protocol | None, data_name: str | None = None) -> P
         return PROTOCOLS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown protocol {name!r}; protocols: {', '.join(protocol_names())}"
+            f"unknown protocol {quote(name)}; protocols: {', '.join(protocol_names())}"
         ) from None

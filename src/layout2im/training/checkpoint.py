@@ -39,7 +39,9 @@ def checkpoint_step(path: Path) -> int:
     """The step in a checkpoint's file name (``ckpt-00001000.pt`` -> 1000)."""
     match = _NAME.match(Path(path).name)
     if match is None:
-        raise CheckpointError(f"{path} is not named like a checkpoint (ckpt-NNNNNNNN.pt)")
+        raise CheckpointError(
+            f"{short_path(path)} is not named like a checkpoint (ckpt-NNNNNNNN.pt)"
+        )
     return int(match.group(1))
 
 
@@ -162,5 +164,5 @@ def load_latest_checkpoint(
                 os.replace(path, aside)
                 log.warning("renamed the unreadable checkpoint to %s", aside.name)
     if candidates:
-        raise CheckpointError(f"no readable checkpoint in {folder}")
+        raise CheckpointError(f"no readable checkpoint in {short_path(folder)}")
     return None
