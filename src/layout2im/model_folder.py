@@ -188,7 +188,7 @@ def check_weights_size(path: Path, architecture: Architecture, config: Any) -> N
     if wanted > held:
         raise ModelLoadError(
             f"{short_path(path)} does not match its config: it holds {held:,} values but "
-            f"config.json "
+            "config.json "
             f"describes a generator of {wanted:,}"
         )
 
@@ -323,7 +323,7 @@ def check_replaceable_model_folder(out: Path, also_allowed: frozenset[str] = fro
         if config.exists() and not is_model_folder_config(config):
             raise ModelDestinationError(
                 f"--out {short_path(out)} holds a config.json that is not a layout2im "
-                f"model's; it is left alone"
+                "model's; it is left alone"
             )
     if out.parent.exists() and not out.parent.is_dir():
         raise ModelDestinationError(

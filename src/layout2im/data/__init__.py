@@ -56,7 +56,7 @@ def build_dataset(
     if len(data.rows) == 0:
         raise DatasetError(
             f"the {split} split of {cfg.name} under {short_path(cfg.root)} has no images "
-            f"left after "
+            "left after "
             "filtering; run `layout2im data inspect` to see what was dropped and why"
         )
     dataset = IndexedLayoutDataset(

@@ -186,14 +186,14 @@ class _Images:
             if escapes_folder(name):
                 raise DatasetError(
                     f"{short_path(path)}: image id {image_id}: 'file_name' {quote(name)} "
-                    f"leaves the image "
+                    "leaves the image "
                     "folder (absolute, or with '..'); file names must be relative paths inside "
                     "the image folder"
                 )
             if not (is_side(width) and is_side(height)):
                 raise DatasetError(
                     f"{short_path(path)}: image id {image_id}: 'width' and 'height' must be "
-                    f"integers from 1 "
+                    "integers from 1 "
                     f"to {MAX_IMAGE_SIDE}, got {quote(width)} x {quote(height)}"
                 )
             self.ids.append(image_id)
@@ -352,7 +352,7 @@ def _filter(
         raise DatasetError(
             f"{short_path(files[a['source'][k]])}: annotation id {a['ids'][k]} has "
             f"category_id {cats[k]}, "
-            f"which is not in 'categories'"
+            "which is not in 'categories'"
         )
     xywh = np.stack([a["x"], a["y"], a["w"], a["h"]], axis=1)
     finite = np.isfinite(xywh).all(axis=1)
@@ -360,7 +360,7 @@ def _filter(
         k = int(np.flatnonzero(~finite)[0])
         raise DatasetError(
             f"{short_path(files[a['source'][k]])}: annotation id {a['ids'][k]} has a "
-            f"non-finite bbox "
+            "non-finite bbox "
             f"{xywh[k].tolist()}"
         )
 

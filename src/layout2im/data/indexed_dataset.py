@@ -121,7 +121,7 @@ class IndexedLayoutDataset(Dataset):
         raise DatasetError(
             f"{self.name}: {MAX_CONSECUTIVE_BAD} consecutive images from item {i} "
             f"({short_path(self.image_path(i))}) cannot be read; check data.root and the "
-            f"image folder"
+            "image folder"
         )
 
     def _item(self, i: int, image) -> dict:

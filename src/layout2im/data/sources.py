@@ -175,7 +175,7 @@ def _check_same_vocabulary(cfg: DataConfig, root: Path, val: LayoutIndex, val_js
         )  # fmt: skip
         raise DatasetError(
             f"{short_path(val_json)}: its categories differ from data.coco.instances_json's "
-            f"(first at id "
+            "(first at id "
             f"{diff}: {_at(theirs, diff)!r} vs {_at(ours, diff)!r}); both files need the same "
             "category list so labels mean the same in training and evaluation"
         )
@@ -198,7 +198,7 @@ def vg_sources(cfg: DataConfig) -> VgSources:
         if path is not None and not path.is_file():
             _warn_once(
                 f"no alias file {short_path(path)} ({key}): Visual Genome names are used as "
-                f"they are, so "
+                "they are, so "
                 "the counts differ slightly from sg2im's"
             )
             return None

@@ -166,7 +166,7 @@ class _Candidates:
             if not (is_side(width) and is_side(height)):
                 raise DatasetError(
                     f"{short_path(sources.image_data)}: image id {image_id}: 'width' and "
-                    f"'height' must be "
+                    "'height' must be "
                     f"integers from 1 to {MAX_IMAGE_SIDE}, got {quote(width)} x {quote(height)}"
                 )
             info[image_id] = (width, height, _image_path(entry, image_id))
@@ -279,7 +279,7 @@ class _Relationships:
                 except (KeyError, TypeError, AttributeError):
                     raise DatasetError(
                         f"{short_path(path)}: image id {image_id}, relationships[{j}]: "
-                        f"needs a string "
+                        "needs a string "
                         "'predicate' and 'subject'/'object' with an integer 'object_id'"
                     ) from None
                 pred = aliases.get(pred, pred)
@@ -323,7 +323,7 @@ def build_vg_index(sources: VgSources, settings: VgSettings) -> LayoutIndex:
         if not path.is_file():
             raise DatasetError(
                 f"Visual Genome file not found: {short_path(path)} (put image_data.json, "
-                f"objects.json and "
+                "objects.json and "
                 "relationships.json from https://homes.cs.washington.edu/~ranjay/visualgenome/"
                 "api.html under data.root)"
             )

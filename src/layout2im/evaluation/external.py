@@ -205,7 +205,7 @@ def scan_folder(
                 if scan.entries > max_entries:
                     raise FolderError(
                         f"{short_path(given)} holds more than {max_entries:,} entries; a "
-                        f"protocol's images "
+                        "protocol's images "
                         "belong in a folder of their own"
                     )
                 _add(scan, entry, root, layouts)

@@ -127,7 +127,7 @@ PROTOCOLS: dict[str, Protocol] = {
             Protocol(
                 name=f"lostgan-v2-{dataset}{size}",
                 description=(
-                    f"LostGAN-v2 as its authors evaluated it (WillSuen/LostGANs test.py, issues "
+                    "LostGAN-v2 as its authors evaluated it (WillSuen/LostGANs test.py, issues "
                     f"3, 5 and 13), {what}: {samples} {size}x{size} image(s) per layout saved as "
                     "their test.py saved them (x * 0.5 + 0.5 stretched per image to its min..max, "
                     "a JPEG of quality 75, decoded again), real images at the generated size, "

@@ -151,7 +151,7 @@ def _check_model_destination(out: Path, run_dir: Path) -> None:
     if run.is_relative_to(resolved) or any(resolved.is_relative_to(p) for p in protected):
         raise CheckpointError(
             f"--out {short_path(out)} is the run folder {short_path(run_dir)}, a folder "
-            f"above it, its checkpoints or "
+            "above it, its checkpoints or "
             "its exported model; write the averaged model somewhere else"
         )
     check_replaceable_model_folder(out)

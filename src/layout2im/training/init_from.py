@@ -34,7 +34,7 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
     if not pipe.architecture.capabilities.trainable:
         raise CheckpointError(
             f"--init-from {short_path(folder)}: its architecture, {pipe.architecture.name}, "
-            f"cannot be "
+            "cannot be "
             "trained in this library (it generates, scores and serves only)"
         )
     _check_same_model(trainer, pipe, folder)
@@ -82,12 +82,12 @@ def _check_same_model(trainer: Trainer, pipe: Layout2ImPipeline, folder: Path) -
             f"--init-from {short_path(folder)}: its model differs from this run's config "
             f"(model.{key}: "
             f"{quote(theirs.get(key))} there, {quote(mine[key])} here); train with the "
-            f"config it was "
+            "config it was "
             "made with (e.g. --config paper-coco64 for a converted COCO model)"
         )
     if pipe.vocab.names != trainer.vocab.names:
         raise CheckpointError(
             f"--init-from {short_path(folder)}: its vocabulary ({len(pipe.vocab)} rows) "
-            f"differs from this "
+            "differs from this "
             f"run's data ({len(trainer.vocab)} rows)"
         )

@@ -292,7 +292,7 @@ def _build_and_run(
         if state is not None:
             raise RunError(
                 f"{short_path(run_dir)}: the run's model has {config.model.num_classes} "
-                f"category rows but "
+                "category rows but "
                 f"the {config.data.name} data has {len(vocab)}; a model cannot continue on a "
                 "different vocabulary (start a new run)"
             )
