@@ -330,6 +330,7 @@ def test_generate_on_a_full_disk_leaves_no_partial_file(
     tmp_path, tiny_model_dir, capsys, monkeypatch
 ):
     from layout2im import fsutil
+    from layout2im.errors import short_path
 
     layout = _write(tmp_path / "ok.json", GOOD)
     out = tmp_path / "out"
@@ -345,7 +346,8 @@ def test_generate_on_a_full_disk_leaves_no_partial_file(
     monkeypatch.setattr(fsutil.os, "fsync", fsync_until_full)
     assert _generate(tiny_model_dir, layout, out, "--samples", "3") == 2
     err = _one_error_line(capsys)
-    assert err == f"error: cannot write {out / 'ok-sample01.png'}: No space left on device\n"
+    shown = short_path(out / "ok-sample01.png")
+    assert err == f"error: cannot write {shown}: No space left on device\n"
     assert list(out.iterdir()) == []
 
 

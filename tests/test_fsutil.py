@@ -12,7 +12,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from layout2im import fsutil
-from layout2im.errors import OutputError
+from layout2im.errors import OutputError, short_path
 from layout2im.fsutil import (
     atomic_folder,
     atomic_write,
@@ -71,7 +71,8 @@ def test_disk_full_is_one_line_naming_the_file_and_leaves_nothing(tmp_path, monk
     with pytest.raises(OutputError) as info:
         write_text(tmp_path / "out" / "x.txt", "data")
     message = str(info.value)
-    assert message == f"cannot write {tmp_path / 'out' / 'x.txt'}: No space left on device"
+    shown = short_path(tmp_path / "out" / "x.txt")
+    assert message == f"cannot write {shown}: No space left on device"
     assert _listing(tmp_path / "out") == []
 
 

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "errors",
             "readers",
             "torch_files",
+            "state_dicts",
             "fsutil",
             "hardware",
             "threads",

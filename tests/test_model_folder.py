@@ -4,6 +4,7 @@ before architectures were registered, refusals, and destinations that must not b
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from layout2im.architectures import get_architecture
+from layout2im.errors import QUOTE_CHARS, short_path
 from layout2im.model_folder import (
     CONFIG_FILE,
     ModelDestinationError,
@@ -139,7 +141,114 @@ def test_a_run_folder_given_as_the_model_points_to_its_model(tmp_path, capsys):
     args = ["generate", "--model", str(run), "--layout", str(layout), "--out", str(tmp_path / "o")]
     assert main(args) == 2
     assert capsys.readouterr().err == (
-        f"error: {run} is not a layout2im model: config.json is missing; "
-        f"did you mean {run / 'model'}?\n"
+        f"error: {short_path(run)} is not a layout2im model: config.json is missing; "
+        f"did you mean {short_path(run / 'model')}?\n"
     )
     assert not (tmp_path / "o").exists()
+
+
+# ----------------------------------------------------------------------------- weights refused
+
+LAYOUT = Path(__file__).resolve().parents[1] / "examples" / "three-shapes.json"
+WEIGHT = "crop_encoder.convs.0.weight"  # a float32 conv weight of the shipped model
+COUNTER = "crop_encoder.norms.0.bn.num_batches_tracked"  # BatchNorm's int64 step counter
+
+
+def _shipped_with(edit):
+    """``m``: a copy of the shipped shapes32 folder whose model.safetensors ``edit`` changed,
+    in the current folder (each test makes that ``tmp_path``, so messages show paths whole)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = _copy(default_model(), Path("m"))
+    state = load_file(str(folder / "model.safetensors"))
+    edit(state)
+    save_file(state, str(folder / "model.safetensors"))
+    return folder
+
+
+def _generate(folder, out, capsys) -> tuple[int, str]:
+    from layout2im.cli import main
+
+    code = main(["generate", "--model", str(folder), "--layout", str(LAYOUT), "--out", str(out)])
+    return code, capsys.readouterr().err
+
+
+def _replace(key, make):
+    return lambda state: state.__setitem__(key, make(state[key]))
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            _replace(WEIGHT, lambda t: torch.full_like(t, float("nan"))),
+            f"'{WEIGHT}' holds 1,176 NaN and 0 infinite values (of 1,176); weights must be finite",
+        ),
+        (
+            _replace(WEIGHT, lambda t: t.index_fill(0, torch.tensor([0]), float("-inf"))),
+            f"'{WEIGHT}' holds 0 NaN and 147 infinite values (of 1,176); weights must be finite",
+        ),
+        (
+            _replace(WEIGHT, lambda t: t > 0),
+            f"'{WEIGHT}' is bool, expected a floating-point tensor (the network's is float32)",
+        ),
+        (
+            _replace(WEIGHT, lambda t: t.to(torch.int64)),
+            f"'{WEIGHT}' is int64, expected a floating-point tensor (the network's is float32)",
+        ),
+        (
+            _replace(WEIGHT, lambda t: t.to(torch.complex64)),
+            f"'{WEIGHT}' is complex64, expected a floating-point tensor (the network's is float32)",
+        ),
+        (
+            _replace(COUNTER, lambda t: t.float()),
+            f"'{COUNTER}' is float32, expected int64",
+        ),
+    ],
+    ids=["nan", "inf", "bool", "int64", "complex", "float-counter"],
+)
+def test_weights_of_the_wrong_type_or_not_finite_are_refused(
+    tmp_path, capsys, monkeypatch, edit, problem
+):
+    monkeypatch.chdir(tmp_path)
+    folder = _shipped_with(edit)
+    code, err = _generate(folder, Path("out"), capsys)
+    assert code == 2
+    assert err == f"error: {folder / 'model.safetensors'} cannot be loaded: {problem}\n"
+    assert not (Path("out")).exists()
+
+
+def test_every_tensor_of_the_wrong_shape_is_named_in_one_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    keys = [WEIGHT, "crop_encoder.convs.1.weight", "decoder.res_blocks.0.body.0.weight"]
+
+    def flatten(state):  # the same number of values, so the size check lets it through
+        for key in keys:
+            state[key] = state[key].reshape(-1)
+
+    folder = _shipped_with(flatten)
+    code, err = _generate(folder, Path("out"), capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {folder / 'model.safetensors'} cannot be loaded: ")
+    for key in keys:
+        assert re.search(rf"'{re.escape(key)}' has shape \(\d+,\), the network's is \(", err), key
+    assert not (Path("out")).exists()
+
+
+def test_a_long_unexpected_key_is_quoted_short(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = _shipped_with(lambda s: s.__setitem__("k" * 5000, torch.zeros(1)))
+    code, err = _generate(folder, Path("out"), capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "unexpected ['kkkk" in err and "k" * (QUOTE_CHARS + 1) not in err
+    assert not (Path("out")).exists()
+
+
+def test_half_precision_weights_and_integer_counters_load(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = _shipped_with(_replace(WEIGHT, lambda t: t.half()))
+    code, err = _generate(folder, Path("out"), capsys)
+    assert code == 0, err
+    model = load_model_folder(folder)
+    assert model.generator.state_dict()[WEIGHT].dtype == torch.float32
+    assert model.generator.state_dict()[COUNTER].dtype == torch.int64

@@ -102,7 +102,7 @@ def test_from_pretrained_errors(tmp_path, tiny_model_dir):
     meta = json.loads((tiny_model_dir / "config.json").read_text())
     meta["model"]["z_dim"] = 8
     (folder / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelLoadError, match="does not match its config"):
+    with pytest.raises(ModelLoadError, match="does not match its config: it holds"):
         Layout2ImPipeline.from_pretrained(folder)
     (folder / "config.json").write_text("{")
     with pytest.raises(ModelLoadError, match=r"config\.json: malformed JSON at line 1"):

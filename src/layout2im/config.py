@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import quote
+from .errors import quote, short_path
 from .readers import check_path_text, read_text
 from .schema.config import (
     AMP_MODES,
@@ -118,7 +118,7 @@ def config_from_yaml(text: str, source: str) -> Config:
         data = yaml.safe_load(text) or {}
     except (yaml.YAMLError, RecursionError) as exc:
         reason = str(exc).replace("\n", " ") if isinstance(exc, yaml.YAMLError) else "too deep"
-        raise ConfigError(f"config {source} is not valid YAML: {reason}") from None
+        raise ConfigError(f"config {short_path(source)} is not valid YAML: {reason}") from None
     return config_from_dict(data, source)
 
 
@@ -130,7 +130,7 @@ def config_from_dict(data: Any, source: str | None = None) -> Config:
     except ConfigError as exc:
         if source is None:
             raise
-        raise ConfigError(f"config {source}: {exc}") from None
+        raise ConfigError(f"config {short_path(source)}: {exc}") from None
 
 
 def current_key(key: str) -> str:

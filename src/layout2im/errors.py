@@ -14,6 +14,10 @@ from typing import Any
 QUOTE_CHARS = 60
 """At most this many characters of a user's value appear in a message."""
 
+MAX_MESSAGE_CHARS = 1500
+"""A message listing several problems lists them until it reaches this length; the rest are
+counted (:func:`join_problems`)."""
+
 
 class Layout2ImError(Exception):
     """An expected failure caused by input or files; its message says what and where."""
@@ -53,3 +57,18 @@ def short_path(path: object, limit: int = QUOTE_CHARS) -> str:
         return text
     head = limit // 3
     return text[:head] + "..." + text[-(limit - head) :]
+
+
+def join_problems(messages: list[str]) -> str:
+    """The problems as one line: ``; ``-separated, cut at :data:`MAX_MESSAGE_CHARS` with a count
+    of the rest."""
+    out: list[str] = []
+    length = 0
+    for k, message in enumerate(messages):
+        if out and length + len(message) > MAX_MESSAGE_CHARS:
+            rest = len(messages) - k
+            out.append(f"and {rest} more problem{'s' if rest > 1 else ''}")
+            break
+        out.append(message)
+        length += len(message) + 2
+    return "; ".join(out)

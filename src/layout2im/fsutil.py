@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputError, short
+from .errors import OutputError, short, short_path
 from .readers import check_path_text
 
 
@@ -67,7 +67,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         )
         os.close(fd)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {os_reason(exc)}") from None
+        raise OutputError(f"cannot write {short_path(path)}: {os_reason(exc)}") from None
     tmp = Path(name)
     try:
         yield tmp
@@ -79,7 +79,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OutputError):
             raise
-        raise OutputError(f"cannot write {path}: {os_reason(exc)}") from None
+        raise OutputError(f"cannot write {short_path(path)}: {os_reason(exc)}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -98,7 +98,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name[:100]}-new-", dir=path.parent))
         tmp.chmod(new_folder_mode())  # mkdtemp makes it private
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {os_reason(exc)}") from None
+        raise OutputError(f"cannot write {short_path(path)}: {os_reason(exc)}") from None
     old = None
     try:
         yield tmp
@@ -111,7 +111,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         if old is not None and old.exists() and not path.exists():
             old.rename(path)  # put the previous folder back
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise OutputError(f"cannot write {path}: {os_reason(exc)}") from None
+            raise OutputError(f"cannot write {short_path(path)}: {os_reason(exc)}") from None
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -144,10 +144,11 @@ def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
     existing = path
     while not existing.exists() and existing != existing.parent:
         if existing.is_symlink():  # a dangling link: mkdir would fail later
-            raise OutputError(f"{option} {shown}: {existing} is a broken symbolic link")
+            raise OutputError(f"{option} {shown}: {short_path(existing)} is a broken symbolic link")
         existing = existing.parent
     if not existing.is_dir():
-        what = "is not a folder" if existing == path else f"is inside {existing}, not a folder"
+        inside = f"is inside {short_path(existing)}, not a folder"
+        what = "is not a folder" if existing == path else inside
         raise OutputError(f"{option} {shown} {what}")
     try:
         fd, name = tempfile.mkstemp(dir=existing, prefix=".layout2im-write-check-")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from .errors import Layout2ImError
+from .errors import Layout2ImError, short_path
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 """The formats accepted for reference images (PIL format names)."""
@@ -79,14 +79,16 @@ def read_image_bytes(source: str | Path | bytes, max_bytes: int = DEFAULT_MAX_BY
         try:
             size = path.stat().st_size
             if not path.is_file():
-                raise ImageError(f"not a file: {path}")
+                raise ImageError(f"not a file: {short_path(path)}")
             if size > max_bytes:
-                raise ImageError(f"{path} is larger than {_mb(max_bytes)}", "too_large")
+                raise ImageError(f"{short_path(path)} is larger than {_mb(max_bytes)}", "too_large")
             data = path.read_bytes()
         except FileNotFoundError:
-            raise ImageError(f"image file not found: {path}") from None
+            raise ImageError(f"image file not found: {short_path(path)}") from None
         except OSError as exc:
-            raise ImageError(f"cannot read image file {path}: {exc.strerror or exc}") from None
+            raise ImageError(
+                f"cannot read image file {short_path(path)}: {exc.strerror or exc}"
+            ) from None
     else:
         raise ImageError(
             f"expected image bytes, a data: URL or a file path, got {type(source).__name__}"

@@ -45,14 +45,13 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .errors import Layout2ImError, short_path
+from .errors import Layout2ImError, join_problems, short_path
 from .readers import read_json
 from .schema.layout import (
     MAX_ABS_Z,
     MAX_ID_LENGTH,
     LayoutContext,
     box_problem,
-    join_problems,
     kind,
     layout_problems,
 )

@@ -36,6 +36,7 @@ from .errors import Layout2ImError, quote, short_path
 from .fsutil import atomic_write, write_text
 from .readers import check_path_text, read_json
 from .schema.model_folder import FORMAT, FORMAT_VERSION, ModelFolderMeta, TrainedData
+from .state_dicts import check_state
 from .vocab import Vocabulary
 
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.json"
@@ -110,7 +111,7 @@ def resolve_model(name_or_dir: str | Path) -> Path:
             f"{quote(text)} is neither a model folder nor the name of a shipped model ({shipped}); "
             "pass a model folder (config.json, model.safetensors, vocab.json)"
         )
-    raise ModelLoadError(f"model folder not found: {path}")
+    raise ModelLoadError(f"model folder not found: {short_path(path)}")
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -183,25 +184,22 @@ def check_weights_size(path: Path, architecture: Architecture, config: Any) -> N
         with safe_open(str(path), framework="pt") as f:
             held = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
     except Exception as exc:
-        raise ModelLoadError(f"{path} is unreadable: {exc}") from None
+        raise ModelLoadError(f"{short_path(path)} is unreadable: {exc}") from None
     if wanted > held:
         raise ModelLoadError(
-            f"{path} does not match its config: it holds {held:,} values but config.json "
+            f"{short_path(path)} does not match its config: it holds {held:,} values but "
+            "config.json "
             f"describes a generator of {wanted:,}"
         )
 
 
 def load_state_strictly(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """Load ``state`` into ``module``: every key must be there, with its shape, and no other."""
-    try:
-        missing, unexpected = module.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        first = str(exc).strip().splitlines()[-1].strip()
-        raise ModelLoadError(f"{path} does not match its config: {first}") from None
-    if missing or unexpected:
-        raise ModelLoadError(
-            f"{path} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
+    """Load ``state`` into ``module`` after checking it against the module's own state dict
+    (:func:`~layout2im.state_dicts.check_state`: every key there and no other, each with its
+    shape, floating-point and finite where the module's is, integer where it is); one
+    :class:`ModelLoadError` naming every problem otherwise."""
+    check_state(state, module.state_dict(), f"{short_path(path)} cannot be loaded", ModelLoadError)
+    module.load_state_dict(state)
 
 
 def load_model_folder(name_or_dir: str | Path) -> LoadedModel:
@@ -212,25 +210,29 @@ def load_model_folder(name_or_dir: str | Path) -> LoadedModel:
     for name in (CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE):
         if not (folder / name).is_file():
             inside = folder / "model"  # a run folder: its exported model is runs/<run>/model
-            hint = f"; did you mean {inside}?" if (inside / CONFIG_FILE).is_file() else ""
-            raise ModelLoadError(f"{folder} is not a layout2im model: {name} is missing{hint}")
+            hint = f"; did you mean {short_path(inside)}?"
+            hint = hint if (inside / CONFIG_FILE).is_file() else ""
+            raise ModelLoadError(
+                f"{short_path(folder)} is not a layout2im model: {name} is missing{hint}"
+            )
     meta = read_model_meta(folder / CONFIG_FILE)
     try:
         architecture = get_architecture(meta.architecture)
         config = architecture.config_from_dict(meta.model)
     except Layout2ImError as exc:
-        raise ModelLoadError(f"{folder / CONFIG_FILE}: {exc}") from None
+        raise ModelLoadError(f"{short_path(folder / CONFIG_FILE)}: {exc}") from None
     vocab = read_vocab(folder / VOCAB_FILE)
     rows = architecture.num_classes(config)
     if len(vocab) != rows:
         raise ModelLoadError(
-            f"{folder / VOCAB_FILE} has {len(vocab)} rows but the model has {rows} categories"
+            f"{short_path(folder / VOCAB_FILE)} has {len(vocab)} rows but the model has "
+            f"{rows} categories"
         )
     check_weights_size(folder / WEIGHTS_FILE, architecture, config)
     try:
         state = load_file(str(folder / WEIGHTS_FILE))
     except Exception as exc:
-        raise ModelLoadError(f"{folder / WEIGHTS_FILE} is unreadable: {exc}") from None
+        raise ModelLoadError(f"{short_path(folder / WEIGHTS_FILE)} is unreadable: {exc}") from None
     generator = architecture.build_generator(config)
     load_state_strictly(generator, state, folder / WEIGHTS_FILE)
     return LoadedModel(folder, meta, architecture, config, generator.eval(), vocab)
@@ -306,7 +308,7 @@ def check_replaceable_model_folder(out: Path, also_allowed: frozenset[str] = fro
     refuse_current_folder(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise ModelDestinationError(
-            f"--out {out} is a file or a link, not a folder; it is left alone"
+            f"--out {short_path(out)} is a file or a link, not a folder; it is left alone"
         )
     if out.is_dir():
         allowed = MODEL_FILES | also_allowed
@@ -314,19 +316,24 @@ def check_replaceable_model_folder(out: Path, also_allowed: frozenset[str] = fro
         if extra:
             shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
             raise ModelDestinationError(
-                f"--out {out} is a folder with other files than a model's ({shown}); "
+                f"--out {short_path(out)} is a folder with other files than a model's ({shown}); "
                 "it is left alone"
             )
         config = out / CONFIG_FILE
         if config.exists() and not is_model_folder_config(config):
             raise ModelDestinationError(
-                f"--out {out} holds a config.json that is not a layout2im model's; it is left alone"
+                f"--out {short_path(out)} holds a config.json that is not a layout2im "
+                "model's; it is left alone"
             )
     if out.parent.exists() and not out.parent.is_dir():
-        raise ModelDestinationError(f"--out {out}: {out.parent} is not a folder")
+        raise ModelDestinationError(
+            f"--out {short_path(out)}: {short_path(out.parent)} is not a folder"
+        )
 
 
 def refuse_current_folder(out: Path) -> None:
     """Refuse ``out`` when it is the current folder or one above it."""
     if out.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(out.resolve()):
-        raise ModelDestinationError(f"--out {out}: name a new model folder, not the current folder")
+        raise ModelDestinationError(
+            f"--out {short_path(out)}: name a new model folder, not the current folder"
+        )

@@ -12,6 +12,7 @@ from layout2im.cli import main
 from layout2im.config import load_config
 from layout2im.conversion import convert_original
 from layout2im.conversion.vocabularies import coco_stuff_vocabulary
+from layout2im.errors import short_path
 from layout2im.layout import LayoutBatch, LayoutError
 from layout2im.models import ImageDiscriminator, ObjectDiscriminator
 from layout2im.pipeline import Layout2ImPipeline
@@ -261,7 +262,7 @@ def test_refusals_name_every_problem_and_write_nothing(original_files, tmp_path,
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a torch file")
     _refused(capsys, ["convert-original", str(junk), "--dataset", "coco", "--out", str(out)],
-             "not a readable PyTorch state-dict file", out=out)  # fmt: skip
+             "state-dict file", "junk.pt is unreadable (damaged", out=out)  # fmt: skip
     _refused(capsys, ["convert-original", str(tmp_path / "nope.pt"), "--dataset", "coco",
                       "--out", str(out)], "no such file", out=out)  # fmt: skip
     tensor = tmp_path / "tensor.pt"
@@ -337,7 +338,7 @@ def test_a_missing_file_points_to_the_authors_weights_before_the_vocabulary(
     )
     err = capsys.readouterr().err
     assert err == (
-        f"error: {missing}: no such file; the authors' trained generators (netG_coco.pt, "
-        "netG_vg.pt) are linked from the README of https://github.com/zhaobozb/layout2im\n"
+        f"error: {short_path(missing)}: no such file; the authors' trained generators "
+        "(netG_coco.pt, netG_vg.pt) are linked from the README of https://github.com/zhaobozb/layout2im\n"
     )
     assert not (tmp_path / "m").exists()

@@ -124,6 +124,21 @@ def test_items_images_boxes_and_colour_modes(coco_root):
     np.testing.assert_allclose(pixel[1], imagenet([200, 100, 50]), atol=0.05)  # JPEG
 
 
+def test_a_link_in_the_image_folder_is_followed_wherever_it_points(coco_root, tmp_path):
+    """Accepted on purpose (docs/security.md): datasets are assembled from links into a shared
+    store; only a file_name itself may not leave the folder."""
+    store = tmp_path / "store"
+    store.mkdir()
+    fx.save_image(store / "gray.png", "RGB", (90, 60, 30))
+    (coco_root / "train2017" / "gray.png").unlink()
+    (coco_root / "train2017" / "gray.png").symlink_to(store / "gray.png")
+    cfg = coco_cfg(coco_root, stuff_only=False, min_objects=1, max_objects=9)
+    dataset, _ = build_dataset(cfg, 16, "train")
+    row = dataset.index.image_ids[dataset.rows].tolist().index(2)
+    pixel = dataset[row]["image"][:, 8, 8].numpy()
+    np.testing.assert_allclose(pixel, imagenet([90, 60, 30]), atol=1e-5)
+
+
 def test_items_are_deterministic_and_object_order_is_shuffled(coco_root):
     cfg = coco_cfg(coco_root)
     dataset, _ = build_dataset(cfg, 16, "train")

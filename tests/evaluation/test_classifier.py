@@ -105,3 +105,24 @@ def test_a_network_given_with_another_suffix_says_what_was_looked_for(tmp_path):
 
     with pytest.raises(NetworkLoadError, match=r"is read from x\.safetensors and x\.json"):
         load_network(tmp_path / "x.pt")
+    (tmp_path / "x.pt").write_bytes(b"a PyTorch file")  # there: named for what it is
+    with pytest.raises(NetworkLoadError, match=r"x\.pt is not an evaluation network: one is a"):
+        load_network(tmp_path / "x.pt")
+
+
+def test_a_network_with_non_finite_or_non_float_weights_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    net = SmallResNet(NetworkConfig(kind="scenes", num_classes=3, input_size=16, widths=[8, 16]))
+    weights, _ = save_network(net, tmp_path / "net", {"vocab": ["a", "b", "c"]})
+    state = load_file(str(weights))
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    for bad, problem in [
+        (torch.full_like(state[key], float("nan")), r"holds [\d,]+ NaN"),
+        (state[key].to(torch.complex64), "is complex64, expected a floating-point tensor"),
+    ]:
+        save_file({**state, key: bad}, str(weights))
+        with pytest.raises(
+            NetworkLoadError, match=rf"net\.safetensors cannot be loaded: '{key}' {problem}"
+        ):
+            load_network(tmp_path / "net")

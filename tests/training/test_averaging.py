@@ -208,3 +208,23 @@ def test_checkpoints_of_another_vocabulary_or_without_a_generator_are_refused(tm
     # a run folder given as its checkpoints folder gets a hint
     with pytest.raises(CheckpointError, match="give the run folder"):
         select_checkpoints(tmp_path / "checkpoints")
+
+
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda t: torch.full_like(t, float("nan")), r"holds [\d,]+ NaN and 0 infinite values"),
+        (lambda t: t.to(torch.complex64), "is complex64, expected a floating-point tensor"),
+    ],
+)
+def test_checkpoints_with_unusable_weights_are_refused(tmp_path, capsys, make, problem):
+    run_with_checkpoints(tmp_path / "run", steps=(2, 4))
+    path = tmp_path / "run" / "checkpoints" / "ckpt-00000002.pt"
+    state = torch.load(path, weights_only=True)
+    key = next(k for k in state["models"]["generator"] if k.endswith("weight"))
+    state["models"]["generator"][key] = make(state["models"]["generator"][key])
+    torch.save(state, path)
+    assert main(["average", str(tmp_path / "run"), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"ckpt-00000002\.pt: models\.generator\['{re.escape(key)}'\] {problem}", err)
+    assert err.count("\n") == 1 and not (tmp_path / "m").exists()

@@ -11,6 +11,7 @@ from layout2im.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
     load_checkpoint,
+    load_networks,
     save_checkpoint,
 )
 from layout2im.training.loop import train
@@ -64,10 +65,10 @@ def test_a_checkpoint_of_the_wrong_structure_is_refused(tmp_path, good_state, ch
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda t: torch.full_like(t, float("nan")), "holds NaN or infinite values"),
-        (lambda t: t.to(torch.complex64), "must be a floating-point tensor, got complex64"),
-        (lambda t: t > 0, "must be a floating-point tensor, got bool"),
-        (lambda t: t.to(torch.int64), "must be a floating-point tensor, got int64"),
+        (lambda t: torch.full_like(t, float("nan")), r"holds [\d,]+ NaN and 0 infinite values"),
+        (lambda t: t.to(torch.complex64), "is complex64, expected a floating-point tensor"),
+        (lambda t: t > 0, "is bool, expected a floating-point tensor"),
+        (lambda t: t.to(torch.int64), "is int64, expected a floating-point tensor"),
         (lambda t: "evil", "must be a tensor, got str"),
     ],
 )
@@ -109,5 +110,44 @@ def test_resume_from_a_checkpoint_with_a_wrong_shape_is_a_checkpoint_error(tmp_p
     key = _first_weight(state)
     state["models"]["generator"][key] = torch.zeros(3, 3)
     torch.save(state, newest)
-    with pytest.raises(CheckpointError, match="does not fit this run's networks"):
+    with pytest.raises(CheckpointError, match="does not fit this run's networks") as err:
         train(tiny_config(steps=4), tmp_path, resume=run, progress=False)
+    assert f"models.generator: '{key}' has shape (3, 3), the network's is (" in str(err.value)
+
+
+def test_every_network_problem_is_named_in_one_message_and_nothing_is_loaded(good_state):
+    from layout2im.data import build_dataset
+
+    config = tiny_config()
+    trainer = Trainer(config, build_dataset(config.data, config.model.image_size)[1])
+    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    models = {name: dict(tensors) for name, tensors in good_state["models"].items()}
+    weight = _first_weight(good_state)
+    models["generator"][weight] = models["generator"][weight].reshape(-1)
+    gone = next(iter(models["image_d"]))
+    del models["image_d"][gone]
+    models["object_d"]["extra.weight"] = torch.zeros(1)
+    counter = next(k for k in models["generator"] if k.endswith("num_batches_tracked"))
+    models["generator"][counter] = models["generator"][counter].float()
+    with pytest.raises(CheckpointError) as err:
+        load_networks(trainer.networks(), models, "ckpt-00000006.pt")
+    message = str(err.value)
+    assert message.startswith("ckpt-00000006.pt does not fit this run's networks: ")
+    assert f"models.generator: '{weight}' has shape (" in message
+    assert f"models.generator: '{counter}' is float32, expected int64" in message
+    assert f"models.image_d: missing ['{gone}']" in message
+    assert "models.object_d: unexpected ['extra.weight']" in message
+    after = trainer.generator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing loaded
+
+
+def test_integer_counters_of_the_right_type_load(good_state):
+    from layout2im.data import build_dataset
+
+    config = tiny_config()
+    trainer = Trainer(config, build_dataset(config.data, config.model.image_size)[1])
+    models = {name: dict(tensors) for name, tensors in good_state["models"].items()}
+    counter = next(k for k in models["generator"] if k.endswith("num_batches_tracked"))
+    models["generator"][counter] = torch.tensor(41)
+    load_networks(trainer.networks(), models, "checkpoint")
+    assert trainer.generator.state_dict()[counter].item() == 41

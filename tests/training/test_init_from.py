@@ -5,6 +5,7 @@ import shutil
 import pytest
 import torch
 
+from layout2im.errors import short_path
 from layout2im.models import Layout2ImGenerator
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.training.checkpoint import CheckpointError, load_checkpoint
@@ -63,3 +64,42 @@ def test_refusals(tmp_path, tiny_model_dir):
     with pytest.raises(CheckpointError, match=r"model.z_dim: 4 there, 6 here"):
         train(other, tmp_path / "r", progress=False, init_from=tiny_model_dir)
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # no run left
+
+
+def test_a_checkpoint_that_does_not_fit_names_every_problem_and_leaves_no_run(tmp_path):
+    folder, _ = _model_folder_with_checkpoint(tmp_path)
+    path = folder / "checkpoints" / "ckpt-00000002.pt"
+    state = torch.load(path, weights_only=True)
+    d_key = next(k for k, v in state["models"]["image_d"].items() if v.dim() > 1)
+    state["models"]["image_d"][d_key] = state["models"]["image_d"][d_key].reshape(-1)
+    state["models"]["object_d"]["extra.weight"] = torch.zeros(1)
+    torch.save(state, path)
+    with pytest.raises(CheckpointError) as err:
+        train(tiny_config(steps=0), tmp_path / "runs", progress=False, init_from=folder)
+    message = str(err.value)
+    assert "ckpt-00000002.pt does not fit this run's networks: " in message
+    assert f"models.image_d: '{d_key}' has shape (" in message
+    assert "models.object_d: unexpected ['extra.weight']" in message
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_model_folder_with_a_broken_checkpoint_is_one_error_and_leaves_no_run(
+    tmp_path, capsys, caplog
+):
+    from layout2im.cli import main
+    from layout2im.model_folder import default_model
+
+    folder = tmp_path / "init"
+    shutil.copytree(default_model(), folder)  # the shipped shapes32 model
+    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints" / "ckpt-00000002.pt").write_bytes(b"junk")  # breaks the unpickler
+    runs = tmp_path / "runs"
+    args = ["train", "--config", "shapes32", "--steps", "1", "--no-progress"]
+    assert main([*args, "--init-from", str(folder), "--out", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.splitlines()[-1]
+        == f"error: no readable checkpoint in {short_path(folder / 'checkpoints')}"
+    )
+    assert "ckpt-00000002.pt is unreadable" in caplog.text and "Traceback" not in err
+    assert not runs.exists() or not any(runs.iterdir())

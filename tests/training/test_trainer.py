@@ -12,6 +12,7 @@ from layout2im.config import DataConfig
 from layout2im.data import build_dataset
 from layout2im.data.collate import batch_layout, collate_layouts
 from layout2im.data.shapes import SHAPE_CATEGORIES
+from layout2im.errors import short_path
 from layout2im.models.computation import FAST_PATHS
 from layout2im.training.checkpoint import (
     CheckpointError,
@@ -242,7 +243,8 @@ def test_resume_of_a_run_with_a_corrupt_config_names_the_file(tmp_path, capsys):
     args = ["train", "--config", _yaml_config(tmp_path, tiny_config(steps=4))]
     assert main([*args, "--out", str(tmp_path), "--resume", str(run), "--no-progress"]) == 2
     err = _one_error_line(capsys)
-    assert f"cannot resume {run}: config {run / 'config.yaml'} is not valid YAML" in err
+    config = short_path(run / "config.yaml")
+    assert f"cannot resume {short_path(run)}: config {config} is not valid YAML" in err
     assert sorted(p.name for p in run.rglob("*")) == before
 
 
@@ -250,7 +252,7 @@ def test_resume_of_a_missing_run_folder_names_the_path_given(tmp_path, capsys):
     missing = tmp_path / "runs3" / "nonexistent-run"
     args = ["train", "--config", _yaml_config(tmp_path, tiny_config(steps=4))]
     assert main([*args, "--out", str(tmp_path / "r"), "--resume", str(missing)]) == 2
-    assert f"the run folder {missing} does not exist" in _one_error_line(capsys)
+    assert f"the run folder {short_path(missing)} does not exist" in _one_error_line(capsys)
     assert not (tmp_path / "r").exists() and not (tmp_path / "runs3").exists()
 
 

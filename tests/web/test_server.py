@@ -1,5 +1,6 @@
-"""The server's deadline for receiving a request: slow or idle clients are disconnected, a
-request being answered is not (a test timeout of 0.3 s; the default is REQUEST_TIMEOUT_S)."""
+"""The running server: its deadline for receiving a request (slow or idle clients are disconnected,
+a request being answered is not; a test timeout of 0.3 s, the default is REQUEST_TIMEOUT_S) and
+request framing as raw bytes on the wire."""
 
 import asyncio
 import contextlib
@@ -96,3 +97,36 @@ def test_slow_and_idle_clients_are_disconnected_and_answers_are_not_cut_off():
         assert reply.startswith(b"HTTP/1.1 200") and b'{"ok":true}' in reply
         for conn in (idle, headers, body, trickle, answered):
             conn.close()
+
+
+def _guarded_app():
+    from layout2im.web.limits import RequestGuardMiddleware, RouteRule
+
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo() -> dict:
+        return {"ok": True}
+
+    rule = RouteRule(max_bytes=1000, media_type="application/json")
+    app.add_middleware(RequestGuardMiddleware, rule_for=lambda method, path: rule)
+    return app
+
+
+def test_a_request_with_both_framings_is_a_400_over_the_wire():
+    """Content-Length with Transfer-Encoding (either order), sent as raw bytes to a running
+    server: refused before the app reads a body (the TestClient cannot send both)."""
+    body = b'{"a": 1}'
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    with _serving(_guarded_app()) as port:
+        for framing in (
+            b"Content-Length: 8\r\nTransfer-Encoding: chunked\r\n",
+            b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        ):
+            conn = _connect(port)
+            head = b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            conn.sendall(head + framing + b"\r\n" + chunked)
+            reply = _read_reply(conn)
+            conn.close()
+            assert reply.startswith(b"HTTP/1.1 400 "), reply[:100]
+            assert b"both Content-Length and Transfer-Encoding" in reply

@@ -23,6 +23,7 @@ import torch
 
 from ..architectures import get_architecture
 from ..config import Config, load_config
+from ..errors import short_path
 from ..fsutil import atomic_folder
 from ..model_folder import check_replaceable_model_folder, trained_data
 from ..models import ImageDiscriminator, ObjectDiscriminator
@@ -88,7 +89,7 @@ def convert_original(
     for path in (generator_file, image_discriminator_file, object_discriminator_file):
         if path is not None and not Path(path).is_file():  # before the vocabulary it needs
             raise ConversionError(
-                f"{path}: {'not a file' if Path(path).exists() else 'no such file'}; "
+                f"{short_path(path)}: {'not a file' if Path(path).exists() else 'no such file'}; "
                 f"{WHERE_THE_WEIGHTS_ARE}"
             )
     vocab = original_vocabulary(dataset, vocab_file, vg_root)

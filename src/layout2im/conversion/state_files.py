@@ -11,15 +11,14 @@ containers) is refused. The released ``netG_coco.pt`` / ``netG_vg.pt`` and the t
 from __future__ import annotations
 
 import hashlib
-import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import Layout2ImError
+from ..errors import Layout2ImError, quote, short_path
+from ..torch_files import load_weights_only
 from .key_table import KeyMapping
 
 
@@ -29,46 +28,31 @@ class ConversionError(Layout2ImError, ValueError):
 
 DATA_PARALLEL_PREFIX = "module."
 _ITERATION = re.compile(r"iter-(\d+)")
-_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # the wording of torch < 2.6 and >= 2.6
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``state_dict()`` file (``module.`` prefixes removed), read with
     ``weights_only=True``. Raises :class:`ConversionError` for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConversionError(
-            f"{path}: no such file" if not path.exists() else f"{path}: not a file"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        code = _GLOBAL.search(str(exc))
-        if code is None:
-            raise ConversionError(
-                f"{path} is not a readable PyTorch state-dict file (its pickle data is damaged "
-                "or of another kind)"
-            ) from None
-        raise ConversionError(
-            f"{path} needs Python code unpickled to load ({code.group(1)}); layout2im reads only "
-            "plain state dicts (torch.load with weights_only=True). If the file holds a whole "
-            "model object, save its model.state_dict() with the authors' code and convert that"
-        ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(
-            f"{path} is not a readable PyTorch state-dict file ({type(exc).__name__}: {first})"
-        ) from None
+    state = load_weights_only(
+        path,
+        "state-dict file",
+        ConversionError,
+        code_hint=(
+            ". If the file holds a whole model object, save its model.state_dict() with the "
+            "authors' code and convert that"
+        ),
+    )
+    shown = short_path(path)
     if not isinstance(state, dict) or not state:
         raise ConversionError(
-            f"{path} holds a {type(state).__name__}, not a state dict (a mapping of parameter "
+            f"{shown} holds a {type(state).__name__}, not a state dict (a mapping of parameter "
             "names to tensors)"
         )
     bad = [str(k) for k, v in state.items() if not isinstance(k, str) or not torch.is_tensor(v)]
     if bad:
         raise ConversionError(
-            f"{path} is not a state dict: {len(bad)} entries are not tensors named by strings "
-            f"(e.g. {bad[0][:80]!r})"
+            f"{shown} is not a state dict: {len(bad)} entries are not tensors named by strings "
+            f"(e.g. {quote(bad[0])})"
         )
     if all(k.startswith(DATA_PARALLEL_PREFIX) for k in state):
         state = {k[len(DATA_PARALLEL_PREFIX) :]: v for k, v in state.items()}

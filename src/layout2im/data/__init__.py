@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
+from ..errors import quote, short_path
 from ..schema.config import DataConfig
 from ..vocab import Vocabulary
 from .errors import DatasetError
@@ -48,13 +49,14 @@ def build_dataset(
     entry = get_dataset(cfg.name)
     if split not in SPLITS and split not in entry.splits:
         splits = dict.fromkeys((*SPLITS, *entry.splits))
-        raise DatasetError(f"unknown split {split!r}; splits: {', '.join(splits)}")
+        raise DatasetError(f"unknown split {quote(split)}; splits: {', '.join(splits)}")
     if not entry.file_based:
         return entry.build(cfg, image_size, split)
     data = entry.open_split(cfg, split, False)
     if len(data.rows) == 0:
         raise DatasetError(
-            f"the {split} split of {cfg.name} under {cfg.root} has no images left after "
+            f"the {split} split of {cfg.name} under {short_path(cfg.root)} has no images "
+            "left after "
             "filtering; run `layout2im data inspect` to see what was dropped and why"
         )
     dataset = IndexedLayoutDataset(

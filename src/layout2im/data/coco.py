@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import quote
+from ..errors import quote, short_path
 from ..schema.config import CocoConfig, DatasetSettings
 from .errors import DatasetError
 from .jsonstream import read_members
@@ -134,11 +134,11 @@ class _Annotations:
 
 def _annotation_problem(path: Path, index: int, ann: Any) -> str:
     """The message for an annotation the fast path could not read."""
-    where = f"{path}: annotations[{index}]"
+    where = f"{short_path(path)}: annotations[{index}]"
     if not isinstance(ann, dict):
         return f"{where} must be an object, got {type(ann).__name__}"
     if is_int(ann.get("id")):
-        where = f"{path}: annotation id {ann['id']}"
+        where = f"{short_path(path)}: annotation id {quote(ann['id'])}"
     for key in ("id", "image_id", "category_id", "bbox"):
         if key not in ann:
             return f"{where} has no {key!r} key"
@@ -167,28 +167,33 @@ class _Images:
         def add(index: int, image: Any) -> None:
             if not isinstance(image, dict):
                 raise DatasetError(
-                    f"{path}: images[{index}] must be an object, got {type(image).__name__}"
+                    f"{short_path(path)}: images[{index}] must be an object, got "
+                    f"{type(image).__name__}"
                 )
-            where = f"{path}: images[{index}]"
+            where = f"{short_path(path)}: images[{index}]"
             for key in ("id", "file_name", "width", "height"):
                 if key not in image:
-                    with_id = f" (id {image['id']})" if "id" in image else ""
+                    with_id = f" (id {quote(image['id'])})" if "id" in image else ""
                     raise DatasetError(f"{where}{with_id} has no {key!r} key")
             image_id, name = image["id"], image["file_name"]
             width, height = image["width"], image["height"]
             if not is_id(image_id):
                 raise DatasetError(f"{where}: 'id' must be an integer, got {quote(image_id)}")
             if not isinstance(name, str) or not name:
-                raise DatasetError(f"{path}: image id {image_id}: bad 'file_name' {quote(name)}")
+                raise DatasetError(
+                    f"{short_path(path)}: image id {image_id}: bad 'file_name' {quote(name)}"
+                )
             if escapes_folder(name):
                 raise DatasetError(
-                    f"{path}: image id {image_id}: 'file_name' {quote(name)} leaves the image "
+                    f"{short_path(path)}: image id {image_id}: 'file_name' {quote(name)} "
+                    "leaves the image "
                     "folder (absolute, or with '..'); file names must be relative paths inside "
                     "the image folder"
                 )
             if not (is_side(width) and is_side(height)):
                 raise DatasetError(
-                    f"{path}: image id {image_id}: 'width' and 'height' must be integers from 1 "
+                    f"{short_path(path)}: image id {image_id}: 'width' and 'height' must be "
+                    "integers from 1 "
                     f"to {MAX_IMAGE_SIDE}, got {quote(width)} x {quote(height)}"
                 )
             self.ids.append(image_id)
@@ -212,7 +217,7 @@ def escapes_folder(name: str) -> bool:
 
 def _categories_handler(path: Path, names: dict[int, str], files: dict[int, Path]):
     def add(index: int, category: Any) -> None:
-        where = f"{path}: categories[{index}]"
+        where = f"{short_path(path)}: categories[{index}]"
         if not isinstance(category, dict):
             raise DatasetError(f"{where} must be an object, got {type(category).__name__}")
         for key in ("id", "name"):
@@ -229,7 +234,7 @@ def _categories_handler(path: Path, names: dict[int, str], files: dict[int, Path
         if cat_id in names and names[cat_id] != name:
             raise DatasetError(
                 f"{where}: category id {cat_id} is {quote(name)} here but "
-                f"{quote(names[cat_id])} in {files[cat_id]}"
+                f"{quote(names[cat_id])} in {short_path(files[cat_id])}"
             )
         names[cat_id] = name
         files[cat_id] = path
@@ -241,13 +246,15 @@ def _read(path: Path, handlers: dict[str, Any], required: tuple[str, ...]) -> No
     keys = read_members(path, handlers, skip_key="segmentation")
     for key in required:
         if key not in keys:
-            raise DatasetError(f"{path}: no {key!r} list at the top level (not a COCO JSON?)")
+            raise DatasetError(
+                f"{short_path(path)}: no {key!r} list at the top level (not a COCO JSON?)"
+            )
 
 
 def vocabulary_names(categories: dict[int, str], path: Path) -> list[str | None]:
     """Category-id-indexed names: row 0 ``__image__`` unless a category has id 0."""
     if not categories:
-        raise DatasetError(f"{path}: 'categories' is empty")
+        raise DatasetError(f"{short_path(path)}: 'categories' is empty")
     names: list[str | None] = [None] * (max(categories) + 1)
     if 0 not in categories:
         names[0] = IMAGE_ROW_NAME
@@ -256,7 +263,8 @@ def vocabulary_names(categories: dict[int, str], path: Path) -> list[str | None]
         if name in seen or (name == IMAGE_ROW_NAME and 0 not in categories):
             other = seen.get(name, 0)
             raise DatasetError(
-                f"{path}: category name {quote(name)} is used by ids {other} and {cat_id}"
+                f"{short_path(path)}: category name {quote(name)} is used by ids {other} "
+                f"and {cat_id}"
             )
         seen[name] = cat_id
         names[cat_id] = name
@@ -309,7 +317,9 @@ def _check_ids(image_ids: np.ndarray, path: Path) -> np.ndarray:
     sorted_ids = image_ids[order]
     dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
     if len(dup):
-        raise DatasetError(f"{path}: image id {sorted_ids[dup[0]]} appears more than once")
+        raise DatasetError(
+            f"{short_path(path)}: image id {sorted_ids[dup[0]]} appears more than once"
+        )
     return order
 
 
@@ -340,15 +350,17 @@ def _filter(
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise DatasetError(
-            f"{files[a['source'][k]]}: annotation id {a['ids'][k]} has category_id {cats[k]}, "
-            f"which is not in 'categories'"
+            f"{short_path(files[a['source'][k]])}: annotation id {a['ids'][k]} has "
+            f"category_id {cats[k]}, "
+            "which is not in 'categories'"
         )
     xywh = np.stack([a["x"], a["y"], a["w"], a["h"]], axis=1)
     finite = np.isfinite(xywh).all(axis=1)
     if not finite.all():
         k = int(np.flatnonzero(~finite)[0])
         raise DatasetError(
-            f"{files[a['source'][k]]}: annotation id {a['ids'][k]} has a non-finite bbox "
+            f"{short_path(files[a['source'][k]])}: annotation id {a['ids'][k]} has a "
+            "non-finite bbox "
             f"{xywh[k].tolist()}"
         )
 

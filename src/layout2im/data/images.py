@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import short_path
 from ..imagenet import IMAGENET_MEAN, IMAGENET_STD
 from ..readers import InputError, check_path
 
@@ -60,12 +61,14 @@ def load_image(path) -> Image.Image:
             image.load()
             return to_rgb(image)
     except FileNotFoundError:
-        raise BadImageError(f"image file not found: {path}") from None
+        raise BadImageError(f"image file not found: {short_path(path)}") from None
     except Image.DecompressionBombError as exc:
-        raise BadImageError(f"image {path} is too large to decode safely: {exc}") from None
+        raise BadImageError(
+            f"image {short_path(path)} is too large to decode safely: {exc}"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise BadImageError(f"cannot read image {path}: {reason}") from None
+        raise BadImageError(f"cannot read image {short_path(path)}: {reason}") from None
 
 
 def resize_to_array(image: Image.Image, size: int) -> np.ndarray:

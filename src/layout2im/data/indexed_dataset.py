@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import short_path
 from .errors import DatasetError
 from .images import BadImageError, load_image, resize_to_array, to_imagenet_tensor
 from .layout_index import LayoutIndex
@@ -119,7 +120,8 @@ class IndexedLayoutDataset(Dataset):
             return self._item(j, image)
         raise DatasetError(
             f"{self.name}: {MAX_CONSECUTIVE_BAD} consecutive images from item {i} "
-            f"({self.image_path(i)}) cannot be read; check data.root and the image folder"
+            f"({short_path(self.image_path(i))}) cannot be read; check data.root and the "
+            "image folder"
         )
 
     def _item(self, i: int, image) -> dict:

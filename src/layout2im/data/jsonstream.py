@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..errors import short_path
 from ..readers import check_path
 from .errors import DatasetError
 
@@ -89,7 +90,9 @@ class _Reader:
         try:
             chunk = self.f.read(self.chunk_chars)
         except UnicodeDecodeError as exc:
-            raise DatasetError(f"{self.path} is not UTF-8 text ({exc.reason})") from None
+            raise DatasetError(
+                f"{short_path(self.path)} is not UTF-8 text ({exc.reason})"
+            ) from None
         if not chunk:
             self.eof = True
         self.buf += chunk if self.skip is None else self._cut_skipped(chunk)
@@ -179,7 +182,9 @@ class _Reader:
         column = pos - head.rfind("\n") if newlines else self.column + pos + 1
         at = f"line {line}" if self.skipped else f"line {line} column {column}"
         where = self.where if self.list_name is None else f"{self.list_name}[{self.index}]"
-        return DatasetError(f"{self.path}: malformed JSON at {at} in {where}: {message}")
+        return DatasetError(
+            f"{short_path(self.path)}: malformed JSON at {at} in {where}: {message}"
+        )
 
     # --- structure
 
@@ -206,9 +211,9 @@ def _open(path: Path) -> TextIO:
     try:
         return open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:
-        raise DatasetError(f"file not found: {path}") from None
+        raise DatasetError(f"file not found: {short_path(path)}") from None
     except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
+        raise DatasetError(f"cannot read {short_path(path)}: {exc.strerror}") from None
 
 
 ElementHandler = Callable[[int, Any], None]
@@ -233,7 +238,9 @@ def read_members(
         reader = _Reader(f, path, chunk_chars, skip_key)
         if reader.peek() != "{":
             found = repr(reader.peek()) if reader.peek() else "an empty file"
-            raise DatasetError(f"{path}: expected a JSON object at the top level, found {found}")
+            raise DatasetError(
+                f"{short_path(path)}: expected a JSON object at the top level, found {found}"
+            )
         reader.pos += 1
         keys: set[str] = set()
         if reader.peek() == "}":
@@ -256,7 +263,8 @@ def read_members(
                     value = reader.value()
                     if handler is not None:
                         raise DatasetError(
-                            f"{path}: {key!r} must be a list, got {type(value).__name__}"
+                            f"{short_path(path)}: {key!r} must be a list, got "
+                            f"{type(value).__name__}"
                         )
                 if reader.expect(",}") == "}":
                     break
@@ -273,7 +281,9 @@ def iter_array(path: str | Path, chunk_chars: int = CHUNK_CHARS) -> Iterator[Any
         reader = _Reader(f, path, chunk_chars)
         if reader.peek() != "[":
             found = repr(reader.peek()) if reader.peek() else "an empty file"
-            raise DatasetError(f"{path}: expected a JSON list at the top level, found {found}")
+            raise DatasetError(
+                f"{short_path(path)}: expected a JSON list at the top level, found {found}"
+            )
         yield from reader.iter_list("the top-level list")
         reader.where = "the top level"
         if reader.peek():

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import quote
 from ..fsutil import atomic_write
 from .errors import DatasetError
 
@@ -135,7 +136,9 @@ class LayoutIndex:
         """Image rows of ``split`` in index order."""
         splits = self.meta.get("splits", [])
         if split not in splits:
-            raise DatasetError(f"the index has no {split!r} split (splits: {', '.join(splits)})")
+            raise DatasetError(
+                f"the index has no {quote(split)} split (splits: {', '.join(splits)})"
+            )
         return np.flatnonzero(self.split == splits.index(split))
 
     # --- files

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import quote
 from .errors import DatasetError
 
 if TYPE_CHECKING:
@@ -99,5 +100,5 @@ def get_dataset(name: str) -> DatasetEntry:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownDatasetError(
-            f"unknown dataset {name!r}; datasets: {', '.join(dataset_names())}"
+            f"unknown dataset {quote(name)}; datasets: {', '.join(dataset_names())}"
         ) from None

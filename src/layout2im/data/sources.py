@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import short_path
 from ..schema.config import DataConfig
 from .coco import CocoFilters, CocoSource, build_coco_index, holdout_mask
 from .errors import DatasetError
@@ -50,7 +51,7 @@ def data_root(cfg: DataConfig) -> Path:
         )
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"data.root {root} is not a folder")
+        raise DatasetError(f"data.root {short_path(root)} is not a folder")
     return root
 
 
@@ -63,7 +64,7 @@ def _resolve(root: Path, value: str | None) -> Path | None:
 
 def _require_file(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise DatasetError(f"{what} not found: {path}")
+        raise DatasetError(f"{what} not found: {short_path(path)}")
     return path
 
 
@@ -173,7 +174,8 @@ def _check_same_vocabulary(cfg: DataConfig, root: Path, val: LayoutIndex, val_js
             None,
         )  # fmt: skip
         raise DatasetError(
-            f"{val_json}: its categories differ from data.coco.instances_json's (first at id "
+            f"{short_path(val_json)}: its categories differ from data.coco.instances_json's "
+            "(first at id "
             f"{diff}: {_at(theirs, diff)!r} vs {_at(ours, diff)!r}); both files need the same "
             "category list so labels mean the same in training and evaluation"
         )
@@ -195,7 +197,8 @@ def vg_sources(cfg: DataConfig) -> VgSources:
         path = _resolve(root, value)
         if path is not None and not path.is_file():
             _warn_once(
-                f"no alias file {path} ({key}): Visual Genome names are used as they are, so "
+                f"no alias file {short_path(path)} ({key}): Visual Genome names are used as "
+                "they are, so "
                 "the counts differ slightly from sg2im's"
             )
             return None

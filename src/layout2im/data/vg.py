@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from ..errors import quote
+from ..errors import quote, short_path
 from ..readers import read_json, read_text
 from ..schema.config import DatasetSettings, VgConfig
 from .errors import DatasetError
@@ -109,15 +109,20 @@ def load_aliases(path: Path | None) -> dict[str, str]:
 def load_splits(path: Path) -> dict[str, list[int]]:
     data = read_json(path, MAX_SIDE_FILE_BYTES, "split file", DatasetError)
     if not isinstance(data, dict) or "train" not in data:
-        raise DatasetError(f"{path}: expected an object with a 'train' list of image ids")
+        raise DatasetError(
+            f"{short_path(path)}: expected an object with a 'train' list of image ids"
+        )
     seen: dict[int, str] = {}
     for name, ids in data.items():
         if not isinstance(ids, list) or not all(map(is_id, ids)):
-            raise DatasetError(f"{path}: {quote(name)} must be a list of integer image ids")
+            raise DatasetError(
+                f"{short_path(path)}: {quote(name)} must be a list of integer image ids"
+            )
         for image_id in ids:
             if image_id in seen:
                 raise DatasetError(
-                    f"{path}: image id {image_id} is in both {quote(seen[image_id])} and "
+                    f"{short_path(path)}: image id {image_id} is in both "
+                    f"{quote(seen[image_id])} and "
                     f"{quote(name)}"
                 )
             seen[image_id] = name
@@ -135,10 +140,12 @@ def _image_path(entry: dict, image_id: int) -> str:
 
 def _entry_id(entry: Any, path: Path, index: int) -> int:
     if not isinstance(entry, dict):
-        raise DatasetError(f"{path}: entry [{index}] must be an object, got {type(entry).__name__}")
+        raise DatasetError(
+            f"{short_path(path)}: entry [{index}] must be an object, got {type(entry).__name__}"
+        )
     image_id = entry.get("image_id", entry.get("id"))
     if not is_id(image_id):
-        raise DatasetError(f"{path}: entry [{index}] has no integer 'image_id' (int64)")
+        raise DatasetError(f"{short_path(path)}: entry [{index}] has no integer 'image_id' (int64)")
     return image_id
 
 
@@ -158,7 +165,8 @@ class _Candidates:
             width, height = entry.get("width"), entry.get("height")
             if not (is_side(width) and is_side(height)):
                 raise DatasetError(
-                    f"{sources.image_data}: image id {image_id}: 'width' and 'height' must be "
+                    f"{short_path(sources.image_data)}: image id {image_id}: 'width' and "
+                    "'height' must be "
                     f"integers from 1 to {MAX_IMAGE_SIDE}, got {quote(width)} x {quote(height)}"
                 )
             info[image_id] = (width, height, _image_path(entry, image_id))
@@ -205,11 +213,13 @@ class _Objects:
             if row is None:
                 continue
             if image_id in seen:
-                raise DatasetError(f"{path}: image id {image_id} has more than one entry")
+                raise DatasetError(
+                    f"{short_path(path)}: image id {image_id} has more than one entry"
+                )
             seen.add(image_id)
             objects = entry.get("objects")
             if not isinstance(objects, list):
-                raise DatasetError(f"{path}: image id {image_id} has no 'objects' list")
+                raise DatasetError(f"{short_path(path)}: image id {image_id} has no 'objects' list")
             for j, obj in enumerate(objects):
                 self._add(path, image_id, j, obj, row, aliases)
 
@@ -223,7 +233,7 @@ class _Objects:
                 raise TypeError
             name_ids = [self.names.setdefault(aliases.get(n, n), len(self.names)) for n in names]
         except (KeyError, TypeError):
-            where = f"{path}: image id {image_id}, objects[{j}]"
+            where = f"{short_path(path)}: image id {image_id}, objects[{j}]"
             if not isinstance(obj, dict):
                 raise DatasetError(f"{where} must be an object") from None
             for key in ("object_id", "x", "y", "w", "h"):
@@ -258,7 +268,9 @@ class _Relationships:
                 continue
             rels = entry.get("relationships")
             if not isinstance(rels, list):
-                raise DatasetError(f"{path}: image id {image_id} has no 'relationships' list")
+                raise DatasetError(
+                    f"{short_path(path)}: image id {image_id} has no 'relationships' list"
+                )
             for j, rel in enumerate(rels):
                 try:
                     pred = rel["predicate"].lower().strip()
@@ -266,7 +278,8 @@ class _Relationships:
                     obj = _object_id(rel["object"])
                 except (KeyError, TypeError, AttributeError):
                     raise DatasetError(
-                        f"{path}: image id {image_id}, relationships[{j}]: needs a string "
+                        f"{short_path(path)}: image id {image_id}, relationships[{j}]: "
+                        "needs a string "
                         "'predicate' and 'subject'/'object' with an integer 'object_id'"
                     ) from None
                 pred = aliases.get(pred, pred)
@@ -309,7 +322,8 @@ def build_vg_index(sources: VgSources, settings: VgSettings) -> LayoutIndex:
     for path in (sources.image_data, sources.objects, sources.relationships):
         if not path.is_file():
             raise DatasetError(
-                f"Visual Genome file not found: {path} (put image_data.json, objects.json and "
+                f"Visual Genome file not found: {short_path(path)} (put image_data.json, "
+                "objects.json and "
                 "relationships.json from https://homes.cs.washington.edu/~ranjay/visualgenome/"
                 "api.html under data.root)"
             )

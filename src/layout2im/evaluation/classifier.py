@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
@@ -38,11 +39,12 @@ from ..config import Config
 from ..data import build_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
 from ..devices import parse_device
-from ..errors import Layout2ImError, short_path
+from ..errors import Layout2ImError, quote, short, short_path
 from ..fsutil import atomic_write, portable_paths, write_text
 from ..layout import LayoutBatch
 from ..models.layers import crop_boxes
 from ..readers import read_json
+from ..state_dicts import check_state
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,12 @@ def load_network(path: str | Path) -> tuple[SmallResNet, dict]:
     base = Path(path)
     if base.suffix in (".safetensors", ".json"):
         base = base.with_suffix("")
+    elif base.suffix and base.is_file():  # e.g. a PyTorch .pt file
+        raise NetworkLoadError(
+            f"{short_path(path)} is not an evaluation network: one is a pair of files "
+            "NAME.safetensors and NAME.json (what `layout2im evaluate train-classifier` "
+            "writes); give NAME or either file"
+        )
     weights, config = base.with_suffix(".safetensors"), base.with_suffix(".json")
     for f in (weights, config):
         if not f.is_file():
@@ -187,12 +195,19 @@ def load_network(path: str | Path) -> tuple[SmallResNet, dict]:
             )
     try:
         info = read_json(config, MAX_NETWORK_JSON_BYTES, "evaluation network", NetworkLoadError)
-        if info.get("format") != FORMAT:
-            raise ValueError(f"format is {info.get('format')!r}, expected {FORMAT!r}")
+        if not isinstance(info, dict) or info.get("format") != FORMAT:
+            found = info.get("format") if isinstance(info, dict) else info
+            raise ValueError(f"format is {quote(found)}, expected {FORMAT!r}")
         net = SmallResNet(NetworkConfig(**info["network"]))
-        net.load_state_dict(load_file(str(weights)))
-    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise NetworkLoadError(f"{base}: not a usable evaluation network: {exc}") from None
+        state = load_file(str(weights))
+    except (ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
+        raise NetworkLoadError(
+            f"{short_path(base)}: not a usable evaluation network: {short(str(exc), 200)}"
+        ) from None
+    check_state(
+        state, net.state_dict(), f"{short_path(weights)} cannot be loaded", NetworkLoadError
+    )
+    net.load_state_dict(state)
     return net.eval(), info
 
 

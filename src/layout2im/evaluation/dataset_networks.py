@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..errors import short_path
 from ..layout import LayoutBatch
 from ..visualize import normalize
 from . import weight_files
@@ -56,9 +57,13 @@ def _dataset_network(
         except NetworkLoadError as exc:
             raise MetricSkipped(str(exc)) from None
         if net.config.kind != kind:
-            raise MetricSkipped(f"{path} is a {net.config.kind!r} network, not {kind!r}")
+            raise MetricSkipped(
+                f"{short_path(path)} is a {net.config.kind!r} network, not {kind!r}"
+            )
         if info.get("vocab") != ctx.vocab.names:
-            raise MetricSkipped(f"{path} was trained on another vocabulary than this data's")
+            raise MetricSkipped(
+                f"{short_path(path)} was trained on another vocabulary than this data's"
+            )
         weights = path.with_suffix(".safetensors") if path.suffix != ".safetensors" else path
         sha = weight_files.sha256_of(weights)
         ctx.networks[role] = {

@@ -57,7 +57,7 @@ import torch
 from PIL import Image
 
 from ..config import ConfigError, DataConfig
-from ..errors import Layout2ImError
+from ..errors import Layout2ImError, short_path
 from ..fsutil import atomic_write
 from ..readers import check_path_text
 from .generation import EvalLayouts, load_layouts
@@ -195,7 +195,7 @@ def scan_folder(
     link that leads outside it."""
     given = check_path_text(folder, "image folder", FolderError)
     if not given.is_dir():
-        raise FolderError(f"{given} is not a folder")
+        raise FolderError(f"{short_path(given)} is not a folder")
     root = given.resolve()
     scan = FolderScan(root, 0)
     try:
@@ -204,12 +204,13 @@ def scan_folder(
                 scan.entries += 1
                 if scan.entries > max_entries:
                     raise FolderError(
-                        f"{given} holds more than {max_entries:,} entries; a protocol's images "
+                        f"{short_path(given)} holds more than {max_entries:,} entries; a "
+                        "protocol's images "
                         "belong in a folder of their own"
                     )
                 _add(scan, entry, root, layouts)
     except OSError as exc:
-        raise FolderError(f"cannot list {given}: {exc.strerror or exc}") from None
+        raise FolderError(f"cannot list {short_path(given)}: {exc.strerror or exc}") from None
     return scan
 
 
@@ -420,7 +421,7 @@ def score_folder(
     )
     if incomplete and not allow_missing:
         raise FolderError(
-            f"{folder} is incomplete for protocol {proto.name}:\n{incomplete}\n"
+            f"{short_path(folder)} is incomplete for protocol {proto.name}:\n{incomplete}\n"
             "score the complete layouts only with --allow-missing"
         )
     results = {}
@@ -429,7 +430,7 @@ def score_folder(
         got = read[p.split]
         if len(got.scored) < 2:
             raise FolderError(
-                f"{folder}: {len(got.scored)} complete layout(s) of split {p.split}; "
+                f"{short_path(folder)}: {len(got.scored)} complete layout(s) of split {p.split}; "
                 "statistics need at least two"
             )
         scored_layouts = layouts.subset(got.scored)

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import short_path
 from . import weight_files
 
 if TYPE_CHECKING:
@@ -380,9 +381,11 @@ def load_inception_state_dict(path: str | Path) -> InceptionV3:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path} is not a readable PyTorch state dict: {exc}") from None
+        raise ValueError(
+            f"{short_path(path)} is not a readable PyTorch state dict: {exc}"
+        ) from None
     if not isinstance(state, dict) or "fc.weight" not in state:
-        raise ValueError(f"{path}: not an Inception-v3 state dict (no fc.weight)")
+        raise ValueError(f"{short_path(path)}: not an Inception-v3 state dict (no fc.weight)")
     state = {
         k: v
         for k, v in state.items()
@@ -393,7 +396,7 @@ def load_inception_state_dict(path: str | Path) -> InceptionV3:
     missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
     if missing or unexpected:
         raise ValueError(
-            f"{path}: keys do not match Inception-v3: missing {missing[:3]}, "
+            f"{short_path(path)}: keys do not match Inception-v3: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}"
         )
     net.load_state_dict(state, strict=False)

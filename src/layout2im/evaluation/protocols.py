@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..config import ConfigError
+from ..errors import quote
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ PROTOCOLS: dict[str, Protocol] = {
             Protocol(
                 name=f"lostgan-v2-{dataset}{size}",
                 description=(
-                    f"LostGAN-v2 as its authors evaluated it (WillSuen/LostGANs test.py, issues "
+                    "LostGAN-v2 as its authors evaluated it (WillSuen/LostGANs test.py, issues "
                     f"3, 5 and 13), {what}: {samples} {size}x{size} image(s) per layout saved as "
                     "their test.py saved them (x * 0.5 + 0.5 stretched per image to its min..max, "
                     "a JPEG of quality 75, decoded again), real images at the generated size, "
@@ -225,5 +226,5 @@ def get_protocol(name: str | Protocol | None, data_name: str | None = None) -> P
         return PROTOCOLS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown protocol {name!r}; protocols: {', '.join(protocol_names())}"
+            f"unknown protocol {quote(name)}; protocols: {', '.join(protocol_names())}"
         ) from None

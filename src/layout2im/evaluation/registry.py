@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from ..errors import Layout2ImError
+from ..errors import Layout2ImError, quote
 
 if TYPE_CHECKING:
     from .context import EvalContext
@@ -61,7 +61,7 @@ def register_metric(name: str) -> Callable[[type[Metric]], type[Metric]]:
 
     def wrap(cls: type[Metric]) -> type[Metric]:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"metric {name!r} is already registered")
+            raise ValueError(f"metric {quote(name)} is already registered")
         cls.name = name
         _REGISTRY[name] = cls
         return cls
@@ -83,7 +83,7 @@ def get_metric(name: str) -> Metric:
         return _REGISTRY[name]()
     except KeyError:
         raise UnknownMetricError(
-            f"unknown metric {name!r}; metrics: {', '.join(metric_names())}"
+            f"unknown metric {quote(name)}; metrics: {', '.join(metric_names())}"
         ) from None
 
 

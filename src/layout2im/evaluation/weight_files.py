@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import Layout2ImError
+from ..errors import Layout2ImError, short_path
 
 
 class MissingWeightsError(Layout2ImError, FileNotFoundError):
@@ -142,7 +142,7 @@ def verify(path: str | Path, spec: WeightFile) -> str:
     digest = sha256_of(path)
     if not digest.startswith(spec.sha256):
         raise WeightsChecksumError(
-            f"{path}: sha256 {digest} does not match the {spec.description} "
+            f"{short_path(path)}: sha256 {digest} does not match the {spec.description} "
             f"(expected {'a digest starting with ' if len(spec.sha256) < 64 else ''}"
             f"{spec.sha256}); is it the right file?"
         )

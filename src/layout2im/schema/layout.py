@@ -27,8 +27,6 @@ MAX_ID_LENGTH = 100
 MAX_ABS_Z = 1000.0
 """Largest magnitude of a value in an object's ``z``. Codes are drawn from N(0, I), so useful
 values are a few units; far larger ones overflow float32 inside the network (black images)."""
-MAX_MESSAGE_CHARS = 1500
-"""A layout's problems are listed until the message reaches this length; the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -418,21 +416,6 @@ def layout_problems(
     found.sort(key=lambda item: item[0])  # stable: fields keep their order within an object
     messages = list(dict.fromkeys(_with_id(m, i, objects) for i, m in found))
     return (spec if not messages else None), messages
-
-
-def join_problems(messages: list[str]) -> str:
-    """The problems as one line: ``; ``-separated, cut at :data:`MAX_MESSAGE_CHARS` with a count
-    of the rest."""
-    out: list[str] = []
-    length = 0
-    for k, message in enumerate(messages):
-        if out and length + len(message) > MAX_MESSAGE_CHARS:
-            rest = len(messages) - k
-            out.append(f"and {rest} more problem{'s' if rest > 1 else ''}")
-            break
-        out.append(message)
-        length += len(message) + 2
-    return "; ".join(out)
 
 
 def layout_json_schema() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 
 from ..architectures import get_architecture
 from ..config import ConfigError, config_from_dict
+from ..errors import short_path
 from ..fsutil import atomic_folder, check_output_folder
 from ..model_folder import (
     ModelDestinationError,
@@ -33,7 +34,13 @@ from ..model_folder import (
 )
 from ..pipeline import Layout2ImPipeline
 from ..vocab import Vocabulary
-from .checkpoint import CheckpointError, checkpoint_step, list_checkpoints, load_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    checkpoint_step,
+    list_checkpoints,
+    load_checkpoint,
+    load_networks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +52,9 @@ def select_checkpoints(
     ``>= from_step`` and then only the newest ``last`` of them (None: no limit)."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
-        raise CheckpointError(f"run folder not found: {run_dir}")
+        raise CheckpointError(f"run folder not found: {short_path(run_dir)}")
     if not run_dir.is_dir():
-        raise CheckpointError(f"{run_dir} is not a run folder (a file)")
+        raise CheckpointError(f"{short_path(run_dir)} is not a run folder (a file)")
     folder = run_dir / "checkpoints"
     found = list_checkpoints(folder)
     if not found:
@@ -57,12 +64,15 @@ def select_checkpoints(
             else ""
         )
         raise CheckpointError(
-            f"{run_dir} holds no checkpoints (looked for {folder}/ckpt-*.pt){hint}"
+            f"{short_path(run_dir)} holds no checkpoints (looked for "
+            f"{short_path(folder)}/ckpt-*.pt){hint}"
         )
     if from_step is not None:
         found = [p for p in found if checkpoint_step(p) >= from_step]
         if not found:
-            raise CheckpointError(f"{run_dir} holds no checkpoint at or after step {from_step}")
+            raise CheckpointError(
+                f"{short_path(run_dir)} holds no checkpoint at or after step {from_step}"
+            )
     if last is not None:
         if last < 1:
             raise ValueError("last must be at least 1")
@@ -83,9 +93,11 @@ def average_generator_state(checkpoints: Sequence[Path]) -> tuple[dict[str, torc
         state = load_checkpoint(path)
         weights = state["models"].get("generator") if isinstance(state["models"], dict) else None
         if not isinstance(weights, dict) or not weights:
-            raise CheckpointError(f"{path} holds no generator weights (models.generator)")
+            raise CheckpointError(
+                f"{short_path(path)} holds no generator weights (models.generator)"
+            )
         if not isinstance(state.get("vocab"), list) or not isinstance(state.get("config"), dict):
-            raise CheckpointError(f"{path} lacks the vocabulary or config of its run")
+            raise CheckpointError(f"{short_path(path)} lacks the vocabulary or config of its run")
         if first is None:
             first = {"path": path, "vocab": state.get("vocab"), "weights": weights}
             total = {
@@ -94,14 +106,15 @@ def average_generator_state(checkpoints: Sequence[Path]) -> tuple[dict[str, torc
             continue
         if set(weights) != set(total) or state.get("vocab") != first["vocab"]:
             raise CheckpointError(
-                f"{path} is not a checkpoint of the same model as {first['path']} "
+                f"{short_path(path)} is not a checkpoint of the same model as "
+                f"{short_path(first['path'])} "
                 "(different generator layers or vocabulary)"
             )
         for key, value in weights.items():
             if value.shape != total[key].shape:
                 raise CheckpointError(
-                    f"{path}: generator weight {key} has shape {tuple(value.shape)}, "
-                    f"{tuple(total[key].shape)} in {first['path']}"
+                    f"{short_path(path)}: generator weight {key} has shape {tuple(value.shape)}, "
+                    f"{tuple(total[key].shape)} in {short_path(first['path'])}"
                 )
             if value.is_floating_point():
                 total[key] += value.double()
@@ -127,7 +140,7 @@ def check_model_destination(out: Path, run_dir: Path) -> None:
     except ModelDestinationError as exc:
         raise CheckpointError(str(exc)) from None
     except OSError as exc:
-        raise CheckpointError(f"--out {out} cannot be checked: {exc}") from None
+        raise CheckpointError(f"--out {short_path(out)} cannot be checked: {exc}") from None
     check_output_folder(out.parent)  # writable (OutputError otherwise)
 
 
@@ -137,7 +150,8 @@ def _check_model_destination(out: Path, run_dir: Path) -> None:
     protected = (run / "checkpoints", run / "model")
     if run.is_relative_to(resolved) or any(resolved.is_relative_to(p) for p in protected):
         raise CheckpointError(
-            f"--out {out} is the run folder {run_dir}, a folder above it, its checkpoints or "
+            f"--out {short_path(out)} is the run folder {short_path(run_dir)}, a folder "
+            "above it, its checkpoints or "
             "its exported model; write the averaged model somewhere else"
         )
     check_replaceable_model_folder(out)
@@ -158,7 +172,9 @@ def export_averaged_model(
     try:
         checkpoints = select_checkpoints(run_dir, from_step, last)
     except OSError as exc:
-        raise CheckpointError(f"cannot list the checkpoints of {run_dir}: {exc}") from None
+        raise CheckpointError(
+            f"cannot list the checkpoints of {short_path(run_dir)}: {exc}"
+        ) from None
     check_model_destination(out, run_dir)
     steps = [checkpoint_step(p) for p in checkpoints]
     log.info("averaging the generator over %d checkpoints (steps %s)", len(steps), steps)
@@ -167,13 +183,12 @@ def export_averaged_model(
         config = config_from_dict(newest["config"])
         architecture = get_architecture(newest.get("architecture", "layout2im"))
         generator = architecture.build_generator(config.model)
-        generator.load_state_dict(weights)
         vocab = Vocabulary(newest["vocab"])
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(
-            f"{checkpoints[-1]}: its config, vocabulary and generator weights do not fit "
-            f"together ({exc})"
+            f"{short_path(checkpoints[-1])}: its config and vocabulary are unusable ({exc})"
         ) from None
+    load_networks({"generator": generator}, {"generator": weights}, short_path(checkpoints[-1]))
     generator.eval()
     pipe = Layout2ImPipeline(
         generator,
@@ -187,5 +202,5 @@ def export_averaged_model(
         with atomic_folder(out) as tmp:
             pipe.save_pretrained(tmp, provenance={"averaged_checkpoint_steps": steps})
     except (OSError, SafetensorError) as exc:
-        raise CheckpointError(f"could not write the model to {out}: {exc}") from None
+        raise CheckpointError(f"could not write the model to {short_path(out)}: {exc}") from None
     return out, steps

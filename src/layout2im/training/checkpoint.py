@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from ..errors import Layout2ImError, quote, short_path
+from ..errors import Layout2ImError, join_problems, quote, short_path
 from ..fsutil import atomic_write
+from ..state_dicts import state_problems, tensor_problem
 from ..torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
@@ -36,7 +39,9 @@ def checkpoint_step(path: Path) -> int:
     """The step in a checkpoint's file name (``ckpt-00001000.pt`` -> 1000)."""
     match = _NAME.match(Path(path).name)
     if match is None:
-        raise CheckpointError(f"{path} is not named like a checkpoint (ckpt-NNNNNNNN.pt)")
+        raise CheckpointError(
+            f"{short_path(path)} is not named like a checkpoint (ckpt-NNNNNNNN.pt)"
+        )
     return int(match.group(1))
 
 
@@ -68,7 +73,6 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 NETWORKS = ("generator", "image_d", "object_d")
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def check_training_state(state: Any, path: Path) -> None:
@@ -89,11 +93,14 @@ def check_training_state(state: Any, path: Path) -> None:
             f"{where}: 'models' must map {', '.join(NETWORKS)} to their tensors, got "
             f"{quote(models)}"
         )
-    for name in NETWORKS:
-        for key, tensor in models[name].items():
-            problem = _tensor_problem(key, tensor)
-            if problem:
-                raise CheckpointError(f"{where}: models.{name}[{quote(key)}] {problem}")
+    problems = [
+        f"models.{name}[{quote(key)}] {problem}"
+        for name in NETWORKS
+        for key, tensor in models[name].items()
+        if (problem := _tensor_problem(key, tensor))
+    ]
+    if problems:
+        raise CheckpointError(f"{where}: {join_problems(problems)}")
     kinds = {"optimizers": dict, "rng": list, "config": dict, "vocab": list}
     for key, kind in kinds.items():
         if key in state and not isinstance(state[key], kind):
@@ -106,19 +113,35 @@ def check_training_state(state: Any, path: Path) -> None:
 
 
 def _tensor_problem(key: Any, tensor: Any) -> str | None:
+    """The shared tensor rule (:func:`~layout2im.state_dicts.tensor_problem`) before the
+    networks are built: BatchNorm's step counters are int64 scalars, every other tensor a
+    weight (floating point, finite). Names and shapes are checked against the networks when
+    they load the state (:func:`load_networks`)."""
     if not isinstance(key, str):
         return "is not named by a string"
-    if not torch.is_tensor(tensor):
-        return f"must be a tensor, got {type(tensor).__name__}"
     if key.endswith("num_batches_tracked"):
-        return (
-            None if tensor.dtype == torch.int64 and tensor.dim() == 0 else "must be an int64 count"
+        return tensor_problem(tensor, torch.int64, ())
+    return tensor_problem(tensor, torch.float32)
+
+
+def load_networks(networks: Mapping[str, nn.Module], models: Mapping[str, Any], where: str) -> None:
+    """Load a checkpoint's ``models`` into ``networks`` (name -> module) after checking every
+    network's tensors against the module's own state dict (names, shapes, types, finite values;
+    :func:`~layout2im.state_dicts.state_problems`). One :class:`CheckpointError` naming
+    ``where`` and every problem otherwise; nothing is loaded then."""
+    problems = []
+    for name, module in networks.items():
+        state = models.get(name)
+        if not isinstance(state, Mapping):
+            problems.append(f"models.{name} is missing")
+            continue
+        problems += [f"models.{name}: {p}" for p in state_problems(state, module.state_dict())]
+    if problems:
+        raise CheckpointError(
+            f"{where} does not fit this run's networks: {join_problems(problems)}"
         )
-    if tensor.dtype not in _FLOAT_DTYPES:
-        return f"must be a floating-point tensor, got {str(tensor.dtype).removeprefix('torch.')}"
-    if not bool(torch.isfinite(tensor).all()):
-        return "holds NaN or infinite values"
-    return None
+    for name, module in networks.items():
+        module.load_state_dict(models[name])
 
 
 def load_latest_checkpoint(
@@ -141,5 +164,5 @@ def load_latest_checkpoint(
                 os.replace(path, aside)
                 log.warning("renamed the unreadable checkpoint to %s", aside.name)
     if candidates:
-        raise CheckpointError(f"no readable checkpoint in {folder}")
+        raise CheckpointError(f"no readable checkpoint in {short_path(folder)}")
     return None

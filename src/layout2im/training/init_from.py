@@ -15,8 +15,9 @@ import logging
 from pathlib import Path
 
 from ..config import ConfigError, config_from_dict
+from ..errors import quote, short_path
 from ..pipeline import Layout2ImPipeline, ModelLoadError
-from .checkpoint import CheckpointError, load_latest_checkpoint
+from .checkpoint import CheckpointError, load_latest_checkpoint, load_networks
 from .trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,11 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
     try:
         pipe = Layout2ImPipeline.from_pretrained(folder)
     except ModelLoadError as exc:
-        raise CheckpointError(f"--init-from {folder}: {exc}") from None
+        raise CheckpointError(f"--init-from {short_path(folder)}: {exc}") from None
     if not pipe.architecture.capabilities.trainable:
         raise CheckpointError(
-            f"--init-from {folder}: its architecture, {pipe.architecture.name}, cannot be "
+            f"--init-from {short_path(folder)}: its architecture, {pipe.architecture.name}, "
+            "cannot be "
             "trained in this library (it generates, scores and serves only)"
         )
     _check_same_model(trainer, pipe, folder)
@@ -51,19 +53,16 @@ def initialise_from(trainer: Trainer, folder: str | Path) -> list[str]:
         try:
             saved_model = config_from_dict(saved).model
         except (ConfigError, TypeError) as exc:
-            raise CheckpointError(f"{path}: its config is unusable ({exc})") from None
+            raise CheckpointError(f"{short_path(path)}: its config is unusable ({exc})") from None
         if saved_model != trainer.config.model:
-            raise CheckpointError(f"{path} holds networks of another architecture than this run")
+            raise CheckpointError(
+                f"{short_path(path)} holds networks of another architecture than this run"
+            )
         if state.get("vocab") != trainer.vocab.names:
-            raise CheckpointError(f"{path}: its vocabulary differs from this run's data")
-        models = state["models"]
-        try:
-            trainer.generator.load_state_dict(models["generator"])
-            trainer.image_d.load_state_dict(models["image_d"])
-            trainer.object_d.load_state_dict(models["object_d"])
-        except (KeyError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(f"{path} does not fit this run's networks: {first}") from None
+            raise CheckpointError(
+                f"{short_path(path)}: its vocabulary differs from this run's data"
+            )
+        load_networks(trainer.networks(), state["models"], short_path(path))
         loaded = ["generator", "image discriminator", "object discriminator"]
         log.info("networks from %s", path)
     log.info(
@@ -80,12 +79,15 @@ def _check_same_model(trainer: Trainer, pipe: Layout2ImPipeline, folder: Path) -
     if mine != theirs:
         key = next(k for k in mine if mine[k] != theirs.get(k))
         raise CheckpointError(
-            f"--init-from {folder}: its model differs from this run's config (model.{key}: "
-            f"{theirs.get(key)!r} there, {mine[key]!r} here); train with the config it was "
+            f"--init-from {short_path(folder)}: its model differs from this run's config "
+            f"(model.{key}: "
+            f"{quote(theirs.get(key))} there, {quote(mine[key])} here); train with the "
+            "config it was "
             "made with (e.g. --config paper-coco64 for a converted COCO model)"
         )
     if pipe.vocab.names != trainer.vocab.names:
         raise CheckpointError(
-            f"--init-from {folder}: its vocabulary ({len(pipe.vocab)} rows) differs from this "
+            f"--init-from {short_path(folder)}: its vocabulary ({len(pipe.vocab)} rows) "
+            "differs from this "
             f"run's data ({len(trainer.vocab)} rows)"
         )

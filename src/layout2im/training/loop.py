@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..config import Config, ConfigError, config_from_yaml, read_config_text
 from ..data import build_dataset, get_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
-from ..errors import Layout2ImError
+from ..errors import Layout2ImError, quote, short_path
 from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
@@ -80,7 +80,9 @@ def train(
     if resume and init_from is not None:
         raise RunError("--init-from starts a new run; it cannot be combined with --resume")
     if init_from is not None and not (Path(init_from) / "config.json").is_file():
-        raise RunError(f"--init-from {init_from} is not a model folder (no config.json)")
+        raise RunError(
+            f"--init-from {short_path(init_from)} is not a model folder (no config.json)"
+        )
     env = dist_env.setup(config.train.device)
     try:
         return _train_with_run_log(config, Path(out_root), resume, desc, progress, env, init_from)
@@ -207,27 +209,32 @@ def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path 
     if resume is True:
         run_dir = latest_run_dir(out_root, config.name)
         if run_dir is None:
-            raise RunError(f"nothing to resume: no run folder of {config.name!r} under {out_root}")
+            raise RunError(
+                f"nothing to resume: no run folder of {quote(config.name)} under "
+                f"{short_path(out_root)}"
+            )
     else:
         run_dir = check_path_text(resume, "--resume", RunError)
         if not run_dir.is_dir():
             what = "is not a folder" if run_dir.exists() else "does not exist"
-            raise RunError(f"nothing to resume: the run folder {run_dir} {what}")
+            raise RunError(f"nothing to resume: the run folder {short_path(run_dir)} {what}")
     config_file = run_dir / "config.yaml"
     if not config_file.is_file():
-        raise RunError(f"{run_dir} is not a run folder (config.yaml is missing)")
+        raise RunError(f"{short_path(run_dir)} is not a run folder (config.yaml is missing)")
     try:
         saved_config = config_from_yaml(read_config_text(config_file), str(config_file))
     except ConfigError as exc:
-        raise RunError(f"cannot resume {run_dir}: {exc}") from None
+        raise RunError(f"cannot resume {short_path(run_dir)}: {exc}") from None
     mine, theirs = config.model_dump(), saved_config.model_dump()
     mine["train"].pop("steps"), theirs["train"].pop("steps")
     if mine != theirs:
         diff = _first_difference(theirs, mine)
-        raise RunError(f"{run_dir} belongs to a different config ({diff}); start a new run instead")
+        raise RunError(
+            f"{short_path(run_dir)} belongs to a different config ({diff}); start a new run instead"
+        )
     found = load_latest_checkpoint(run_dir / "checkpoints", set_aside_unreadable=True)
     if found is None:
-        raise RunError(f"{run_dir} has no checkpoint to resume from")
+        raise RunError(f"{short_path(run_dir)} has no checkpoint to resume from")
     state, path = found
     log.info("resuming %s from %s (step %d)", run_dir, path.name, state["step"])
     _truncate_stats(run_dir / "stats.jsonl", int(state["step"]))
@@ -263,7 +270,7 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
             if found:
                 return found
         elif va != vb:
-            return f"{prefix}{key}: run has {va!r}, asked {vb!r}"
+            return f"{prefix}{key}: run has {quote(va)}, asked {quote(vb)}"
     return ""
 
 
@@ -284,7 +291,8 @@ def _build_and_run(
         said = config.model.num_classes
         if state is not None:
             raise RunError(
-                f"{run_dir}: the run's model has {config.model.num_classes} category rows but "
+                f"{short_path(run_dir)}: the run's model has {config.model.num_classes} "
+                "category rows but "
                 f"the {config.data.name} data has {len(vocab)}; a model cannot continue on a "
                 "different vocabulary (start a new run)"
             )
@@ -307,14 +315,15 @@ def _build_and_run(
     trainer = Trainer(config, vocab, env=env)
     if state is not None:
         if state.get("vocab") != vocab.names:
-            raise RunError(f"{run_dir}: the checkpoint's vocabulary differs from the dataset's")
+            raise RunError(
+                f"{short_path(run_dir)}: the checkpoint's vocabulary differs from the dataset's"
+            )
+        where = f"{short_path(run_dir)}: its newest checkpoint"
         try:
-            trainer.load_state_dict(state)
+            trainer.load_state_dict(state, where)
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
-            raise CheckpointError(
-                f"{run_dir}: its newest checkpoint does not fit this run's networks: {first}"
-            ) from None
+            raise CheckpointError(f"{where} does not fit this run: {first}") from None
     elif init_from is not None:
         initialise_from(trainer, init_from)  # every rank: the same weights everywhere
     t = config.train

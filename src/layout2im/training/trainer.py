@@ -31,6 +31,7 @@ from ..losses import discriminator_loss, generator_loss
 from ..models import GeneratorOutput, ImageDiscriminator, Layout2ImGenerator, ObjectDiscriminator
 from ..models.computation import FAST_PATHS, parse_fast_paths, use_fast_paths
 from ..vocab import Vocabulary
+from .checkpoint import load_networks
 from .distributed import DistEnv
 from .graphs import GraphedCall
 
@@ -429,6 +430,10 @@ class Trainer:
         if "cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda"], self.device)
 
+    def networks(self) -> dict[str, torch.nn.Module]:
+        """The three networks by their name in a checkpoint's ``models``."""
+        return {"generator": self.generator, "image_d": self.image_d, "object_d": self.object_d}
+
     def state_dict(self, rng_states: list[dict] | None = None) -> dict:
         """Everything needed to continue exactly: plain tensors and numbers only.
 
@@ -451,10 +456,11 @@ class Trainer:
             "vocab": self.vocab.names,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.load_state_dict(state["models"]["generator"])
-        self.image_d.load_state_dict(state["models"]["image_d"])
-        self.object_d.load_state_dict(state["models"]["object_d"])
+    def load_state_dict(self, state: dict, where: str = "the checkpoint") -> None:
+        """Continue from a checkpoint's state: networks (checked first, see
+        :func:`~.checkpoint.load_networks`; ``where`` names the checkpoint in the error),
+        optimisers, step and random streams."""
+        load_networks(self.networks(), state["models"], where)
         self.opt_g.load_state_dict(state["optimizers"]["generator"])
         self.opt_d_img.load_state_dict(state["optimizers"]["image_d"])
         self.opt_d_obj.load_state_dict(state["optimizers"]["object_d"])
