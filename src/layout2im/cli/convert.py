@@ -22,6 +22,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p,
         "generator",
         kind="file",
+        hint=_where_the_weights_are,
         metavar="GENERATOR",
         help="the authors' generator state dict (.pt, .pkl or .pth)",
     )
@@ -58,12 +59,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p,
         "--discriminators",
         kind="file",
+        hint=_where_the_weights_are,
         nargs=2,
         metavar=("NETD_IMAGE", "NETD_OBJECT"),
         help="layout2im only: also convert the training script's iter-N_netD_image.pkl and "
         "iter-N_netD_object.pkl into a training checkpoint (for train --init-from)",
     )
     p.set_defaults(func=cmd_convert_original)
+
+
+def _where_the_weights_are(args) -> str | None:
+    """Where the authors' Layout2Im files are, for the error about a missing one."""
+    if args.architecture != "layout2im":
+        return None
+    # conversion/ is loaded only by this command (here: its path is being checked)
+    from ..conversion.convert import WHERE_THE_WEIGHTS_ARE
+
+    return WHERE_THE_WEIGHTS_ARE
 
 
 def cmd_convert_original(args) -> int:

@@ -43,7 +43,9 @@ class PathRule:
     instead of a path (presets, shipped models; ``noun`` says what they are), accepted when no
     such path exists. ``files``: the paths one value stands for (a network named without its
     suffix is two files), each checked as ``kind``. ``only_with``: the rule applies only when
-    that other option is set. A list value (``nargs``) has each item checked."""
+    that other option is set. ``hint``: what to add to the error about a missing input (where
+    to find such a file), from the parsed arguments. A list value (``nargs``) has each item
+    checked."""
 
     dest: str
     option: str
@@ -52,14 +54,22 @@ class PathRule:
     noun: str = ""
     files: Callable[[str], Sequence[Path]] | None = None
     only_with: str | None = None
+    hint: Callable[[argparse.Namespace], str | None] | None = None
 
     def check(self, args: argparse.Namespace) -> None:
         if self.only_with is not None and not getattr(args, self.only_with, None):
             return
         value = getattr(args, self.dest, None)
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str):  # not None (left out) or a const such as --resume's
+            if not isinstance(item, str):  # None (left out) or a const such as --resume's
+                continue
+            try:
                 self._check_one(item)
+            except CLIError as exc:
+                hint = self.hint(args) if self.hint is not None else None
+                if hint is None or os.path.lexists(item):
+                    raise
+                raise CLIError(f"{exc}; {hint}") from None
 
     def _check_one(self, value: str) -> None:
         check_path_text(value, self.option, CLIError)
@@ -118,13 +128,15 @@ def add_path(
     noun: str = "",
     files: Callable[[str], Sequence[Path]] | None = None,
     only_with: str | None = None,
+    hint: Callable[[argparse.Namespace], str | None] | None = None,
     **kwargs,
 ) -> argparse.Action:
     """``p.add_argument(*flags, **kwargs)`` for a path, with its :class:`PathRule`."""
     if kind not in INPUT_KINDS + OUTPUT_KINDS:
         raise ValueError(f"kind must be one of {INPUT_KINDS + OUTPUT_KINDS}, got {kind!r}")
     action = p.add_argument(*flags, **kwargs)
-    _add_rule(p, PathRule(action.dest, _shown(action), kind, names, noun, files, only_with))
+    rule = PathRule(action.dest, _shown(action), kind, names, noun, files, only_with, hint)
+    _add_rule(p, rule)
     return action
 
 
