@@ -99,7 +99,9 @@ OUTPUTS = [
     (["convert-original", "{file}", "--dataset", "coco", "--out", "{p}"], "--out", "output folder"),
 ]
 
-LONG = "a" * 5000  # relative: refused by its length alone, before the file system sees it
+# relative: refused by their length alone, before the file system sees them
+LONG = "a" * 5000
+LONG_NAME = "b" * 300 + "/x"
 
 # (case, what the error says after the option) for each kind of path
 EXPECTED = {
@@ -123,6 +125,7 @@ EXPECTED["network"] = EXPECTED["file"]
 EXPECTED["output network"] = EXPECTED["output file"]
 for cases in EXPECTED.values():
     cases["too long"] = "the path is 5000 characters long, more than the limit of 4096"
+    cases["long name"] = "a name in the path is 300 characters long, more than the limit of 255"
 
 
 def _path_under_test(tmp_path, kind: str, case: str) -> str:
@@ -130,6 +133,8 @@ def _path_under_test(tmp_path, kind: str, case: str) -> str:
     ``.safetensors`` file is that path."""
     if case == "too long":
         return LONG
+    if case == "long name":
+        return LONG_NAME
     bad = tmp_path / "bad"
     target = bad.with_suffix(".safetensors") if "network" in kind else bad
     if case == "fifo":
@@ -218,6 +223,14 @@ def test_a_name_that_is_no_preset_or_shipped_model_lists_the_names(capsys, argv,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and "shapes32" in err, err
+
+
+def test_a_torch_file_given_as_a_network_says_what_a_network_is(tmp_path, capsys):
+    (tmp_path / "x.pt").write_bytes(b"")
+    argv = ["evaluate", "run", "--model", "shapes32", "--config", "shapes32"]
+    assert main([*argv, "--classifier", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --classifier ") and "x.pt is not an evaluation network" in err
 
 
 def test_names_and_paths_of_the_right_kind_pass_the_checks(tmp_path):

@@ -21,7 +21,12 @@ from ..evaluation import (
     protocol_names,
     write_results,
 )
-from ..evaluation.classifier import network_files, save_network, train_network
+from ..evaluation.classifier import (
+    network_files,
+    save_network,
+    saved_network_files,
+    train_network,
+)
 from ..evaluation.external import export_layouts, score_folder
 from ..evaluation.report import format_folder_counts
 from ..evaluation.runner import resolve_metrics
@@ -225,14 +230,14 @@ def _add_scoring_args(p: argparse.ArgumentParser, config_help: str | None = None
         p,
         "--classifier",
         kind="file",
-        files=network_files,
+        files=saved_network_files,
         help="object classifier (from train-classifier)",
     )
     add_path(
         p,
         "--scene-features",
         kind="file",
-        files=network_files,
+        files=saved_network_files,
         help="scene feature network (train-classifier --kind scenes)",
     )
     add_path(

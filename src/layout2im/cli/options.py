@@ -82,7 +82,11 @@ class PathRule:
                     f"{self.option} {quote(value)} is neither an existing {self.kind} nor a "
                     f"{self.noun} ({self.noun}s: {known})"
                 )
-        for path in self.files(value) if self.files is not None else [value]:
+        try:
+            paths = self.files(value) if self.files is not None else [value]
+        except Layout2ImError as exc:  # the value names no such files at all
+            raise CLIError(f"{self.option} {exc}") from None
+        for path in paths:
             if self.kind == "output folder":
                 check_output_folder(path, self.option)
             elif self.kind == "output file":
