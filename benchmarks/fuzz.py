@@ -108,7 +108,9 @@ def other_families(args, pipe: Layout2ImPipeline, model: str) -> dict[str, dict]
             lambda e: fi.check_dataset_file(e, work), args.dataset, args.seed,
         )  # fmt: skip
     sock = bind_socket("127.0.0.1", 0)
-    server = make_server(create_app(pipe, max_pending=64), log_level="error", request_timeout_s=2)
+    server = make_server(
+        create_app(pipe, max_pending=64), log_level="error", header_timeout_s=2, body_timeout_s=2
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:

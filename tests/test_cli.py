@@ -115,7 +115,7 @@ def test_generate_missing_files(tmp_path, tiny_model_dir, capsys):
         )
         == 2
     )
-    assert "layout file not found" in capsys.readouterr().err
+    assert "--layout not found: " in capsys.readouterr().err
     layout = _write(tmp_path / "ok.json", GOOD)
     assert (
         main(
@@ -131,7 +131,7 @@ def test_generate_missing_files(tmp_path, tiny_model_dir, capsys):
         )
         == 2
     )
-    assert "model folder not found" in capsys.readouterr().err
+    assert "--model not found: " in capsys.readouterr().err
     assert (
         main(
             [
@@ -157,8 +157,8 @@ def test_info_and_config_errors(capsys):
     assert "generator" in capsys.readouterr().out
     assert main(["info", "--config", "nope"]) == 2
     assert (
-        "unknown preset 'nope'; presets: custom-small, paper-coco64, paper-vg64, shapes32"
-        in capsys.readouterr().err
+        "--config 'nope' is neither an existing file nor a preset (presets: custom-small, "
+        "paper-coco64, paper-vg64, shapes32)" in capsys.readouterr().err
     )
     assert main(["info", "--config", "shapes32", "--set", "model.z_dim=abc"]) == 2
     assert "model.z_dim must be an integer" in capsys.readouterr().err
@@ -260,7 +260,7 @@ def _nested(depth: int) -> str:
 def test_generate_refuses_an_endless_or_huge_layout_file_unread(tmp_path, tiny_model_dir, capsys):
     out = tmp_path / "out"
     assert _generate(tiny_model_dir, "/dev/zero", out) == 2
-    assert "layout file /dev/zero is a device, not a file" in _one_error_line(capsys)  # unread
+    assert "--layout /dev/zero is a device, not a file" in _one_error_line(capsys)  # unread
     big = tmp_path / "big.json"
     with open(big, "wb") as f:
         f.truncate(16 * 2**20 + 1)  # sparse: no disk used

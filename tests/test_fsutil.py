@@ -16,6 +16,7 @@ from layout2im.errors import OutputError, short_path
 from layout2im.fsutil import (
     atomic_folder,
     atomic_write,
+    check_output_file,
     check_output_folder,
     new_file_mode,
     write_bytes,
@@ -123,6 +124,24 @@ def test_check_output_folder_refuses_files_devices_and_paths_through_files(tmp_p
     (tmp_path / "link").symlink_to(tmp_path / "missing")
     with pytest.raises(OutputError, match="broken symbolic link"):
         check_output_folder(tmp_path / "link" / "x")
+
+
+def test_check_output_file_takes_new_files_and_files_to_replace_only(tmp_path):
+    (tmp_path / "old.json").write_text("x")
+    (tmp_path / "link.json").symlink_to(tmp_path / "missing.json")  # replaced like a file
+    for path in ("new.json", "old.json", "link.json", "sub/new.json"):
+        assert check_output_file(tmp_path / path, "--out") == tmp_path / path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "old.json"]
+    os.mkfifo(tmp_path / "fifo")
+    for path, message in [
+        (tmp_path, "is a folder, not a file"),
+        (tmp_path / "fifo", "is a FIFO \\(named pipe\\), not a file"),
+        ("/dev/null", "/dev/null is a device, not a file"),
+        (tmp_path / "old.json" / "r.json", "is not a folder"),
+        ("a" * 5000, "more than the limit of 4096"),
+    ]:
+        with pytest.raises(OutputError, match=f"^--markdown .*{message}"):
+            check_output_file(path, "--markdown")
 
 
 def test_check_output_folder_refuses_an_unwritable_folder(tmp_path, monkeypatch):

@@ -66,7 +66,7 @@ def test_hostile_dataset_files_stream_or_are_refused():
 def test_hostile_raw_requests_never_get_a_5xx(tiny_model_dir):
     app = create_app(Layout2ImPipeline.from_pretrained(tiny_model_dir))
     sock = bind_socket("127.0.0.1", 0)
-    server = make_server(app, log_level="warning", request_timeout_s=2.0)
+    server = make_server(app, log_level="warning", header_timeout_s=2.0, body_timeout_s=2.0)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:

@@ -1,40 +1,255 @@
-"""Every command checks its input and output paths first (readers.check_path_text): a path too
-long for the file system is one error naming the option, never a traceback. A long path within
-the limits, or a long value in a file, is quoted short (errors.short_path / quote) by whichever
-reader refuses it."""
+"""Every path option of every command is checked before the command runs (cli.options): a
+missing path, the wrong kind (a folder for a file and the reverse), a FIFO or a path too long
+for the file system is one error naming the option, exit status 2, and nothing is created. A
+long path within the limits, or a long value in a file, is quoted short (errors.short_path /
+quote) by whichever reader refuses it."""
+
+from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from layout2im.cli import main
+from layout2im.cli import build_parser, main
+from layout2im.cli.options import PathRule, check_args, option_rules
 from layout2im.errors import QUOTE_CHARS
+from tests.cli_commands import commands, declared_rules, row_command, snapshot
 
-# relative paths: refused by their length alone, before the file system sees them
+# Each row: the command line with {p} where the path under test goes, the option the error
+# names, and what the path must be. Other paths: {file} an empty file, {dir} an empty folder,
+# {out} a folder that does not exist yet. "network" options name two files (.safetensors and
+# .json beside each other).
+INPUTS = [
+    (["train", "--config", "{p}"], "--config", "file"),
+    (["train", "--config", "shapes32", "--root", "{p}"], "--root", "folder"),
+    (["train", "--config", "shapes32", "--resume", "{p}", "--out", "{out}"], "--resume", "folder"),
+    (["train", "--config", "shapes32", "--init-from", "{p}"], "--init-from", "folder"),
+    (["average", "{p}", "--out", "{out}"], "RUN_DIR", "folder"),
+    (["info", "--config", "{p}"], "--config", "file"),
+    (["info", "--config", "shapes32", "--root", "{p}"], "--root", "folder"),
+    (["generate", "--model", "{p}", "--layout", "{file}", "--out", "{out}"], "--model", "folder"),
+    (["generate", "--layout", "{p}", "--out", "{out}"], "--layout", "file"),
+    (["serve", "--model", "{p}"], "--model", "folder"),
+    (["evaluate", "run", "--model", "{p}", "--config", "shapes32"], "--model", "folder"),
+    *[
+        (["evaluate", action, *first, *option_value], option, kind)
+        for action, first in [
+            ("run", ["--model", "shapes32"]),
+            ("images", ["{dir}"]),
+        ]
+        for option_value, option, kind in [
+            (["--config", "{p}"], "--config", "file"),
+            (["--config", "shapes32", "--root", "{p}"], "--root", "folder"),
+            (["--config", "shapes32", "--inception", "{p}"], "--inception", "file"),
+            (["--config", "shapes32", "--inception-logits", "{p}"], "--inception-logits", "file"),
+            (["--config", "shapes32", "--lpips-weights", "{p}"], "--lpips-weights", "folder"),
+            (["--config", "shapes32", "--classifier", "{p}"], "--classifier", "network"),
+            (["--config", "shapes32", "--scene-features", "{p}"], "--scene-features", "network"),
+        ]
+    ],
+    (["evaluate", "images", "{p}", "--config", "shapes32"], "DIR", "folder"),
+    (["evaluate", "layouts", "--config", "{p}", "--out", "{out}/l.jsonl"], "--config", "file"),
+    (
+        ["evaluate", "layouts", "--config", "shapes32", "--root", "{p}", "--out", "{out}/l.jsonl"],
+        "--root",
+        "folder",
+    ),
+    (["evaluate", "train-classifier", "--config", "{p}"], "--config", "file"),
+    (["evaluate", "train-classifier", "--config", "shapes32", "--root", "{p}"], "--root", "folder"),
+    (["data", "inspect", "--config", "{p}"], "--config", "file"),
+    (["data", "inspect", "--config", "shapes32", "--root", "{p}"], "--root", "folder"),
+    (["data", "prepare-vg", "--config", "{p}"], "--config", "file"),
+    (["data", "prepare-vg", "--root", "{p}"], "--root", "folder"),
+    (["convert-original", "{p}", "--dataset", "coco", "--out", "{out}"], "GENERATOR", "file"),
+    *[
+        (["convert-original", "{file}", "--dataset", "vg", *option_value, "--out", "{out}"], o, k)
+        for option_value, o, k in [
+            (["--vocab", "{p}"], "--vocab", "file"),
+            (["--vg-root", "{p}"], "--vg-root", "folder"),
+            (["--discriminators", "{p}", "{file}"], "--discriminators", "file"),
+            (["--discriminators", "{file}", "{p}"], "--discriminators", "file"),
+        ]
+    ],
+]
+
+OUTPUTS = [
+    (["train", "--config", "shapes32", "--out", "{p}"], "--out", "output folder"),
+    (["average", "{dir}", "--out", "{p}"], "--out", "output folder"),
+    (["generate", "--layout", "{file}", "--out", "{p}"], "--out", "output folder"),
+    (["demo", "--out", "{p}"], "--out", "output folder"),
+    (["demo", "--train", "--runs", "{p}", "--out", "{out}"], "--runs", "output folder"),
+    *[
+        (["evaluate", action, *first, "--config", "shapes32", option, "{p}"], option, kind)
+        for action, first in [("run", ["--model", "shapes32"]), ("images", ["{dir}"])]
+        for option, kind in [
+            ("--out", "output file"),
+            ("--markdown", "output file"),
+            ("--cache-dir", "output folder"),
+        ]
+    ],
+    (["evaluate", "layouts", "--config", "shapes32", "--out", "{p}"], "--out", "output file"),
+    (
+        ["evaluate", "train-classifier", "--config", "shapes32", "--out", "{p}"],
+        "--out",
+        "output network",
+    ),
+    (["data", "export-shapes", "--out", "{p}"], "--out", "output folder"),
+    (["convert-original", "{file}", "--dataset", "coco", "--out", "{p}"], "--out", "output folder"),
+]
+
+# relative: refused by their length alone, before the file system sees them
 LONG = "a" * 5000
 LONG_NAME = "b" * 300 + "/x"
 
+# (case, what the error says after the option) for each kind of path
+EXPECTED = {
+    "file": {
+        "missing": "not found: ",
+        "wrong kind": "is a folder, not a file",
+        "fifo": "is a FIFO (named pipe), not a file",
+    },
+    "folder": {
+        "missing": "not found: ",
+        "wrong kind": "is a file, not a folder",
+        "fifo": "is a FIFO (named pipe), not a folder",
+    },
+    "output folder": {"wrong kind": "is not a folder", "fifo": "is not a folder"},
+    "output file": {
+        "wrong kind": "is a folder, not a file",
+        "fifo": "is a FIFO (named pipe), not a file",
+    },
+}
+EXPECTED["network"] = EXPECTED["file"]
+EXPECTED["output network"] = EXPECTED["output file"]
+for cases in EXPECTED.values():
+    cases["too long"] = "the path is 5000 characters long, more than the limit of 4096"
+    cases["long name"] = "a name in the path is 300 characters long, more than the limit of 255"
 
-@pytest.mark.parametrize("path", [LONG, LONG_NAME])
-@pytest.mark.parametrize(
-    "argv, option",
-    [
-        (["generate", "--model", "{p}", "--layout", "x.json", "--out", "{out}"], "model"),
-        (["generate", "--layout", "x.json", "--out", "{p}"], "--out"),
-        (["info", "--config", "{p}"], "config"),
-        (["train", "--config", "shapes32", "--resume", "{p}", "--out", "{out}"], "--resume"),
-        (["evaluate", "images", "{p}", "--config", "shapes32"], "image folder"),
-    ],
-)
-def test_paths_too_long_are_one_error_naming_the_option(tmp_path, capsys, argv, option, path):
-    out = tmp_path / "out"
-    args = [a.format(p=path, out=out) for a in argv]
+
+def _path_under_test(tmp_path, kind: str, case: str) -> str:
+    """A path of ``case`` for an option of ``kind``; for networks, the name whose
+    ``.safetensors`` file is that path."""
+    if case == "too long":
+        return LONG
+    if case == "long name":
+        return LONG_NAME
+    bad = tmp_path / "bad"
+    target = bad.with_suffix(".safetensors") if "network" in kind else bad
+    if case == "fifo":
+        os.mkfifo(target)
+    elif case == "wrong kind" and kind.endswith(("file", "network")):
+        target.mkdir()
+    elif case == "wrong kind":
+        target.write_text("")
+    return str(bad)
+
+
+def _cases(rows):
+    for argv, option, kind in rows:
+        for case in EXPECTED[kind]:
+            yield pytest.param(argv, option, kind, case, id=f"{' '.join(argv)}:{option}:{case}")
+
+
+@pytest.mark.timeout(60)  # a FIFO opened anywhere would block: that is a failure
+@pytest.mark.parametrize("argv, option, kind, case", [*_cases(INPUTS), *_cases(OUTPUTS)])
+def test_a_bad_path_is_one_error_naming_the_option_and_nothing_is_created(
+    tmp_path, monkeypatch, capsys, argv, option, kind, case
+):
+    work = tmp_path / "work"  # relative defaults (runs, outputs/...) would land here
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (tmp_path / "given").mkdir()
+    (tmp_path / "given.json").write_text("")
+    path = _path_under_test(tmp_path, kind, case)
+    values = {"p": path, "file": tmp_path / "given.json", "dir": tmp_path / "given"}
+    args = [a.format(**values, out=tmp_path / "out") for a in argv]
+    before = snapshot(tmp_path)
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {option} ") and err.count("\n") == 1, err
-    assert "more than the limit" in err and len(err) < 300
-    assert not out.exists() or not any(out.iterdir())
+    assert EXPECTED[kind][case] in err and len(err) < 300, err
+    assert snapshot(tmp_path) == before
+
+
+def _declared_path_kinds():
+    kinds = {}
+    for key, rule in declared_rules(PathRule).items():
+        kinds[key] = rule.kind
+        if rule.files is not None:  # a network: two files
+            kinds[key] = "network" if rule.kind == "file" else "output network"
+    return kinds
+
+
+def test_the_table_above_covers_every_path_option_of_every_command():
+    rows = {(row_command(argv), option): kind for argv, option, kind in INPUTS + OUTPUTS}
+    assert rows == _declared_path_kinds()
+
+
+# options that take text but no path, each with why
+NOT_PATHS = {
+    "--set": "KEY=VALUE config overrides (a data.root set there is the dataset's to check)",
+    "--desc": "a run-folder name suffix",
+    "--host": "an address to listen on",
+    "--allow-host": "host names",
+    "--device": "a device name (layout2im.devices.parse_device)",
+    "--metrics": "metric names",
+    "--widths": "channel counts (cli.limits)",
+}
+
+
+def test_every_text_option_is_a_checked_path_or_named_here():
+    for command, parser in commands():
+        rules = {r.dest for r in parser.get_default("option_rules") or ()}
+        for action in parser._actions:
+            takes_text = action.nargs != 0 and action.type is None and action.choices is None
+            if not takes_text or action.dest in rules or action.dest == "help":
+                continue
+            assert max(action.option_strings, key=len) in NOT_PATHS, (command, action.dest)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["info", "--config", "nope"], "--config 'nope' is neither an existing file nor a preset"),
+        (
+            ["serve", "--model", "nope"],
+            "--model 'nope' is neither an existing folder nor",
+        ),
+    ],
+)
+def test_a_name_that_is_no_preset_or_shipped_model_lists_the_names(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and "shapes32" in err, err
+
+
+def test_a_torch_file_given_as_a_network_says_what_a_network_is(tmp_path, capsys):
+    (tmp_path / "x.pt").write_bytes(b"")
+    argv = ["evaluate", "run", "--model", "shapes32", "--config", "shapes32"]
+    assert main([*argv, "--classifier", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --classifier ") and "x.pt is not an evaluation network" in err
+
+
+def test_names_and_paths_of_the_right_kind_pass_the_checks(tmp_path):
+    folder, file = tmp_path / "d", tmp_path / "f.json"
+    folder.mkdir()
+    file.write_text("")
+    for argv in (
+        ["generate", "--model", "shapes32", "--layout", str(file), "--out", str(tmp_path / "o")],
+        ["generate", "--model", str(folder), "--layout", str(file)],
+        ["info", "--config", "shapes32", "--root", str(folder)],
+        ["train", "--config", str(file), "--resume"],  # --resume alone: the latest run
+        ["evaluate", "run", "--model", "shapes32", "--classifier", str(tmp_path / "net")],
+    ):
+        if "--classifier" in argv:
+            (tmp_path / "net.safetensors").write_text("")
+            (tmp_path / "net.json").write_text("")
+        args = build_parser(argv[0]).parse_args(argv)
+        assert option_rules(args), argv
+        check_args(args)  # raises on a broken rule
 
 
 # ----------------------------------------------------------------------------- long but valid
@@ -117,7 +332,7 @@ FAMILIES = {
         "is not a model folder (no config.json)",
     ),
     "--model path": (
-        lambda: Path(DEEP).mkdir(parents=True),
+        lambda: (Path(DEEP).mkdir(parents=True), Path("x.json").write_text("{}")),
         ["generate", "--model", DEEP, "--layout", "x.json", "--out", "out"],
         "is not a layout2im model: config.json is missing",
     ),

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError, short, short_path
-from .readers import check_path_text
+from .readers import check_path, check_path_text
 
 
 def _umask() -> int:
@@ -156,6 +156,19 @@ def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
         raise OutputError(f"{option} {shown} is not writable: {os_reason(exc)}") from None
     os.close(fd)
     os.unlink(name)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Make sure the file ``path`` can be written, before any work is done: what is there
+    already must be a regular file (it is replaced; a folder, FIFO, socket or device is
+    refused) and its folder must be, or be able to become, a writable folder
+    (:func:`check_output_folder`). Raises :class:`~layout2im.errors.OutputError` naming
+    ``option``."""
+    path = check_path_text(path, option, OutputError)
+    if path.exists():  # a broken link is replaced like a file
+        check_path(path, option, "file", OutputError)
+    check_output_folder(path.parent, option)
     return path
 
 

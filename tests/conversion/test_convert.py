@@ -264,7 +264,7 @@ def test_refusals_name_every_problem_and_write_nothing(original_files, tmp_path,
     _refused(capsys, ["convert-original", str(junk), "--dataset", "coco", "--out", str(out)],
              "state-dict file", "junk.pt is unreadable (damaged", out=out)  # fmt: skip
     _refused(capsys, ["convert-original", str(tmp_path / "nope.pt"), "--dataset", "coco",
-                      "--out", str(out)], "no such file", out=out)  # fmt: skip
+                      "--out", str(out)], "GENERATOR not found", out=out)  # fmt: skip
     tensor = tmp_path / "tensor.pt"
     torch.save(torch.zeros(3), tensor)
     _refused(capsys, ["convert-original", str(tensor), "--dataset", "coco", "--out", str(out)],
@@ -321,7 +321,9 @@ def test_vg_root_without_visual_genome_is_refused(original_files, tmp_path, caps
     assert main([*argv, "--vg-root", str(tmp_path / "no-vg")]) == 2
     assert "error:" in capsys.readouterr().err
     assert not out.exists()
-    assert main([*argv, "--vg-root", str(tmp_path), "--vocab", "x.json"]) == 2
+    vocab = tmp_path / "x.json"
+    vocab.write_text("{}")
+    assert main([*argv, "--vg-root", str(tmp_path), "--vocab", str(vocab)]) == 2
     assert "not both" in capsys.readouterr().err
 
 
@@ -338,7 +340,7 @@ def test_a_missing_file_points_to_the_authors_weights_before_the_vocabulary(
     )
     err = capsys.readouterr().err
     assert err == (
-        f"error: {short_path(missing)}: no such file; the authors' trained generators "
+        f"error: GENERATOR not found: {short_path(missing)}; the authors' trained generators "
         "(netG_coco.pt, netG_vg.pt) are linked from the README of https://github.com/zhaobozb/layout2im\n"
     )
     assert not (tmp_path / "m").exists()

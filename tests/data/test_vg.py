@@ -17,6 +17,7 @@ Thresholds are scaled down for the fixture (categories need 3 training instances
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -328,6 +329,31 @@ def test_missing_files_say_what_to_download(tmp_path):
     cfg = DataConfig(name="vg", root=str(tmp_path / "vg"), cache_dir=str(tmp_path / "c"))
     with pytest.raises(DatasetError, match=r"Visual Genome file not found: .*image_data.json"):
         build_dataset(cfg, 16, "train")
+
+
+@pytest.mark.timeout(60)  # a FIFO opened would block: that is a failure
+@pytest.mark.parametrize(
+    "file, what",
+    [
+        ("objects.json", "Visual Genome file"),
+        ("image_data.json", "Visual Genome file"),
+        ("relationships.json", "Visual Genome file"),
+        ("splits.json", "data.vg.splits_json"),
+        ("object_alias.txt", "data.vg.object_aliases"),
+    ],
+)
+def test_a_fifo_named_like_an_input_is_reported_as_a_fifo(vg_root, capsys, file, what):
+    (vg_root / file).unlink()
+    os.mkfifo(vg_root / file)
+    message = f"{what} .*{file} is a FIFO \\(named pipe\\), not a file"
+    with pytest.raises(DatasetError, match=message):
+        build_dataset(vg_cfg(vg_root), 16, "train")
+    args = ["data", "prepare-vg", "--root", str(vg_root)]
+    args += [f"--set=data.{k}={v}" for k, v in _fixture_settings(vg_root).items()]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {what} ") and "is a FIFO (named pipe), not a file" in err, err
+    assert not list((vg_root / "cache").glob("*.npz"))
 
 
 def test_packaged_split_file_is_sg2ims():

@@ -95,7 +95,7 @@ def test_cli_fid_with_the_real_inception_uses_the_stats_cache(tmp_path, tiny_mod
         (["--num-images", "0"], "--num-images must be at least 2"),
         (["--metrics", "fid", "nope"], "unknown metric 'nope'; metrics: fid, fid-shapes"),
         (["--protocol", "paper-coco64"], "protocol 'paper-coco64' is for data.name='coco'"),
-        (["--batch-size", "0"], "--batch-size must be positive"),
+        (["--batch-size", "0"], "--batch-size must be between 1 and 4096"),
     ],
 )
 def test_cli_evaluate_bad_arguments_exit_2(
@@ -116,7 +116,7 @@ def test_cli_evaluate_usage_errors_exit_2(tmp_path, data_yaml, capsys):
         main(["evaluate", "--config", str(data_yaml)])  # --model missing
     assert exc.value.code == 2
     assert main(["evaluate", "--model", str(tmp_path / "none"), "--config", str(data_yaml)]) == 2
-    assert "model folder not found" in capsys.readouterr().err
+    assert "--model not found: " in capsys.readouterr().err
     assert main(["evaluate", "train-classifier", "--config", str(data_yaml), "--steps", "0"]) == 2
     for bad in (["--widths", "32,x"], ["--widths", "32,0"], ["--stem-channels", "0"]):
         assert main(["evaluate", "train-classifier", "--config", str(data_yaml), *bad]) == 2

@@ -62,6 +62,7 @@ def test_evaluate_model_reads_the_data_the_folder_records(converted, tmp_path, c
     assert meta["data"]["preset"] == "paper-coco64"
     argv = ["evaluate", "--model", str(converted), "--root", str(tmp_path / "none")]
     assert main([*argv, "--protocol", "lostgan-v2-coco128"]) == 2
-    assert "is not a folder" in capsys.readouterr().err  # the data, not --config, is missing
+    assert "--root not found: " in capsys.readouterr().err  # the data, not --config
+    argv[-1] = str(tmp_path)  # a folder without the data: the protocol is refused first
     assert main([*argv, "--protocol", "lostgan-v2-coco256"]) == 2
     assert "this model makes 128x128" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def test_cli_averages_and_reports_bad_input(tmp_path, capsys):
     )
 
     cases = [
-        ([str(tmp_path / "missing")], "run folder not found"),
+        ([str(tmp_path / "missing")], "RUN_DIR not found: "),
         ([str(tmp_path / "m")], "holds no checkpoints"),
         ([str(tmp_path / "run"), "--from-step", "7"], "no checkpoint at or after step 7"),
         ([str(tmp_path / "run"), "--last", "0"], "--last must be at least 1"),

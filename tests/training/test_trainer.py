@@ -252,7 +252,7 @@ def test_resume_of_a_missing_run_folder_names_the_path_given(tmp_path, capsys):
     missing = tmp_path / "runs3" / "nonexistent-run"
     args = ["train", "--config", _yaml_config(tmp_path, tiny_config(steps=4))]
     assert main([*args, "--out", str(tmp_path / "r"), "--resume", str(missing)]) == 2
-    assert f"the run folder {short_path(missing)} does not exist" in _one_error_line(capsys)
+    assert f"--resume not found: {short_path(missing)}" in _one_error_line(capsys)
     assert not (tmp_path / "r").exists() and not (tmp_path / "runs3").exists()
 
 

@@ -19,7 +19,7 @@ def test_serve_without_a_model_explains_how_to_pass_one(tmp_path, monkeypatch, c
 
 def test_serve_with_a_bad_model_or_port(tmp_path, tiny_model_dir, capsys):
     assert main(["serve", "--model", str(tmp_path / "missing")]) == 2
-    assert "model folder not found" in capsys.readouterr().err
+    assert "--model not found: " in capsys.readouterr().err
     assert main(["serve", "--model", str(tiny_model_dir), "--port", "70000"]) == 2
     assert "--port must be between 0 and 65535" in capsys.readouterr().err
     with socket.socket() as busy:

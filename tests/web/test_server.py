@@ -1,6 +1,8 @@
-"""The running server: its deadline for receiving a request (slow or idle clients are disconnected,
-a request being answered is not; a test timeout of 0.3 s, the default is REQUEST_TIMEOUT_S) and
-request framing as raw bytes on the wire."""
+"""The running server: its deadlines for receiving a request (slow or idle clients are
+disconnected, a body arriving above the minimum rate is not, whatever it takes, nor is a
+request being answered; test timeouts of 0.3 s and a 16 KiB/s minimum rate, the defaults are
+HEADER_TIMEOUT_S, BODY_TIMEOUT_S, BODY_MIN_RATE and BODY_MAX_S) and request framing as raw
+bytes on the wire."""
 
 import asyncio
 import contextlib
@@ -9,17 +11,26 @@ import socket
 import threading
 import time
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from layout2im.web.server import bind_socket, make_server
 
 TIMEOUT_S = 0.3
+MIN_RATE = 16 * 1024  # bytes per second
+CHUNK = 4096  # a body sent CHUNK bytes every 0.1 s: 40 KiB/s, well above MIN_RATE
 
 
 @contextlib.contextmanager
-def _serving(app):
+def _serving(app, body_max_s=30.0):
     sock = bind_socket("127.0.0.1", 0)
-    server = make_server(app, log_level="warning", request_timeout_s=TIMEOUT_S)
+    server = make_server(
+        app,
+        log_level="warning",
+        header_timeout_s=TIMEOUT_S,
+        body_timeout_s=TIMEOUT_S,
+        body_min_rate=MIN_RATE,
+        body_max_s=body_max_s,
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
@@ -39,6 +50,10 @@ def _app():
     async def slow() -> dict:
         await asyncio.sleep(3 * TIMEOUT_S)  # answering takes longer than the deadline
         return {"ok": True}
+
+    @app.post("/upload")
+    async def upload(request: Request) -> dict:
+        return {"bytes": len(await request.body())}
 
     return app
 
@@ -130,3 +145,50 @@ def test_a_request_with_both_framings_is_a_400_over_the_wire():
             conn.close()
             assert reply.startswith(b"HTTP/1.1 400 "), reply[:100]
             assert b"both Content-Length and Transfer-Encoding" in reply
+
+
+def _send_slowly(conn, data: bytes, size: int, pause_s: float) -> bool:
+    """Send ``data`` ``size`` bytes at a time, ``pause_s`` apart; False if the server closed
+    the connection meanwhile."""
+    for start in range(0, len(data), size):
+        try:
+            conn.sendall(data[start : start + size])
+        except OSError:
+            return False
+        time.sleep(pause_s)
+    return True
+
+
+def _upload_head(length: int) -> bytes:
+    return (
+        f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_a_trickled_body_is_closed_and_a_slow_but_steady_one_completes():
+    body = b"x" * (12 * CHUNK)  # 1.2 s at 40 KiB/s: four times the body timeout
+    with _serving(_app()) as port:
+        trickle = _connect(port)
+        trickle.sendall(_upload_head(1000))
+        _send_slowly(trickle, b"y" * 40, 1, TIMEOUT_S / 5)  # a byte every 60 ms
+        steady = _connect(port)
+        steady.sendall(_upload_head(len(body)))
+        assert _send_slowly(steady, body, CHUNK, 0.1)
+        reply = _read_reply(steady)
+        assert reply.startswith(b"HTTP/1.1 200") and b'{"bytes":49152}' in reply
+        assert _closed(trickle)
+        # the connection is kept alive: the next request's headers have their own deadline
+        steady.sendall(_upload_head(2) + b"ok")
+        assert b'{"bytes":2}' in _read_reply(steady)
+        for conn in (trickle, steady):
+            conn.close()
+
+
+def test_no_body_takes_longer_than_the_cap_whatever_its_rate():
+    body = b"x" * (12 * CHUNK)
+    with _serving(_app(), body_max_s=4 * 0.1) as port:
+        conn = _connect(port)
+        conn.sendall(_upload_head(len(body)))
+        _send_slowly(conn, body, CHUNK, 0.1)  # 1.2 s, three times the cap
+        assert _closed(conn)
+        conn.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_path
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,7 +18,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "serve, evaluate and (Layout2Im) train --init-from. Files are read with "
         "torch.load(weights_only=True) only. See docs/original-models.md.",
     )
-    p.add_argument("generator", help="the authors' generator state dict (.pt, .pkl or .pth)")
+    add_path(
+        p,
+        "generator",
+        kind="file",
+        hint=_where_the_weights_are,
+        metavar="GENERATOR",
+        help="the authors' generator state dict (.pt, .pkl or .pth)",
+    )
     p.add_argument(
         "--architecture",
         default="layout2im",
@@ -27,23 +36,46 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dataset", required=True, choices=("coco", "vg"), help="what it was trained on"
     )
-    p.add_argument("--out", required=True, help="model folder to write (replaced if a model)")
-    p.add_argument(
+    add_path(
+        p,
+        "--out",
+        kind="output folder",
+        required=True,
+        help="model folder to write (replaced if a model)",
+    )
+    add_path(
+        p,
         "--vocab",
+        kind="file",
         help="vg only: the vocab.json the original VG preprocessing wrote (or a layout2im one)",
     )
-    p.add_argument(
+    add_path(
+        p,
         "--vg-root",
+        kind="folder",
         help="vg only: take the vocabulary from layout2im's preprocessing of this VG folder",
     )
-    p.add_argument(
+    add_path(
+        p,
         "--discriminators",
+        kind="file",
+        hint=_where_the_weights_are,
         nargs=2,
         metavar=("NETD_IMAGE", "NETD_OBJECT"),
         help="layout2im only: also convert the training script's iter-N_netD_image.pkl and "
         "iter-N_netD_object.pkl into a training checkpoint (for train --init-from)",
     )
     p.set_defaults(func=cmd_convert_original)
+
+
+def _where_the_weights_are(args) -> str | None:
+    """Where the authors' Layout2Im files are, for the error about a missing one."""
+    if args.architecture != "layout2im":
+        return None
+    # conversion/ is loaded only by this command (here: its path is being checked)
+    from ..conversion.convert import WHERE_THE_WEIGHTS_ARE
+
+    return WHERE_THE_WEIGHTS_ARE
 
 
 def cmd_convert_original(args) -> int:

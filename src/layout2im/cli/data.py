@@ -10,16 +10,31 @@ import time
 from ..data.inspect import format_report, inspect_dataset
 from ..data.shapes_export import export_shapes_coco
 from ..data.sources import vg_index
-from ..fsutil import check_output_folder
-from .options import CLIError, add_config_args, config_from_args
+from . import limits
+from .options import (
+    CLIError,
+    add_config_arg,
+    add_config_args,
+    add_int,
+    add_path,
+    config_from_args,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="dataset tools").add_subparsers(metavar="DATA_COMMAND")
     p = data.add_parser("export-shapes", help="write the synthetic shapes dataset in COCO format")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--images", type=int, default=1000, help="number of images (default 1000)")
-    p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    add_path(p, "--out", kind="output folder", required=True, help="output folder")
+    add_int(
+        p,
+        "--images",
+        bound=limits.EXPORT_IMAGES,
+        default=1000,
+        help="number of images (default 1000)",
+    )
+    add_int(
+        p, "--size", bound=limits.IMAGE_SIZE, default=64, help="image side in pixels (default 64)"
+    )
     p.add_argument(
         "--seed", type=int, default=0, help="dataset seed (default 0: the training scenes)"
     )
@@ -42,17 +57,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = data.add_parser(
         "prepare-vg", help="preprocess Visual Genome (sg2im's rules) into a cached index"
     )
-    p.add_argument("--config", default="paper-vg64", help="preset or YAML (default paper-vg64)")
+    add_config_arg(p, default="paper-vg64", help="preset or YAML (default paper-vg64)")
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
-    p.add_argument("--root", help="the Visual Genome folder (sets data.root)")
+    add_path(p, "--root", kind="folder", help="the Visual Genome folder (sets data.root)")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached index exists")
     p.set_defaults(func=cmd_prepare_vg)
 
 
 def cmd_export_shapes(args) -> int:
-    check_output_folder(args.out)
     try:
         path = export_shapes_coco(
             args.out, num_images=args.images, image_size=args.size, seed=args.seed

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from ..config import Config, load_config, preset_names
-from ..errors import short
+from ..errors import quote, short
 from ..evaluation import (
     PROTOCOLS,
     EvalFiles,
@@ -22,14 +21,28 @@ from ..evaluation import (
     protocol_names,
     write_results,
 )
-from ..evaluation.classifier import save_network, train_network
+from ..evaluation.classifier import (
+    network_files,
+    save_network,
+    saved_network_files,
+    train_network,
+)
 from ..evaluation.external import export_layouts, score_folder
 from ..evaluation.report import format_folder_counts
 from ..evaluation.runner import resolve_metrics
-from ..fsutil import check_output_folder, write_text
+from ..fsutil import check_output_file, write_text
 from ..model_folder import shipped_models, trained_data_config
 from ..threads import GENERATE, TRAIN
-from .options import CLIError, add_config_args, add_threads_arg, config_from_args
+from . import limits
+from .options import (
+    CLIError,
+    add_config_args,
+    add_int,
+    add_model_arg,
+    add_path,
+    add_threads_arg,
+    config_from_args,
+)
 
 ACTIONS = ("run", "layouts", "images", "train-classifier", "list")
 
@@ -58,9 +71,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     actions = ev.add_subparsers(metavar="ACTION")
 
     p = actions.add_parser("run", help="evaluate a model folder (the default action)")
-    p.add_argument(
-        "--model", required=True, help="a model folder (config.json, ...) or a shipped model's name"
-    )
+    add_model_arg(p, "a model folder (config.json, ...) or a shipped model's name", required=True)
     _add_scoring_args(p, config_help="(default: a shipped model's own preset)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -76,9 +87,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_config_args(p, "(default: the preset the --protocol is named after, e.g. shapes32)")
     p.add_argument("--protocol", choices=protocol_names(), help="(default: the dataset's)")
-    p.add_argument("--out", required=True, help="the layouts file to write (.jsonl)")
-    p.add_argument("--num-images", type=int, help="only the first N layouts (quick checks)")
-    p.add_argument("--image-size", type=int, help="image side (for protocols that fix none)")
+    add_path(
+        p, "--out", kind="output file", required=True, help="the layouts file to write (.jsonl)"
+    )
+    add_int(
+        p,
+        "--num-images",
+        bound=limits.LAYOUTS_NUM_IMAGES,
+        help="only the first N layouts (quick checks)",
+    )
+    _add_image_size_arg(p)
     add_threads_arg(p, GENERATE)
     p.set_defaults(func=cmd_evaluate_layouts)
 
@@ -91,14 +109,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             "are reported by name; an incomplete folder is refused unless --allow-missing."
         ),
     )
-    p.add_argument("folder", metavar="DIR", help="folder of PNG/JPEG images named <id>.png")
+    add_path(
+        p, "folder", kind="folder", metavar="DIR", help="folder of PNG/JPEG images named <id>.png"
+    )
     _add_scoring_args(p)
     p.add_argument(
         "--allow-missing",
         action="store_true",
         help="score the layouts whose images are all there and readable (says how many)",
     )
-    p.add_argument("--image-size", type=int, help="image side (for protocols that fix none)")
+    _add_image_size_arg(p)
     p.set_defaults(func=cmd_evaluate_images)
 
     p = actions.add_parser(
@@ -113,19 +133,31 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="objects: classifier of object crops (object accuracy); scenes: whole-image "
         "features (fid-shapes, diversity-shapes). Default objects",
     )
-    p.add_argument(
+    add_path(
+        p,
         "--out",
+        kind="output file",
+        files=network_files,
         help="output path without suffix; writes PATH.safetensors and PATH.json "
         "(default outputs/eval-networks/<data>-<kind>)",
     )
     p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per step (default 32)")
+    add_int(
+        p,
+        "--batch-size",
+        bound=limits.CLASSIFIER_BATCH_SIZE,
+        default=32,
+        help="images per step (default 32)",
+    )
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-images", type=int, default=500, help="held-out images to score")
-    p.add_argument(
+    add_int(
+        p, "--val-images", bound=limits.VAL_IMAGES, default=500, help="held-out images to score"
+    )
+    add_int(
+        p,
         "--input-size",
-        type=int,
+        bound=limits.IMAGE_SIZE,
         default=32,
         help="network input side: object crops are resized to it (default 32, the paper's)",
     )
@@ -133,9 +165,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--widths",
         help="residual stage channels, comma-separated (default: NetworkConfig's, 32,64,96)",
     )
-    p.add_argument(
+    add_int(
+        p,
         "--stem-channels",
-        type=int,
+        bound=limits.CHANNELS,
         help="channels of the stem conv (default: NetworkConfig's, 24)",
     )
     p.add_argument("--device", default="cpu")
@@ -163,27 +196,64 @@ def _add_scoring_args(p: argparse.ArgumentParser, config_help: str | None = None
         metavar="NAME",
         help="metrics to compute, names separated by spaces or commas (default: the protocol's)",
     )
-    p.add_argument("--out", help="write the results JSON here")
-    p.add_argument("--markdown", help="also write the table (with the protocol line) here")
+    add_path(p, "--out", kind="output file", help="write the results JSON here")
+    add_path(
+        p,
+        "--markdown",
+        kind="output file",
+        help="also write the table (with the protocol line) here",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    p.add_argument("--num-images", type=int, help="use only the first N layouts (quick checks)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
-    p.add_argument("--inception", help="Inception pool3 TorchScript file for FID")
-    p.add_argument(
-        "--inception-logits", help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid) for IS"
+    add_int(
+        p,
+        "--num-images",
+        bound=limits.EVAL_NUM_IMAGES,
+        help="use only the first N layouts (quick checks)",
     )
-    p.add_argument(
-        "--lpips-weights", help="folder with alexnet-owt-7be5be79.pth and LPIPS v0.1 alex.pth"
+    add_int(
+        p, "--batch-size", bound=limits.BATCH_SIZE, default=64, help="images per batch (default 64)"
     )
-    p.add_argument("--classifier", help="object classifier (from train-classifier)")
-    p.add_argument(
-        "--scene-features", help="scene feature network (train-classifier --kind scenes)"
+    add_path(p, "--inception", kind="file", help="Inception pool3 TorchScript file for FID")
+    add_path(
+        p,
+        "--inception-logits",
+        kind="file",
+        help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid) for IS",
     )
-    p.add_argument(
-        "--cache-dir", help="real statistics cache (default $LAYOUT2IM_CACHE or ~/.cache/layout2im)"
+    add_path(
+        p,
+        "--lpips-weights",
+        kind="folder",
+        help="folder with alexnet-owt-7be5be79.pth and LPIPS v0.1 alex.pth",
+    )
+    add_path(
+        p,
+        "--classifier",
+        kind="file",
+        files=saved_network_files,
+        help="object classifier (from train-classifier)",
+    )
+    add_path(
+        p,
+        "--scene-features",
+        kind="file",
+        files=saved_network_files,
+        help="scene feature network (train-classifier --kind scenes)",
+    )
+    add_path(
+        p,
+        "--cache-dir",
+        kind="output folder",
+        help="real statistics cache (default $LAYOUT2IM_CACHE or ~/.cache/layout2im)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_image_size_arg(p: argparse.ArgumentParser) -> None:
+    add_int(
+        p, "--image-size", bound=limits.IMAGE_SIZE, help="image side (for protocols that fix none)"
+    )
 
 
 def _scoring_options(args, protocol, metrics: list[str] | None) -> ScoringOptions:
@@ -218,21 +288,11 @@ def _metric_list(values: list[str] | None) -> list[str] | None:
 def _check_scoring_args(args, base: Config | None = None):
     """Validate the shared scoring options before any work; returns (config, protocol,
     metric names). ``base``: the config to apply the options to instead of ``--config``'s."""
-    if args.num_images is not None and args.num_images < 2:
-        raise CLIError(f"--num-images must be at least 2, got {args.num_images}")
-    if args.batch_size < 1:
-        raise CLIError(f"--batch-size must be positive, got {args.batch_size}")
     config = config_from_args(args, base)
     protocol = get_protocol(args.protocol, config.data.name)
     protocol.check_dataset(config.data.name)
     metrics = _metric_list(args.metrics)
     resolve_metrics(metrics, protocol)  # unknown names fail before any work
-    for option in ("out", "markdown"):
-        path = getattr(args, option)
-        if path and Path(path).is_dir():
-            raise CLIError(f"--{option} {path} is a folder; give a file path")
-        if path:
-            check_output_folder(Path(path).parent, f"--{option}")
     return config, protocol, metrics
 
 
@@ -276,11 +336,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_evaluate_layouts(args) -> int:
-    if args.num_images is not None and args.num_images < 1:
-        raise CLIError(f"--num-images must be positive, got {args.num_images}")
-    if Path(args.out).is_dir():
-        raise CLIError(f"--out {args.out} is a folder; give a file path")
-    check_output_folder(Path(args.out).parent)
     if args.config is None:
         if args.protocol not in preset_names():
             raise CLIError(
@@ -324,23 +379,13 @@ def cmd_evaluate_images(args) -> int:
 def cmd_train_classifier(args) -> int:
     if args.steps < 1:
         raise CLIError(f"--steps must be positive, got {args.steps}")
-    if args.batch_size < 2:
-        raise CLIError(f"--batch-size must be at least 2, got {args.batch_size}")
-    if args.input_size < 8:
-        raise CLIError(f"--input-size must be at least 8, got {args.input_size}")
-    widths = None
-    if args.widths is not None:
-        try:
-            widths = [int(w) for w in args.widths.split(",")]
-        except ValueError:
-            widths = []
-        if not widths or min(widths) < 1:
-            raise CLIError(f"--widths must be positive integers like 32,64,96, got {args.widths!r}")
-    if args.stem_channels is not None and args.stem_channels < 1:
-        raise CLIError(f"--stem-channels must be positive, got {args.stem_channels}")
+    widths = None if args.widths is None else _widths(args.widths)
     config = config_from_args(args)
-    out = args.out or f"outputs/eval-networks/{config.data.name}-{args.kind}"
-    check_output_folder(Path(out).parent, "--out")
+    out = args.out
+    if out is None:  # a given --out is checked with the other options
+        out = f"outputs/eval-networks/{config.data.name}-{args.kind}"
+        for path in network_files(out):
+            check_output_file(path, "--out")
     command = " ".join(["layout2im", *args.argv])
     result = train_network(
         config,
@@ -362,6 +407,24 @@ def cmd_train_classifier(args) -> int:
     print(f"network: {weights}")
     print(f"config:  {meta}")
     return 0
+
+
+def _widths(text: str) -> list[int]:
+    """--widths: comma-separated channel counts, as many as a config's channel lists take."""
+    try:
+        widths = [int(w) for w in text.split(",")]
+    except ValueError:
+        widths = []
+    stages, channels = limits.STAGES, limits.CHANNELS
+    ok = stages[0] <= len(widths) <= stages[1] and all(
+        channels[0] <= w <= channels[1] for w in widths
+    )
+    if not ok:
+        raise CLIError(
+            f"--widths must be {stages[0]} to {stages[1]} integers from {channels[0]} to "
+            f"{channels[1]}, comma-separated like 32,64,96; got {quote(text)}"
+        )
+    return widths
 
 
 def cmd_evaluate_list(args) -> int:

@@ -7,27 +7,32 @@ import sys
 import time
 from pathlib import Path
 
-from ..fsutil import check_output_folder
 from ..layout import example_layouts, load_layout_file
 from ..pipeline import Layout2ImPipeline, default_model, shipped_models
 from ..schema.layout import SEED_LIMIT
 from ..threads import GENERATE
 from ..visualize import save_generation
-from .options import CLIError, add_threads_arg
+from . import limits
+from .options import CLIError, add_int, add_model_arg, add_path, add_threads_arg
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate images for a layout JSON file")
-    p.add_argument(
-        "--model",
-        default=None,
-        help="a model folder (config.json, model.safetensors, vocab.json) or the name of a "
+    add_model_arg(
+        p,
+        "a model folder (config.json, model.safetensors, vocab.json) or the name of a "
         "shipped model (default: the shipped default model)",
     )
-    p.add_argument("--layout", required=True, help="layout JSON file")
-    p.add_argument("--samples", type=int, default=4, help="images to generate (default 4)")
+    add_path(p, "--layout", kind="file", required=True, help="layout JSON file")
+    add_int(
+        p,
+        "--samples",
+        bound=limits.GENERATE_SAMPLES,
+        default=4,
+        help="images to generate (default 4)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", default="outputs/generate", help="output folder")
+    add_path(p, "--out", kind="output folder", default="outputs/generate", help="output folder")
     p.add_argument(
         "--rescale",
         choices=("clamp", "minmax"),
@@ -56,7 +61,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="generate the example layouts with the shipped model (--train: train first)"
     )
-    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    add_path(
+        p,
+        "--out",
+        kind="output folder",
+        default="outputs/demo",
+        help="output folder (default outputs/demo)",
+    )
     p.add_argument(
         "--train",
         action="store_true",
@@ -66,18 +77,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steps", type=int, default=None, help="training steps with --train (default: the demo's)"
     )
-    p.add_argument("--runs", default="runs", help="folder of run folders (with --train)")
-    p.add_argument("--samples", type=int, default=6, help="samples per layout (default 6)")
+    add_path(
+        p,
+        "--runs",
+        kind="output folder",
+        only_with="train",
+        default="runs",
+        help="folder of run folders (with --train)",
+    )
+    add_int(
+        p, "--samples", bound=limits.DEMO_SAMPLES, default=6, help="samples per layout (default 6)"
+    )
     add_threads_arg(p, GENERATE)
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_generate(args) -> int:
-    if args.samples < 1 or args.samples > 256:
-        raise CLIError(f"--samples must be between 1 and 256, got {args.samples}")
     if not 0 <= args.seed < SEED_LIMIT:
         raise CLIError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
-    check_output_folder(args.out)
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device, amp=args.amp)
     if args.masks and not pipe.architecture.capabilities.masks:
@@ -100,13 +117,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    if args.samples < 1 or args.samples > 64:
-        raise CLIError(f"--samples must be between 1 and 64, got {args.samples}")
     if args.steps is not None and not args.train:
         raise CLIError("--steps only applies with --train (the demo otherwise trains nothing)")
-    check_output_folder(args.out)
-    if args.train:
-        check_output_folder(args.runs, "--runs")
     if args.steps is not None and args.steps < 1:
         raise CLIError(f"--steps must be positive, got {args.steps}")
     run_dir = None

@@ -1,7 +1,8 @@
 """The ``layout2im`` parser, built from the command groups, and the entry point.
 
 Every expected failure (bad layout, config, model folder, dataset) prints one ``error:`` line
-and exits with status 2; nothing is written before the input has been validated.
+and exits with status 2; nothing is written before the input has been validated: the path and
+bounded options of the command (:mod:`.options`) are checked before it runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from .. import __version__
 from ..errors import Layout2ImError
 from ..threads import use_threads
+from .options import check_args
 
 EXIT_USAGE = 2
 
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        check_args(args)  # every path and bounded option, before the command does anything
         if hasattr(args, "threads"):
             use_threads(args.threads, args.thread_work)
         return args.func(args) or 0

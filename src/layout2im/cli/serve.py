@@ -8,21 +8,21 @@ from pathlib import Path
 
 from ..pipeline import Layout2ImPipeline, default_model
 from ..threads import GENERATE
-from .options import CLIError, add_threads_arg
+from . import limits
+from .options import CLIError, add_int, add_model_arg, add_threads_arg
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="the interactive layout editor in the browser")
-    p.add_argument(
-        "--model",
-        help="a model folder or the name of a shipped model (default: the shipped default model)",
+    add_model_arg(
+        p, "a model folder or the name of a shipped model (default: the shipped default model)"
     )
     p.add_argument(
         "--host",
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)",
     )
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
+    add_int(p, "--port", bound=limits.PORT, default=8000, help="port (default 8000; 0 picks one)")
     p.add_argument(
         "--allow-host",
         action="append",
@@ -40,8 +40,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args) -> int:
-    if not 0 <= args.port <= 65535:
-        raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
     model = args.model if args.model is not None else default_model()
     pipe = Layout2ImPipeline.from_pretrained(model, device=args.device)
     # web/ needs fastapi and uvicorn (heavy): loaded only by this command, after the model

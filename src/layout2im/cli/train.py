@@ -8,41 +8,55 @@ import json
 import os
 
 from ..architectures import get_architecture
-from ..fsutil import check_output_folder
 from ..models.size import generator_module_counts
 from ..threads import TRAIN
-from .options import CLIError, add_config_args, add_threads_arg, config_from_args
+from . import limits
+from .options import CLIError, add_config_args, add_int, add_path, add_threads_arg, config_from_args
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model; writes a run folder and exports the model")
     add_config_args(p)
     p.add_argument("--steps", type=int, help="total training steps (overrides train.steps)")
-    p.add_argument("--out", default="runs", help="folder of run folders (default: runs)")
+    add_path(
+        p,
+        "--out",
+        kind="output folder",
+        default="runs",
+        help="folder of run folders (default: runs)",
+    )
     p.add_argument("--desc", help="suffix for the run folder name")
-    p.add_argument(
+    add_path(
+        p,
         "--resume",
+        kind="folder",
         nargs="?",
         const=True,
         default=None,
         metavar="RUN_DIR",
         help="continue RUN_DIR, or the latest run of this config under --out",
     )
-    p.add_argument(
+    add_path(
+        p,
         "--init-from",
+        kind="folder",
         metavar="MODEL_DIR",
         help="start a new run from this model folder's networks (all three when it holds a "
         "training checkpoint, e.g. from convert-original --discriminators); optimisers start "
         "fresh",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
+    add_int(
+        p,
         "--nproc",
-        type=int,
+        bound=limits.PROCESSES,
         help="train with N processes on this machine (runs this command under torchrun)",
     )
-    p.add_argument(
-        "--master-port", type=int, help="with --nproc: rendezvous port (default: a free one)"
+    add_int(
+        p,
+        "--master-port",
+        bound=limits.MASTER_PORT,
+        help="with --nproc: rendezvous port (default: a free one)",
     )
     add_threads_arg(p, TRAIN)
     p.set_defaults(func=cmd_train)
@@ -54,8 +68,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "parameters and BatchNorm statistics, the arithmetic mean) and save the result as a "
         "model folder, as `train` exports its final generator.",
     )
-    p.add_argument("run", help="a run folder (runs/NNNNN-name) with checkpoints/ckpt-*.pt")
-    p.add_argument("--out", required=True, help="model folder to write (replaced if present)")
+    add_path(
+        p,
+        "run",
+        kind="folder",
+        metavar="RUN_DIR",
+        help="a run folder (runs/NNNNN-name) with checkpoints/ckpt-*.pt",
+    )
+    add_path(
+        p,
+        "--out",
+        kind="output folder",
+        required=True,
+        help="model folder to write (replaced if present)",
+    )
     p.add_argument("--from-step", type=int, help="only checkpoints of this step or later")
     p.add_argument("--last", type=int, help="only the newest N of the chosen checkpoints")
     p.set_defaults(func=cmd_average)
@@ -72,7 +98,6 @@ def cmd_train(args) -> int:
     from ..training.loop import train
 
     config = config_from_args(args)
-    check_output_folder(args.out)
     if args.nproc is not None and "WORLD_SIZE" not in os.environ:
         return launch_local(
             args.nproc, without_options(args.argv, "--nproc", "--master-port"), args.master_port

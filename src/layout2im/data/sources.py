@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import short_path
+from ..readers import check_path
 from ..schema.config import DataConfig
 from .coco import CocoFilters, CocoSource, build_coco_index, holdout_mask
 from .errors import DatasetError
@@ -63,9 +64,9 @@ def _resolve(root: Path, value: str | None) -> Path | None:
 
 
 def _require_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise DatasetError(f"{what} not found: {short_path(path)}")
-    return path
+    """``path``, checked to be a regular file: missing, a folder, a FIFO or a device is an
+    error saying which (see :func:`layout2im.readers.check_path`)."""
+    return check_path(path, what, "file", DatasetError)
 
 
 def _first_dir(candidates: list[Path]) -> Path:
@@ -195,7 +196,9 @@ def vg_sources(cfg: DataConfig) -> VgSources:
 
     def alias(value: str | None, key: str) -> Path | None:
         path = _resolve(root, value)
-        if path is not None and not path.is_file():
+        if path is not None and path.exists():  # present: must be a regular file
+            return _require_file(path, key)
+        if path is not None:
             _warn_once(
                 f"no alias file {short_path(path)} ({key}): Visual Genome names are used as "
                 "they are, so "

@@ -50,7 +50,7 @@ import numpy as np
 from pydantic import Field
 
 from ..errors import quote, short_path
-from ..readers import read_json, read_text
+from ..readers import check_path, read_json, read_text
 from ..schema.config import DatasetSettings, VgConfig
 from .errors import DatasetError
 from .jsonstream import iter_array
@@ -320,7 +320,9 @@ def _ranked_categories(objects: _Objects, candidates: _Candidates, min_count: in
 def build_vg_index(sources: VgSources, settings: VgSettings) -> LayoutIndex:
     """Run the preprocessing (module docstring) and return one index of all splits."""
     for path in (sources.image_data, sources.objects, sources.relationships):
-        if not path.is_file():
+        if path.exists():  # a FIFO, socket, device or folder is refused as what it is
+            check_path(path, "Visual Genome file", "file", DatasetError)
+        else:
             raise DatasetError(
                 f"Visual Genome file not found: {short_path(path)} (put image_data.json, "
                 "objects.json and "

@@ -153,14 +153,34 @@ def scene_targets(layout: LayoutBatch, num_classes: int, grid: int) -> torch.Ten
 # ----------------------------------------------------------------------------- files
 
 
+def network_files(path: str | Path) -> tuple[Path, Path]:
+    """The weights and metadata files (``.safetensors``, ``.json``) of the network ``path``
+    names: ``path`` may end in either suffix or none."""
+    base = Path(path)
+    if base.suffix in (".safetensors", ".json"):
+        base = base.with_suffix("")
+    return base.with_suffix(".safetensors"), base.with_suffix(".json")
+
+
+def saved_network_files(path: str | Path) -> tuple[Path, Path]:
+    """The files of a saved network to read (:func:`network_files`); a path to some other
+    existing file (a PyTorch ``.pt``) raises :class:`NetworkLoadError` saying what a network
+    is."""
+    given = Path(path)
+    if given.suffix not in ("", ".safetensors", ".json") and given.is_file():
+        raise NetworkLoadError(
+            f"{short_path(path)} is not an evaluation network: one is a pair of files "
+            "NAME.safetensors and NAME.json (what `layout2im evaluate train-classifier` "
+            "writes); give NAME or either file"
+        )
+    return network_files(path)
+
+
 def save_network(net: SmallResNet, path: str | Path, meta: dict) -> tuple[Path, Path]:
     """Write ``path.safetensors`` and ``path.json`` (atomically; paths in ``meta`` as
     :func:`layout2im.fsutil.portable_paths` records them). ``path`` may end in either suffix or
     none."""
-    base = Path(path)
-    if base.suffix in (".safetensors", ".json"):
-        base = base.with_suffix("")
-    weights, config = base.with_suffix(".safetensors"), base.with_suffix(".json")
+    weights, config = network_files(path)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     info = portable_paths({"format": FORMAT, "network": asdict(net.config), **meta})
     with atomic_write(weights) as tmp:
@@ -176,16 +196,8 @@ MAX_NETWORK_JSON_BYTES = 1024 * 1024
 def load_network(path: str | Path) -> tuple[SmallResNet, dict]:
     """Load a network saved by :func:`save_network` (``path`` with or without suffix); returns
     it in eval mode and its JSON metadata."""
-    base = Path(path)
-    if base.suffix in (".safetensors", ".json"):
-        base = base.with_suffix("")
-    elif base.suffix and base.is_file():  # e.g. a PyTorch .pt file
-        raise NetworkLoadError(
-            f"{short_path(path)} is not an evaluation network: one is a pair of files "
-            "NAME.safetensors and NAME.json (what `layout2im evaluate train-classifier` "
-            "writes); give NAME or either file"
-        )
-    weights, config = base.with_suffix(".safetensors"), base.with_suffix(".json")
+    weights, config = saved_network_files(path)
+    base = weights.with_suffix("")
     for f in (weights, config):
         if not f.is_file():
             raise NetworkLoadError(
