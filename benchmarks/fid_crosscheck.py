@@ -319,6 +319,21 @@ def compare(ours: dict, theirs: dict) -> dict:
     return {side: feature_difference(ours[side], theirs[side]) for side in SIDES}
 
 
+def compared_row(
+    tool: str, resize: str, fid: float, fids: dict, against: str, features: dict
+) -> dict:
+    """A table row for ``tool``'s FID, with its relative difference from the harness's FID
+    with resize ``against`` (a key of ``fids``) and how far its features are from ours."""
+    return {
+        "tool": tool,
+        "resize": resize,
+        "fid": fid,
+        "compared_with": against,
+        "relative_difference": relative(fid, fids[against]),
+        "features": features,
+    }
+
+
 def build_rows(fids: dict, ours: dict, worker: dict, work: Path, subset: int) -> list[dict]:
     tf, pf = worker["torch-fidelity"], worker["pytorch-fid"]
     ttur = np.load(work / pf["ttur_scaling_features"])
@@ -329,30 +344,30 @@ def build_rows(fids: dict, ours: dict, worker: dict, work: Path, subset: int) ->
             "fid": fids["tf-bilinear"],
             "compared_with": None,
         },
-        {
-            "tool": f"torch-fidelity {tf['version']} (`calculate_metrics`)",
-            "resize": "its TF1 bilinear, (x - 128) / 128",
-            "fid": tf["fid"],
-            "compared_with": "tf-bilinear",
-            "relative_difference": relative(tf["fid"], fids["tf-bilinear"]),
-            "features": compare(ours["tf-bilinear"], tool_features(work, tf["features"])),
-        },
-        {
-            "tool": "layout2im harness (`fid`)",
-            "resize": "torch-bilinear (F.interpolate), (x - 128) / 128",
-            "fid": fids["torch-bilinear"],
-            "compared_with": "tf-bilinear",
-            "relative_difference": relative(fids["torch-bilinear"], fids["tf-bilinear"]),
-            "features": compare(ours["tf-bilinear"], ours["torch-bilinear"]),
-        },
-        {
-            "tool": f"pytorch-fid {pf['version']} (`calculate_fid_given_paths`)",
-            "resize": "F.interpolate bilinear, 2 * x / 255 - 1",
-            "fid": pf["fid"],
-            "compared_with": "torch-bilinear",
-            "relative_difference": relative(pf["fid"], fids["torch-bilinear"]),
-            "features": compare(ours["torch-bilinear"], tool_features(work, pf["features"])),
-        },
+        compared_row(
+            f"torch-fidelity {tf['version']} (`calculate_metrics`)",
+            "its TF1 bilinear, (x - 128) / 128",
+            tf["fid"],
+            fids,
+            "tf-bilinear",
+            compare(ours["tf-bilinear"], tool_features(work, tf["features"])),
+        ),
+        compared_row(
+            "layout2im harness (`fid`)",
+            "torch-bilinear (F.interpolate), (x - 128) / 128",
+            fids["torch-bilinear"],
+            fids,
+            "tf-bilinear",
+            compare(ours["tf-bilinear"], ours["torch-bilinear"]),
+        ),
+        compared_row(
+            f"pytorch-fid {pf['version']} (`calculate_fid_given_paths`)",
+            "F.interpolate bilinear, 2 * x / 255 - 1",
+            pf["fid"],
+            fids,
+            "torch-bilinear",
+            compare(ours["torch-bilinear"], tool_features(work, pf["features"])),
+        ),
         {
             "tool": f"pytorch-fid {pf['version']}'s network fed (x - 128) / 128",
             "resize": f"F.interpolate bilinear, (x - 128) / 128 (first {subset} generated images)",

@@ -15,7 +15,13 @@ import pytest
 from layout2im.cli import build_parser, main
 from layout2im.cli.options import PathRule, check_args, option_rules
 from layout2im.errors import QUOTE_CHARS
-from tests.cli_commands import commands, declared_rules, row_command, snapshot
+from tests.cli_commands import (
+    command_line,
+    declared_rules,
+    options_without_a_rule,
+    refused,
+    table_by_command,
+)
 
 # Each row: the command line with {p} where the path under test goes, the option the error
 # names, and what the path must be. Other paths: {file} an empty file, {dir} an empty folder,
@@ -157,20 +163,11 @@ def _cases(rows):
 def test_a_bad_path_is_one_error_naming_the_option_and_nothing_is_created(
     tmp_path, monkeypatch, capsys, argv, option, kind, case
 ):
-    work = tmp_path / "work"  # relative defaults (runs, outputs/...) would land here
-    work.mkdir()
-    monkeypatch.chdir(work)
-    (tmp_path / "given").mkdir()
-    (tmp_path / "given.json").write_text("")
     path = _path_under_test(tmp_path, kind, case)
-    values = {"p": path, "file": tmp_path / "given.json", "dir": tmp_path / "given"}
-    args = [a.format(**values, out=tmp_path / "out") for a in argv]
-    before = snapshot(tmp_path)
-    assert main(args) == 2
-    err = capsys.readouterr().err
+    args = command_line(tmp_path, monkeypatch, argv, p=path)
+    err = refused(args, capsys, tmp_path)
     assert err.startswith(f"error: {option} ") and err.count("\n") == 1, err
     assert EXPECTED[kind][case] in err and len(err) < 300, err
-    assert snapshot(tmp_path) == before
 
 
 def _declared_path_kinds():
@@ -183,8 +180,7 @@ def _declared_path_kinds():
 
 
 def test_the_table_above_covers_every_path_option_of_every_command():
-    rows = {(row_command(argv), option): kind for argv, option, kind in INPUTS + OUTPUTS}
-    assert rows == _declared_path_kinds()
+    assert table_by_command(INPUTS + OUTPUTS) == _declared_path_kinds()
 
 
 # options that take text but no path, each with why
@@ -200,13 +196,11 @@ NOT_PATHS = {
 
 
 def test_every_text_option_is_a_checked_path_or_named_here():
-    for command, parser in commands():
-        rules = {r.dest for r in parser.get_default("option_rules") or ()}
-        for action in parser._actions:
-            takes_text = action.nargs != 0 and action.type is None and action.choices is None
-            if not takes_text or action.dest in rules or action.dest == "help":
-                continue
-            assert max(action.option_strings, key=len) in NOT_PATHS, (command, action.dest)
+    def takes_text(action):
+        return action.nargs != 0 and action.type is None and action.choices is None
+
+    for command, option in options_without_a_rule(takes_text):
+        assert option in NOT_PATHS, (command, option)
 
 
 @pytest.mark.parametrize(

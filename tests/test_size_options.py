@@ -14,7 +14,13 @@ from layout2im.cli import limits as L
 from layout2im.cli import main
 from layout2im.cli.options import IntRule
 from layout2im.data.shapes_render import SEED_STRIDE
-from tests.cli_commands import commands, declared_rules, row_command, snapshot
+from tests.cli_commands import (
+    command_line,
+    declared_rules,
+    options_without_a_rule,
+    refused,
+    table_by_command,
+)
 
 SECURITY_MD = Path(__file__).resolve().parents[1] / "docs" / "security.md"
 
@@ -75,18 +81,9 @@ def _outside(bound):
 def test_a_size_or_count_out_of_bounds_is_refused_before_anything_is_made(
     tmp_path, monkeypatch, capsys, argv, option, bound, value
 ):
-    work = tmp_path / "work"  # relative defaults (runs, outputs/...) would land here
-    work.mkdir()
-    monkeypatch.chdir(work)
-    (tmp_path / "given").mkdir()
-    (tmp_path / "given.json").write_text("")
-    values = {"file": tmp_path / "given.json", "dir": tmp_path / "given", "out": tmp_path / "out"}
-    args = [a.format(**values) for a in argv]
-    before = snapshot(tmp_path)
-    assert main([*args, option, str(value)]) == 2
-    err = capsys.readouterr().err
+    args = [*command_line(tmp_path, monkeypatch, argv), option, str(value)]
+    err = refused(args, capsys, tmp_path)
     assert err == f"error: {option} must be {L.describe(bound)}, got {value}\n"
-    assert snapshot(tmp_path) == before
 
 
 def _declared_bounds():
@@ -94,8 +91,7 @@ def _declared_bounds():
 
 
 def test_the_table_above_covers_every_bounded_option():
-    rows = {(row_command(argv), option): bound for argv, option, bound in BOUNDED}
-    assert rows == _declared_bounds()
+    assert table_by_command(BOUNDED) == _declared_bounds()
 
 
 # integer options without a bound of their own, each with why
@@ -109,11 +105,8 @@ UNBOUNDED = {
 
 
 def test_every_integer_option_is_bounded_or_named_here():
-    for command, parser in commands():
-        rules = {r.dest for r in parser.get_default("option_rules") or ()}
-        for action in parser._actions:
-            if action.type is int and action.dest not in rules:
-                assert max(action.option_strings, key=len) in UNBOUNDED, (command, action.dest)
+    for command, option in options_without_a_rule(lambda action: action.type is int):
+        assert option in UNBOUNDED, (command, option)
 
 
 def _number(n: int) -> str:
