@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -41,6 +42,20 @@ def test_save_load_round_trip_and_errors(tmp_path):
     meta.write_text(json.dumps({"format": "other"}))
     with pytest.raises(NetworkLoadError, match="not a usable evaluation network"):
         load_network(tmp_path / "net")
+
+
+@pytest.mark.timeout(60)  # opening the FIFO would block
+def test_a_fifo_or_folder_as_a_network_file_is_named_for_what_it_is(tmp_path):
+    os.mkfifo(tmp_path / "pipe.safetensors")
+    (tmp_path / "pipe.json").write_text("{}")
+    with pytest.raises(
+        NetworkLoadError, match=r"pipe\.safetensors is a FIFO \(named pipe\), not a file"
+    ):
+        load_network(tmp_path / "pipe")
+    (tmp_path / "dir.safetensors").write_bytes(b"")
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(NetworkLoadError, match=r"dir\.json is a folder, not a file"):
+        load_network(tmp_path / "dir")
 
 
 def test_scene_targets_and_crops_on_a_constructed_layout():

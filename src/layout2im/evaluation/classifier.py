@@ -43,7 +43,7 @@ from ..errors import Layout2ImError, quote, short, short_path
 from ..fsutil import atomic_write, portable_paths, write_text
 from ..layout import LayoutBatch
 from ..models.layers import crop_boxes
-from ..readers import read_json
+from ..readers import check_path, read_json
 from ..state_dicts import check_state
 
 log = logging.getLogger(__name__)
@@ -199,12 +199,13 @@ def load_network(path: str | Path) -> tuple[SmallResNet, dict]:
     weights, config = saved_network_files(path)
     base = weights.with_suffix("")
     for f in (weights, config):
-        if not f.is_file():
+        if not f.exists():  # said with where the pair of files is looked for
             raise NetworkLoadError(
                 f"evaluation network file not found: {short_path(f)} (a network given as "
                 f"{short_path(path)} is read from {weights.name} and {config.name} "
                 "next to each other)"
             )
+        check_path(f, "evaluation network file", "file", NetworkLoadError)  # FIFOs, folders
     try:
         info = read_json(config, MAX_NETWORK_JSON_BYTES, "evaluation network", NetworkLoadError)
         if not isinstance(info, dict) or info.get("format") != FORMAT:
