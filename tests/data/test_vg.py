@@ -260,6 +260,12 @@ def test_index_is_cached_and_rebuilt_when_a_source_changes(vg_root, monkeypatch)
             json.dumps([{"image_id": 1, "objects": []}, {"image_id": 1, "objects": []}]),
             "objects.json: image id 1 has more than one entry",
         ),
+        ("objects.json", json.dumps([{"image_id": 1}]), "image id 1 has no 'objects' list"),
+        (
+            "relationships.json",
+            json.dumps([{"image_id": 2, "relationships": {}}]),
+            "relationships.json: image id 2 has no 'relationships' list",
+        ),
         (
             "relationships.json",
             json.dumps([{"image_id": 2, "relationships": [{"predicate": "on", "subject": {}}]}]),

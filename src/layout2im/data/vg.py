@@ -195,6 +195,21 @@ class _Candidates:
         self.train = self.split == self.split_names.index("train")
 
 
+def _candidate_lists(path: Path, candidates: _Candidates, key: str):
+    """(row, image id, the entry's ``key`` list) of every entry of the JSON array ``path`` that
+    belongs to a candidate image; an entry without that list is a :class:`DatasetError`."""
+    log.info("reading %s", path)
+    for k, entry in enumerate(iter_array(path)):
+        image_id = _entry_id(entry, path, k)
+        row = candidates.row_of.get(image_id)
+        if row is None:
+            continue
+        items = entry.get(key)
+        if not isinstance(items, list):
+            raise DatasetError(f"{short_path(path)}: image id {image_id} has no {key!r} list")
+        yield row, image_id, items
+
+
 class _Objects:
     """Objects of candidate images as columns; names interned, one flat list per object."""
 
@@ -206,20 +221,12 @@ class _Objects:
         self.name_ids = array.array("q")
         self.names: dict[str, int] = {}
         seen: set[int] = set()
-        log.info("reading %s", path)
-        for k, entry in enumerate(iter_array(path)):
-            image_id = _entry_id(entry, path, k)
-            row = candidates.row_of.get(image_id)
-            if row is None:
-                continue
+        for row, image_id, objects in _candidate_lists(path, candidates, "objects"):
             if image_id in seen:
                 raise DatasetError(
                     f"{short_path(path)}: image id {image_id} has more than one entry"
                 )
             seen.add(image_id)
-            objects = entry.get("objects")
-            if not isinstance(objects, list):
-                raise DatasetError(f"{short_path(path)}: image id {image_id} has no 'objects' list")
             for j, obj in enumerate(objects):
                 self._add(path, image_id, j, obj, row, aliases)
 
@@ -260,17 +267,7 @@ class _Relationships:
         self.object = array.array("q")
         self.predicate = array.array("q")
         self.predicates: dict[str, int] = {}
-        log.info("reading %s", path)
-        for k, entry in enumerate(iter_array(path)):
-            image_id = _entry_id(entry, path, k)
-            row = candidates.row_of.get(image_id)
-            if row is None:
-                continue
-            rels = entry.get("relationships")
-            if not isinstance(rels, list):
-                raise DatasetError(
-                    f"{short_path(path)}: image id {image_id} has no 'relationships' list"
-                )
+        for row, image_id, rels in _candidate_lists(path, candidates, "relationships"):
             for j, rel in enumerate(rels):
                 try:
                     pred = rel["predicate"].lower().strip()
