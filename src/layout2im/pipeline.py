@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -58,12 +58,16 @@ from .model_folder import (
     read_model_meta,
     resolve_model,
     shipped_models,
+    trained_data,
     write_model_folder,
 )
 from .schema.layout import SEED_LIMIT
 from .schema.model_folder import TrainedData
 from .seeding import derived_seed, image_seed
 from .vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from .schema.config import Config
 
 __all__ = [
     "CONFIG_FILE",
@@ -211,6 +215,26 @@ class Layout2ImPipeline:
             self.max_objects,
             data=data if data is not None else self.data,
             provenance=provenance,
+        )
+
+    @classmethod
+    def for_trained(
+        cls,
+        generator: nn.Module,
+        vocab: Vocabulary,
+        config: Config,
+        architecture: str | Architecture = "layout2im",
+        device: str | torch.device = "cpu",
+    ) -> Layout2ImPipeline:
+        """A pipeline for ``generator`` as trained with ``config``: its object count and the
+        data it was trained on (what :meth:`save_pretrained` records)."""
+        return cls(
+            generator,
+            vocab,
+            max_objects=config.data.max_objects,
+            device=device,
+            architecture=architecture,
+            data=trained_data(config),
         )
 
     @classmethod

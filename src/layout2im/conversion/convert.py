@@ -25,7 +25,7 @@ from ..architectures import get_architecture
 from ..config import Config, load_config
 from ..errors import short_path
 from ..fsutil import atomic_folder
-from ..model_folder import check_replaceable_model_folder, trained_data
+from ..model_folder import check_replaceable_model_folder
 from ..models import ImageDiscriminator, ObjectDiscriminator
 from ..pipeline import Layout2ImPipeline
 from ..training.checkpoint import checkpoint_path
@@ -146,13 +146,7 @@ def convert_original(
         },
         "original_iteration": iteration_of(generator_file),
     }
-    pipe = Layout2ImPipeline(
-        generator,
-        vocab,
-        max_objects=config.data.max_objects,
-        architecture=architecture,
-        data=trained_data(config),
-    )
+    pipe = Layout2ImPipeline.for_trained(generator, vocab, config, architecture)
 
     def fill(folder: Path) -> None:
         pipe.save_pretrained(folder, provenance=provenance)

@@ -30,7 +30,6 @@ from ..model_folder import (
     ModelDestinationError,
     check_replaceable_model_folder,
     refuse_current_folder,
-    trained_data,
 )
 from ..pipeline import Layout2ImPipeline
 from ..vocab import Vocabulary
@@ -190,13 +189,7 @@ def export_averaged_model(
         ) from None
     load_networks({"generator": generator}, {"generator": weights}, short_path(checkpoints[-1]))
     generator.eval()
-    pipe = Layout2ImPipeline(
-        generator,
-        vocab,
-        max_objects=config.data.max_objects,
-        architecture=architecture,
-        data=trained_data(config),
-    )
+    pipe = Layout2ImPipeline.for_trained(generator, vocab, config, architecture)
     check_model_destination(out, run_dir)  # again: averaging can take a while
     try:
         with atomic_folder(out) as tmp:

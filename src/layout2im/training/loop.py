@@ -28,7 +28,6 @@ from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
-from ..model_folder import trained_data
 from ..pipeline import Layout2ImPipeline
 from ..readers import check_path_text
 from ..threads import describe as describe_threads
@@ -415,13 +414,7 @@ def _build_and_run(
         if writer is not None:
             writer.close()
     if env.is_main:
-        pipe = Layout2ImPipeline(
-            trainer.generator,
-            vocab,
-            max_objects=config.data.max_objects,
-            device=env.device,
-            data=trained_data(config),
-        )
+        pipe = Layout2ImPipeline.for_trained(trainer.generator, vocab, config, device=env.device)
         with atomic_folder(run_dir / "model") as tmp:
             pipe.save_pretrained(tmp)
         trainer.generator.train()
@@ -478,12 +471,8 @@ def evaluate_during_training(
         return best
     best = {"step": step, "metric": t.best_metric, "value": value}
     folder = run_dir / "model-best"
-    pipe = Layout2ImPipeline(
-        trainer.generator,
-        trainer.vocab,
-        config.data.max_objects,
-        trainer.device,
-        data=trained_data(config),
+    pipe = Layout2ImPipeline.for_trained(
+        trainer.generator, trainer.vocab, config, device=trainer.device
     )
     with atomic_folder(folder) as tmp:
         pipe.save_pretrained(tmp)
