@@ -16,7 +16,9 @@ def help_of(capsys, *command: str) -> str:
     return " ".join(capsys.readouterr().out.split())
 
 
-@pytest.mark.parametrize("command", [["generate"], ["serve"]])
+@pytest.mark.parametrize(
+    "command", [["generate"], ["serve"], ["evaluate", "run"], ["evaluate", "train-classifier"]]
+)
 def test_device_has_a_help(capsys, command):
     assert "--device DEVICE where the model runs: cpu, cuda, cuda:1, ... (default cpu)" in help_of(
         capsys, *command

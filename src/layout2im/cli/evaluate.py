@@ -37,6 +37,7 @@ from . import limits
 from .options import (
     CLIError,
     add_config_args,
+    add_device_arg,
     add_int,
     add_model_arg,
     add_path,
@@ -171,7 +172,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         bound=limits.CHANNELS,
         help="channels of the stem conv (default: NetworkConfig's, 24)",
     )
-    p.add_argument("--device", default="cpu")
+    add_device_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_arg(p, TRAIN)
     p.set_defaults(func=cmd_train_classifier)
@@ -203,7 +204,7 @@ def _add_scoring_args(p: argparse.ArgumentParser, config_help: str | None = None
         kind="output file",
         help="also write the table (with the protocol line) here",
     )
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    add_device_arg(p)
     add_int(
         p,
         "--num-images",

@@ -13,7 +13,7 @@ from ..schema.layout import SEED_LIMIT
 from ..threads import GENERATE
 from ..visualize import save_generation
 from . import limits
-from .options import CLIError, add_int, add_model_arg, add_path, add_threads_arg
+from .options import CLIError, add_device_arg, add_int, add_model_arg, add_path, add_threads_arg
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -46,9 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="also write each object's mask per sample (<layout>-sampleNN-maskJJ.png, grayscale; "
         "architectures with masks, such as lostgan-v2)",
     )
-    p.add_argument(
-        "--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, ... (default cpu)"
-    )
+    add_device_arg(p)
     p.add_argument(
         "--amp",
         choices=("off", "bf16"),

@@ -206,6 +206,14 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
     return apply_overrides(base if base is not None else load_config(args.config), overrides)
 
 
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    """--device: where the command's networks run (checked by
+    :func:`layout2im.devices.parse_device` when the command uses it)."""
+    p.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, ... (default cpu)"
+    )
+
+
 def add_threads_arg(p: argparse.ArgumentParser, work: str = TRAIN) -> None:
     """--threads: torch's CPU threads for the command, whose default depends on the ``work``
     it does (see :func:`layout2im.threads.default_threads`; main applies it before the

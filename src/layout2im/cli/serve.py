@@ -9,7 +9,7 @@ from pathlib import Path
 from ..pipeline import Layout2ImPipeline, default_model
 from ..threads import GENERATE
 from . import limits
-from .options import CLIError, add_int, add_model_arg, add_threads_arg
+from .options import CLIError, add_device_arg, add_int, add_model_arg, add_threads_arg
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "by default only loopback names and the --host address are answered, any with "
         "--host 0.0.0.0 or ::",
     )
-    p.add_argument(
-        "--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, ... (default cpu)"
-    )
+    add_device_arg(p)
     add_threads_arg(p, GENERATE)
     p.set_defaults(func=cmd_serve)
 
