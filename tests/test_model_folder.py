@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from layout2im.architectures import get_architecture
+from layout2im.config import load_config
 from layout2im.errors import QUOTE_CHARS, short_path
 from layout2im.model_folder import (
     CONFIG_FILE,
@@ -55,7 +56,6 @@ def test_a_written_folder_records_its_architecture_version_and_data(tmp_path, ti
 
 
 def test_a_preset_unchanged_is_recorded_by_name():
-    from layout2im.config import load_config
 
     config = load_config("paper-coco64")
     assert trained_data(config).preset == "paper-coco64"
@@ -79,9 +79,12 @@ def test_a_folder_from_before_architectures_loads_as_layout2im(tmp_path, tiny_mo
     assert old_pipe(SCENE, seed=1).images[0].tobytes() == new(SCENE, seed=1).images[0].tobytes()
 
 
-def test_the_shipped_model_is_a_version_1_folder_and_loads():
+def test_the_shipped_model_records_its_architecture_and_training_preset():
     meta = read_model_meta(default_model() / CONFIG_FILE)
-    assert meta.format_version == 1 and meta.architecture == "layout2im" and meta.data is None
+    assert meta.format_version == FORMAT_VERSION and meta.architecture == "layout2im"
+    assert meta.data.preset == "shapes32"
+    assert meta.data.config == load_config("shapes32").model_dump()["data"]
+    assert meta.provenance == {"averaged_checkpoint_steps": list(range(32000, 40001, 1000))}
     assert Layout2ImPipeline.from_pretrained("shapes32").architecture.name == "layout2im"
 
 

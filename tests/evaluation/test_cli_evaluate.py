@@ -5,6 +5,7 @@ import yaml
 
 from layout2im.cli import main
 from layout2im.evaluation import weight_files
+from layout2im.model_folder import PRETRAINED_DIR
 from tests.conftest import tiny_config
 
 
@@ -148,9 +149,10 @@ def test_cli_evaluate_a_model_folder_without_config_asks_for_it(tiny_model_dir, 
 
 
 @pytest.mark.slow
-def test_cli_evaluate_a_shipped_model_by_name_takes_its_preset(tmp_path, capsys):
+@pytest.mark.parametrize("model", ["shapes32", str(PRETRAINED_DIR / "shapes32")])
+def test_cli_evaluate_the_shipped_model_by_name_or_path_takes_its_preset(tmp_path, capsys, model):
     out = tmp_path / "r.json"
-    argv = ["evaluate", "--model", "shapes32", "--metrics", "object-accuracy"]
+    argv = ["evaluate", "--model", model, "--metrics", "object-accuracy"]
     assert main([*argv, "--num-images", "4", "--no-progress", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert results["config"]["source"] == "shapes32"

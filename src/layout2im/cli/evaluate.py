@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..config import Config, load_config, preset_names
+from ..config import Config, preset_names
 from ..errors import quote, short
 from ..evaluation import (
     PROTOCOLS,
@@ -31,7 +31,7 @@ from ..evaluation.external import export_layouts, score_folder
 from ..evaluation.report import format_folder_counts
 from ..evaluation.runner import resolve_metrics
 from ..fsutil import check_output_file, write_text
-from ..model_folder import shipped_models, trained_data_config
+from ..model_folder import trained_data_config
 from ..threads import GENERATE, TRAIN
 from . import limits
 from .options import (
@@ -73,7 +73,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = actions.add_parser("run", help="evaluate a model folder (the default action)")
     add_model_arg(p, "a model folder (config.json, ...) or a shipped model's name", required=True)
-    _add_scoring_args(p, config_help="(default: a shipped model's own preset)")
+    _add_scoring_args(p, config_help="(default: the data the model folder records)")
     p.set_defaults(func=cmd_evaluate)
 
     p = actions.add_parser(
@@ -312,13 +312,11 @@ def _report_results(args, config: Config, results: dict, what: str) -> None:
 
 def _model_data_config(model: str) -> tuple[Config, str]:
     """The config of the data ``model`` was trained on, as its folder records it, and where it
-    came from (a preset's name, or the folder's config.json); a shipped model is named after
-    its preset; other folders without the record need --config."""
+    came from (a preset's name, or the folder's config.json); folders without the record
+    (format_version 1) need --config."""
     config = trained_data_config(model)
     if config is not None:
         return config, config.name if config.name in preset_names() else f"{model}/config.json"
-    if model in shipped_models() and model in preset_names():
-        return load_config(model), model
     raise CLIError(
         f"--config is needed for --model {short(model)}: its config.json does not record the "
         "data it was trained on (folders written before format_version 2 do not); pass the "
