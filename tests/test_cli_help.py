@@ -69,3 +69,16 @@ def test_evaluate_layouts_takes_the_config_its_protocol_names(tmp_path, capsys):
     assert capsys.readouterr().err.startswith(
         "error: --config: needed (protocol custom names no preset); presets: "
     )
+
+
+def test_evaluate_images_takes_the_config_its_protocol_names(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    args = ["evaluate", "images", str(folder), "--metrics", "object-accuracy", "--num-images", "2"]
+    assert main([*args, "--protocol", "shapes32"]) == 2  # past the config: the folder is empty
+    err = capsys.readouterr().err
+    assert "--config" not in err and "missing" in err, err
+    assert main([*args, "--protocol", "custom"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --config: needed (protocol custom names no preset); presets: "
+    )

@@ -113,7 +113,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_path(
         p, "folder", kind="folder", metavar="DIR", help="folder of PNG/JPEG images named <id>.png"
     )
-    _add_scoring_args(p)
+    _add_scoring_args(p, "(default: the preset the --protocol is named after, e.g. shapes32)")
     p.add_argument(
         "--allow-missing",
         action="store_true",
@@ -334,7 +334,8 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_evaluate_layouts(args) -> int:
+def _config_named_by_protocol(args) -> None:
+    """Without --config, the preset the --protocol is named after (``shapes32``)."""
     if args.config is None:
         if args.protocol not in preset_names():
             raise CLIError(
@@ -343,6 +344,10 @@ def cmd_evaluate_layouts(args) -> int:
                 + f"; presets: {', '.join(preset_names())}, or a YAML file"
             )
         args.config = args.protocol
+
+
+def cmd_evaluate_layouts(args) -> int:
+    _config_named_by_protocol(args)
     config = config_from_args(args)
     header = export_layouts(
         args.out,
@@ -362,6 +367,7 @@ def cmd_evaluate_layouts(args) -> int:
 
 
 def cmd_evaluate_images(args) -> int:
+    _config_named_by_protocol(args)
     config, protocol, metrics = _check_scoring_args(args)
     results = score_folder(
         args.folder,
