@@ -36,8 +36,13 @@ def _resume_cli(tmp_path, run, steps=3) -> int:
     return main([*args, "--no-progress"])
 
 
-def _files(run) -> list[str]:
-    return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+def _files(run) -> dict[str, bytes]:
+    """Every file of the run folder and its bytes (checkpoints by size: they are large)."""
+    return {
+        str(p.relative_to(run)): len(p.read_bytes()) if p.suffix == ".pt" else p.read_bytes()
+        for p in sorted(run.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize(
@@ -61,7 +66,7 @@ def test_a_damaged_best_record_stops_the_resume_with_one_error_line(
     err = capsys.readouterr().err
     assert err.startswith(f"error: best-model record {short_path(best)}")
     assert problem in err and "Traceback" not in err and err.count("\n") == 1, err
-    assert _files(run) == before  # no checkpoint, sample or temporary file written
+    assert _files(run) == before  # nothing written: no checkpoint, sample, log line or temp file
 
 
 def test_a_good_best_record_is_read_on_resume(tmp_path, capsys, run):

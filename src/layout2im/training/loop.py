@@ -236,6 +236,7 @@ def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path 
         raise RunError(f"{short_path(run_dir)} has no checkpoint to resume from")
     state, path = found
     log.info("resuming %s from %s (step %d)", run_dir, path.name, state["step"])
+    _read_best(run_dir)  # a damaged best record stops here, before anything is rewritten
     _truncate_stats(run_dir / "stats.jsonl", int(state["step"]))
     return run_dir, path
 
