@@ -86,6 +86,38 @@ def test_bad_inputs(pipe):
         pipe(LAYOUT, num_samples=0)
 
 
+def test_num_samples_has_an_upper_bound_checked_before_any_allocation(pipe, monkeypatch):
+    from layout2im.schema.layout import MAX_SAMPLES
+
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("allocated before the bound was checked")
+
+    monkeypatch.setattr(torch, "empty", no_allocation)
+    for call in (pipe, pipe.latents, pipe.image_latents):
+        layout = LAYOUT if call is pipe else pipe.parse(LAYOUT)
+        with pytest.raises(GenerationError) as err:
+            call(layout, num_samples=10**9)
+        assert str(err.value) == (
+            f"num_samples must be at most {MAX_SAMPLES} (one batch), got 1000000000; "
+            "make several calls for more images"
+        )
+    monkeypatch.undo()
+    assert len(pipe(LAYOUT, num_samples=MAX_SAMPLES, seed=0).images) == MAX_SAMPLES
+
+
+def test_the_interfaces_share_the_pipeline_bound():
+    from layout2im.cli.limits import GENERATE_SAMPLES
+    from layout2im.schema.layout import MAX_SAMPLES
+    from layout2im.web.app import MAX_SAMPLES as WEB_MAX_SAMPLES
+
+    assert GENERATE_SAMPLES == (1, MAX_SAMPLES)
+    assert 1 <= WEB_MAX_SAMPLES <= MAX_SAMPLES
+    from layout2im.web.app import create_app
+
+    with pytest.raises(ValueError, match=f"max_samples must be between 1 and {MAX_SAMPLES}"):
+        create_app(None, max_samples=MAX_SAMPLES + 1)
+
+
 def test_from_pretrained_errors(tmp_path, tiny_model_dir):
     with pytest.raises(ModelLoadError, match="model folder not found"):
         Layout2ImPipeline.from_pretrained(tmp_path / "nope")

@@ -15,6 +15,7 @@ from layout2im.readers import (
     parse_json,
     read_bytes,
     read_json,
+    read_lines,
     read_text,
 )
 
@@ -60,6 +61,42 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     t.join(5)
     assert not t.is_alive(), "reading a FIFO blocked"
     assert result and "is a FIFO (named pipe), not a file" in result[0]
+
+
+def test_the_file_hashing_helpers_refuse_a_fifo_without_blocking(tmp_path):
+    from layout2im.conversion.state_files import ConversionError, file_sha256
+    from layout2im.evaluation.weight_files import sha256_of
+
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    result = []
+
+    def read():
+        for hash_of, error in ((sha256_of, InputError), (file_sha256, ConversionError)):
+            try:
+                hash_of(fifo)
+            except error as exc:
+                result.append(str(exc))
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "hashing a FIFO blocked"
+    assert [m.split(" ", 2)[:2] for m in result] == [["weights", "file"], ["checkpoint", "file"]]
+    assert all(m.endswith("is a FIFO (named pipe), not a file") for m in result)
+
+
+def test_read_lines_bounds_each_line_and_names_the_bad_ones(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"one\r\n" + b"x" * 11 + b"\n\xff\nlast")
+    assert list(read_lines(path, 10, "log")) == [
+        (1, "one", ""),
+        (2, None, "longer than the limit of 10 bytes"),
+        (3, None, "not UTF-8 text (byte 0)"),
+        (4, "last", ""),
+    ]
+    with pytest.raises(MyError, match="log not found"):
+        list(read_lines(tmp_path / "nope", 10, "log", MyError))
 
 
 def test_missing_folder_and_wrong_kind(tmp_path):

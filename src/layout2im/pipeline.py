@@ -61,7 +61,7 @@ from .model_folder import (
     trained_data,
     write_model_folder,
 )
-from .schema.layout import SEED_LIMIT
+from .schema.layout import MAX_SAMPLES, SEED_LIMIT
 from .schema.model_folder import TrainedData
 from .seeding import derived_seed, image_seed
 from .vocab import Vocabulary
@@ -111,9 +111,16 @@ class GenerationResult:
     masks: torch.Tensor | None = None
 
 
-def _check_count(name: str, value: Any) -> int:
+def _check_samples(value: Any) -> int:
+    """``num_samples`` checked before anything is allocated: an integer from 1 to
+    :data:`~layout2im.schema.layout.MAX_SAMPLES`."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise GenerationError(f"{name} must be a positive integer, got {quote(value)}")
+        raise GenerationError(f"num_samples must be a positive integer, got {quote(value)}")
+    if value > MAX_SAMPLES:
+        raise GenerationError(
+            f"num_samples must be at most {MAX_SAMPLES} (one batch), got {quote(value)}; "
+            "make several calls for more images"
+        )
     return value
 
 
@@ -381,6 +388,7 @@ class Layout2ImPipeline:
         ``seed`` or ``style`` first, else from ``(seed, k, id)`` (see the module docstring).
         With neither ``seed`` nor ``generator``, the call seed is random; :meth:`__call__`
         returns it."""
+        _check_samples(num_samples)
         seed = self._call_seed(seed, generator)
         if style_codes is None:
             style_codes = self.style_codes(layout)
@@ -409,6 +417,7 @@ class Layout2ImPipeline:
     ) -> torch.Tensor | None:
         """The per-image codes (num_samples, dim): the layout's ``image_z`` in every sample,
         else drawn per ``(seed, k)``; None for an architecture without an image code."""
+        _check_samples(num_samples)
         code = self.latent_codes.image
         if code is None:
             return None
@@ -534,7 +543,7 @@ class Layout2ImPipeline:
         >>> torch.allclose(styled.latents[0, 0], pipe.encode_style(red, [0, 0, 1, 1], "circle"))
         True
         """
-        _check_count("num_samples", num_samples)
+        _check_samples(num_samples)
         rescale = self.default_rescale if rescale is None else rescale
         self.architecture.check_rescale(rescale)
         parsed = self.parse(layout)

@@ -19,12 +19,14 @@ with a message naming what was read (``what``), the path and the problem.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import Layout2ImError, short, short_path
 
@@ -117,11 +119,13 @@ def check_path(
     return path
 
 
-def read_bytes(
-    path: str | Path, limit: int, what: str, error: type[Layout2ImError] = InputError
-) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them; a larger file raises
-    ``error`` naming the limit. Never blocks on a FIFO and never reads a device."""
+@contextlib.contextmanager
+def open_binary(
+    path: str | Path, what: str, error: type[Layout2ImError] = InputError
+) -> Iterator[BinaryIO]:
+    """The regular file ``path`` opened for reading bytes, after :func:`check_path` and again
+    checked on the open descriptor (opened non-blocking: a FIFO swapped in cannot hang). For
+    reading a file piece by piece with its own bounds; :func:`read_bytes` reads it whole."""
     path = check_path(path, what, "file", error)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -132,14 +136,49 @@ def read_bytes(
         if not stat.S_ISREG(mode):
             raise error(f"{what} {short_path(path)} is {_kind_of(mode)}, not a file")
         with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
+            yield f
     except OSError as exc:
         raise error(f"cannot read {what} {short_path(path)}: {_reason(exc)}") from None
     finally:
         os.close(fd)
+
+
+def read_bytes(
+    path: str | Path, limit: int, what: str, error: type[Layout2ImError] = InputError
+) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them; a larger file raises
+    ``error`` naming the limit. Never blocks on a FIFO and never reads a device."""
+    with open_binary(path, what, error) as f:
+        data = f.read(limit + 1)
     if len(data) > limit:
         raise error(f"{what} {short_path(path)} is larger than the limit of {_size(limit)}")
     return data
+
+
+def read_lines(
+    path: str | Path, limit: int, what: str, error: type[Layout2ImError] = InputError
+) -> Iterator[tuple[int, str | None, str]]:
+    """The lines of the text file ``path`` one at a time, with :func:`open_binary`'s checks:
+    ``(number, text, problem)``, numbered from 1, ``text`` without its line end. A line over
+    ``limit`` bytes or not UTF-8 gives ``text`` None and ``problem`` saying why (the rest of
+    a long line is skipped unread into memory); the caller decides what a bad line means."""
+    with open_binary(path, what, error) as f:
+        number = 0
+        while True:
+            raw = f.readline(limit + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):
+                    raw = f.readline(1 << 16)
+                yield number, None, f"longer than the limit of {_size(limit)}"
+                continue
+            raw = raw.rstrip(b"\r\n")
+            try:
+                yield number, raw.decode("utf-8"), ""
+            except UnicodeDecodeError as exc:
+                yield number, None, f"not UTF-8 text (byte {exc.start})"
 
 
 def decode_text(data: bytes, source: str, error: type[Layout2ImError] = InputError) -> str:

@@ -546,3 +546,21 @@ def test_duplicate_annotation_ids_are_counted_and_reported(coco_root, capsys):
     assert main([*args, "--set", f"data.cache_dir={coco_root / 'cache'}"]) == 0
     out = capsys.readouterr().out
     assert "2  annotations reuse the id of another (duplicate annotation ids; kept)" in out
+
+
+def test_a_cached_index_with_a_hostile_settings_record_is_rebuilt(tmp_path, caplog):
+    from layout2im.data.layout_index import LayoutIndex, cached_index
+
+    def build():
+        return LayoutIndex.from_lists([1], [4], [3], ["a.jpg"], [0], [1], [7], [[0, 0, 1, 1]], [9])
+
+    _, path, cached = cached_index([tmp_path], "x", {}, {}, build)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["meta"] = np.frombuffer(b"[" * 100_000 + b"]" * 100_000, dtype=np.uint8)
+    np.savez(path, **arrays)
+    with caplog.at_level(logging.WARNING, logger="layout2im"):
+        index, again, cached = cached_index([tmp_path], "x", {}, {}, build)
+    assert again == path and not cached and len(index) == 1  # rebuilt and rewritten
+    assert "ignoring unreadable cached index" in caplog.text
+    assert "its settings record: JSON nested deeper than 64 levels" in caplog.text

@@ -18,6 +18,7 @@ Thresholds are scaled down for the fixture (categories need 3 training instances
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -269,22 +270,74 @@ def test_index_is_cached_and_rebuilt_when_a_source_changes(vg_root, monkeypatch)
         (
             "relationships.json",
             json.dumps([{"image_id": 2, "relationships": [{"predicate": "on", "subject": {}}]}]),
-            r"relationships.json: image id 2, relationships\[0\]: needs a string 'predicate'",
+            r"relationships.json: image id 2, relationships\[0\]: subject.object_id is missing$",
         ),
         *[
             (
                 "objects.json",
                 json.dumps([{"image_id": 1, "objects": [bad]}]),
-                r"objects.json: image id 1, objects\[0\] .*'object_id' must be an int64 integer",
+                r"objects.json: image id 1, objects\[0\]" + re.escape(problem) + "$",
             )
-            for bad in (
-                fx.vg_object(2**70, ["a"], 1, 1, 40, 40),
-                fx.vg_object(5, ["a"], 10**400, 1, 40, 40),
-                fx.vg_object(5, ["a"], True, 1, 40, 40),
-                fx.vg_object(5, [5], 1, 1, 40, 40),
-                {**fx.vg_object(5, ["a"], 1, 1, 40, 40), "names": "manly"},
+            for bad, problem in (
+                (
+                    fx.vg_object(2**70, ["a"], 1, 1, 40, 40),
+                    ": 'object_id' must be an int64 integer, got 1180591620717411303424",
+                ),
+                (
+                    fx.vg_object(5, ["a"], 10**400, 1, 40, 40),
+                    " (object id 5): 'x' must be a finite number of magnitude at most 1e+09, "
+                    "got 1000000000000000000000000000...00000000000000000000000000000",
+                ),
+                (
+                    fx.vg_object(5, ["a"], True, 1, 40, 40),
+                    " (object id 5): 'x' must be a finite number of magnitude at most 1e+09, "
+                    "got True",
+                ),
+                (
+                    fx.vg_object(5, ["a"], 1, 1e300, 40, float("inf")),
+                    " (object id 5): 'y' must be a finite number of magnitude at most 1e+09, "
+                    "got 1e+300; 'h' must be a finite number of magnitude at most 1e+09, got inf",
+                ),
+                (
+                    fx.vg_object(5, [5], 1, 1, 40, 40),
+                    " (object id 5): 'names' must be a list of strings, got [5]",
+                ),
+                (
+                    {**fx.vg_object(5, ["a"], 1, 1, 40, 40), "names": "manly"},
+                    " (object id 5): 'names' must be a list of strings, got 'manly'",
+                ),
             )
         ],
+        *[
+            (
+                "relationships.json",
+                json.dumps([{"image_id": 2, "relationships": [rel]}]),
+                r"relationships.json: image id 2, relationships\[0\]: " + re.escape(problem) + "$",
+            )
+            for rel, problem in (
+                ({"predicate": 5}, "'predicate' must be a string, got 5"),
+                ({"subject": {"object_id": 1}}, "'predicate' must be a string, it has none"),
+                (
+                    {"predicate": "on", "subject": {"object_id": 1}},
+                    "'object' must be an object with an 'object_id', it has none",
+                ),
+                (
+                    {"predicate": "on", "subject": [1], "object": {"id": 1}},
+                    "'subject' must be an object with an 'object_id', got [1]",
+                ),
+                (
+                    {"predicate": "on", "subject": {"id": 1}, "object": {"id": True}},
+                    "object.id must be an int64 integer, got True",
+                ),
+            )
+        ],
+        (
+            "objects.json",
+            '[{"image_id": 1, "objects": [{"object_id": 5, "names": ["a"], "x": 1e400, "y": 1, '
+            '"w": 4, "h": 4}]}]',
+            r"objects\[0\] \(object id 5\): 'x' must be a finite number of magnitude at most "
+            r"1e\+09, got inf$",
+        ),
         (
             "relationships.json",
             json.dumps(
@@ -301,7 +354,8 @@ def test_index_is_cached_and_rebuilt_when_a_source_changes(vg_root, monkeypatch)
                     }
                 ]
             ),
-            r"relationships.json: image id 2, relationships\[0\]: needs a string 'predicate'",
+            r"relationships.json: image id 2, relationships\[0\]: subject.object_id must be an "
+            r"int64 integer, got 1180591620717411303424$",
         ),
         (
             "image_data.json",

@@ -34,3 +34,14 @@ def test_stats_cache_round_trip_is_atomic_and_keyed_by_settings(tmp_path):
     path.write_bytes(b"not an npz")
     assert load_stats(path, meta) is None
     assert json.loads(json.dumps(meta))  # meta is plain JSON
+
+
+@pytest.mark.parametrize("meta", ["[" * 100_000 + "]" * 100_000, '{"n": 1e400, "x": NaN}'])
+def test_a_cache_whose_settings_record_is_hostile_is_ignored_with_a_warning(tmp_path, caplog, meta):
+    stats = GaussianStats.of(_features(10, 4, 0))
+    path = tmp_path / "stats.npz"
+    np.savez(path, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), meta=meta)
+    with caplog.at_level("WARNING", logger="layout2im"):
+        assert load_stats(path, {"kind": "inception"}) is None
+    assert "ignoring unreadable statistics cache" in caplog.text
+    assert "its settings record: " in caplog.text

@@ -7,6 +7,7 @@ import pickle
 import pytest
 import torch
 
+from layout2im.errors import short_path
 from layout2im.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -110,9 +111,13 @@ def test_resume_from_a_checkpoint_with_a_wrong_shape_is_a_checkpoint_error(tmp_p
     key = _first_weight(state)
     state["models"]["generator"][key] = torch.zeros(3, 3)
     torch.save(state, newest)
-    with pytest.raises(CheckpointError, match="does not fit this run's networks") as err:
+    with pytest.raises(CheckpointError) as err:
         train(tiny_config(steps=4), tmp_path, resume=run, progress=False)
-    assert f"models.generator: '{key}' has shape (3, 3), the network's is (" in str(err.value)
+    message = str(err.value)
+    prefix = f"{short_path(run)}: its newest checkpoint does not fit this run's networks: "
+    assert message.startswith(prefix), message
+    assert message.count("does not fit") == 1 and message.count(short_path(run)) == 1
+    assert f"models.generator: '{key}' has shape (3, 3), the network's is (" in message
 
 
 def test_every_network_problem_is_named_in_one_message_and_nothing_is_loaded(good_state):

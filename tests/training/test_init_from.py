@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 import torch
+import yaml
 
 from layout2im.errors import short_path
 from layout2im.models import Layout2ImGenerator
@@ -63,7 +64,7 @@ def test_refusals(tmp_path, tiny_model_dir):
     other.model = tiny_model_config(z_dim=6)
     with pytest.raises(CheckpointError, match=r"model.z_dim: 4 there, 6 here"):
         train(other, tmp_path / "r", progress=False, init_from=tiny_model_dir)
-    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # no run left
+    assert not (tmp_path / "r").exists()  # no run left, nor the --out folder made for it
 
 
 def test_a_checkpoint_that_does_not_fit_names_every_problem_and_leaves_no_run(tmp_path):
@@ -80,7 +81,7 @@ def test_a_checkpoint_that_does_not_fit_names_every_problem_and_leaves_no_run(tm
     assert "ckpt-00000002.pt does not fit this run's networks: " in message
     assert f"models.image_d: '{d_key}' has shape (" in message
     assert "models.object_d: unexpected ['extra.weight']" in message
-    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_model_folder_with_a_broken_checkpoint_is_one_error_and_leaves_no_run(
@@ -97,9 +98,48 @@ def test_a_model_folder_with_a_broken_checkpoint_is_one_error_and_leaves_no_run(
     args = ["train", "--config", "shapes32", "--steps", "1", "--no-progress"]
     assert main([*args, "--init-from", str(folder), "--out", str(runs)]) == 2
     err = capsys.readouterr().err
-    assert (
-        err.splitlines()[-1]
-        == f"error: no readable checkpoint in {short_path(folder / 'checkpoints')}"
+    checkpoints = short_path(folder / "checkpoints")
+    assert err.splitlines()[-1].startswith(
+        f"error: no readable checkpoint in {checkpoints}: checkpoint "
+        f"{short_path(folder / 'checkpoints' / 'ckpt-00000002.pt')} is unreadable"
+    ), err
+    assert "Traceback" not in err
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize(
+    "models, problem",
+    [
+        (
+            [1, 2, 3],
+            "'models' must map generator, image_d, object_d to their tensors, got [1, 2, 3]",
+        ),
+        (
+            {"generator": "evil", "image_d": {}, "object_d": {}},
+            "'models' must map generator, image_d, object_d to their tensors, got "
+            "{'generator': 'evil', 'image_d': {}, 'object_d': {}}",
+        ),
+    ],
+)
+def test_init_from_a_checkpoint_of_the_wrong_structure_says_why(tmp_path, capsys, models, problem):
+    from layout2im.cli import main
+
+    folder, _ = _model_folder_with_checkpoint(tmp_path)
+    older = folder / "checkpoints" / "ckpt-00000001.pt"
+    path = folder / "checkpoints" / "ckpt-00000002.pt"
+    state = torch.load(path, weights_only=True)
+    state["models"] = models
+    torch.save(state, path)
+    shutil.copy(path, older)  # two unreadable: the message gives the newest one's problem
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(steps=0).model_dump()))
+    out = tmp_path / "rinit" / "runs"
+    args = ["train", "--config", str(config), "--init-from", str(folder), "--out", str(out)]
+    assert main([*args, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f"error: no readable checkpoint in {short_path(folder / 'checkpoints')} (2 tried); the "
+        f"newest: checkpoint {short_path(path)}: {problem}"
     )
-    assert "ckpt-00000002.pt is unreadable" in caplog.text and "Traceback" not in err
-    assert not runs.exists() or not any(runs.iterdir())
+    assert "Traceback" not in err
+    assert not (tmp_path / "rinit").exists()  # nothing of what the start made is left

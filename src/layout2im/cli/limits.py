@@ -10,6 +10,7 @@ Where a bound is a config key's, it is that key's constant (:mod:`layout2im.sche
 from __future__ import annotations
 
 from ..schema.config import MAX_BATCH_SIZE, MAX_CHANNELS, MAX_IMAGE_SIZE, MAX_STAGES
+from ..schema.layout import MAX_SAMPLES
 
 Bound = tuple[int, int | None]
 
@@ -17,8 +18,9 @@ IMAGE_SIZE: Bound = (8, MAX_IMAGE_SIZE)
 """Image sides (``data export-shapes --size``, ``evaluate --image-size``,
 ``evaluate train-classifier --input-size``): ``model.image_size``'s bounds."""
 
-GENERATE_SAMPLES: Bound = (1, 256)
-"""``generate --samples``: one batch of that many images."""
+GENERATE_SAMPLES: Bound = (1, MAX_SAMPLES)
+"""``generate --samples``: one batch of that many images, the pipeline's own bound
+(:data:`layout2im.schema.layout.MAX_SAMPLES`)."""
 
 DEMO_SAMPLES: Bound = (1, 64)
 """``demo --samples``: samples per example layout (one grid row each)."""

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import Layout2ImError, quote, short_path
+from ..readers import open_binary
 from ..torch_files import load_weights_only
 from .key_table import KeyMapping
 
@@ -116,7 +117,7 @@ def _fill_missing_power_vectors(
 def file_sha256(path: str | Path) -> str:
     """The sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_binary(path, "checkpoint file", ConversionError) as f:  # never blocks on a FIFO
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import quote
 from ..fsutil import atomic_write
+from ..readers import parse_json
 from .errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class LayoutIndex:
     def load(cls, path: Path) -> LayoutIndex:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in _ARRAYS}
-            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+            meta = parse_json(bytes(data["meta"]), "its settings record")  # InputError: ValueError
         return cls(**arrays, meta=meta)
 
 

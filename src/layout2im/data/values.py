@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..errors import quote
+
 MAX_ID = 2**63 - 1
 """Image, annotation, category and object ids: integers in [-2**63, 2**63) (int64)."""
 
@@ -48,3 +50,17 @@ def is_coordinate(value: Any) -> bool:
     if isinstance(value, int):
         return abs(value) <= MAX_COORDINATE
     return math.isfinite(value) and abs(value) <= MAX_COORDINATE
+
+
+def id_problem(value: Any) -> str | None:
+    """Why ``value`` is not an id (:func:`is_id`), for a message after the field's name; None
+    when it is one."""
+    return None if is_id(value) else f"must be an int64 integer, got {quote(value)}"
+
+
+def coordinate_problem(value: Any) -> str | None:
+    """Why ``value`` is not a box coordinate (:func:`is_coordinate`), for a message after the
+    field's name; None when it is one."""
+    if is_coordinate(value):
+        return None
+    return f"must be a finite number of magnitude at most {MAX_COORDINATE:g}, got {quote(value)}"

@@ -49,13 +49,13 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from ..errors import quote, short_path
+from ..errors import join_problems, quote, short_path
 from ..readers import check_path, read_json, read_text
 from ..schema.config import DatasetSettings, VgConfig
 from .errors import DatasetError
 from .jsonstream import iter_array
 from .layout_index import IMAGE_ROW_NAME, LayoutIndex
-from .values import MAX_COORDINATE, MAX_IMAGE_SIDE, is_coordinate, is_id, is_side
+from .values import MAX_IMAGE_SIDE, coordinate_problem, id_problem, is_id, is_side
 
 log = logging.getLogger(__name__)
 
@@ -231,28 +231,29 @@ class _Objects:
                 self._add(path, image_id, j, obj, row, aliases)
 
     def _add(self, path, image_id, j, obj, row, aliases) -> None:
-        try:
-            names = obj["names"] if "names" in obj else [obj["name"]]
-            object_id, x, y, w, h = obj["object_id"], obj["x"], obj["y"], obj["w"], obj["h"]
-            if not is_id(object_id) or not all(map(is_coordinate, (x, y, w, h))):
-                raise TypeError
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise TypeError
-            name_ids = [self.names.setdefault(aliases.get(n, n), len(self.names)) for n in names]
-        except (KeyError, TypeError):
-            where = f"{short_path(path)}: image id {image_id}, objects[{j}]"
-            if not isinstance(obj, dict):
-                raise DatasetError(f"{where} must be an object") from None
-            for key in ("object_id", "x", "y", "w", "h"):
-                if key not in obj:
-                    raise DatasetError(f"{where} has no {key!r} key") from None
-            if "names" not in obj and "name" not in obj:
-                raise DatasetError(f"{where} has no 'names' key") from None
-            raise DatasetError(
-                f"{where} (object id {quote(obj.get('object_id'))}): 'object_id' must be an "
-                f"int64 integer, x/y/w/h finite numbers of magnitude at most {MAX_COORDINATE:g} "
-                "and 'names' a list of strings"
-            ) from None
+        where = f"{short_path(path)}: image id {image_id}, objects[{j}]"
+        if not isinstance(obj, dict):
+            raise DatasetError(f"{where} must be an object, got {type(obj).__name__}")
+        for key in ("object_id", "x", "y", "w", "h"):
+            if key not in obj:
+                raise DatasetError(f"{where} has no {key!r} key")
+        if "names" not in obj and "name" not in obj:
+            raise DatasetError(f"{where} has no 'names' key")
+        object_id, x, y, w, h = obj["object_id"], obj["x"], obj["y"], obj["w"], obj["h"]
+        key, names = ("names", obj["names"]) if "names" in obj else ("name", [obj["name"]])
+        problems = [f"'object_id' {p}" for p in [id_problem(object_id)] if p]
+        problems += [
+            f"{name!r} {p}"
+            for name, value in zip("xywh", (x, y, w, h), strict=True)
+            if (p := coordinate_problem(value))
+        ]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            wanted = "a list of strings" if key == "names" else "a string"
+            problems.append(f"{key!r} must be {wanted}, got {quote(obj[key])}")
+        if problems:
+            shown = f" (object id {quote(object_id)})" if is_id(object_id) else ""
+            raise DatasetError(f"{where}{shown}: {join_problems(problems)}")
+        name_ids = [self.names.setdefault(aliases.get(n, n), len(self.names)) for n in names]
         self.row.append(row)
         self.ids.append(object_id)
         self.box.extend((x, y, w, h))
@@ -269,16 +270,8 @@ class _Relationships:
         self.predicates: dict[str, int] = {}
         for row, image_id, rels in _candidate_lists(path, candidates, "relationships"):
             for j, rel in enumerate(rels):
-                try:
-                    pred = rel["predicate"].lower().strip()
-                    subject = _object_id(rel["subject"])
-                    obj = _object_id(rel["object"])
-                except (KeyError, TypeError, AttributeError):
-                    raise DatasetError(
-                        f"{short_path(path)}: image id {image_id}, relationships[{j}]: "
-                        "needs a string "
-                        "'predicate' and 'subject'/'object' with an integer 'object_id'"
-                    ) from None
+                where = f"{short_path(path)}: image id {image_id}, relationships[{j}]"
+                pred, subject, obj = _relationship(rel, where)
                 pred = aliases.get(pred, pred)
                 self.row.append(row)
                 self.subject.append(subject)
@@ -286,11 +279,31 @@ class _Relationships:
                 self.predicate.append(self.predicates.setdefault(pred, len(self.predicates)))
 
 
-def _object_id(obj: dict) -> int:
-    object_id = obj["object_id"] if "object_id" in obj else obj["id"]
-    if not is_id(object_id):
-        raise TypeError
-    return object_id
+def _relationship(rel: Any, where: str) -> tuple[str, int, int]:
+    """(predicate lower-cased and stripped, subject id, object id) of one relationship; a
+    :class:`DatasetError` naming the field that is wrong and why otherwise."""
+    if not isinstance(rel, dict):
+        raise DatasetError(f"{where} must be an object, got {type(rel).__name__}")
+    pred = rel.get("predicate")
+    if not isinstance(pred, str):
+        got = "it has none" if "predicate" not in rel else f"got {quote(pred)}"
+        raise DatasetError(f"{where}: 'predicate' must be a string, {got}")
+    return pred.lower().strip(), _object_id(rel, "subject", where), _object_id(rel, "object", where)
+
+
+def _object_id(rel: dict, role: str, where: str) -> int:
+    """The ``object_id`` (or ``id``) of the relationship's ``role`` (subject or object)."""
+    end = rel.get(role)
+    if not isinstance(end, dict):
+        got = "it has none" if role not in rel else f"got {quote(end)}"
+        raise DatasetError(f"{where}: {role!r} must be an object with an 'object_id', {got}")
+    key = "object_id" if "object_id" in end else "id"
+    if key not in end:
+        raise DatasetError(f"{where}: {role}.object_id is missing")
+    problem = id_problem(end[key])
+    if problem:
+        raise DatasetError(f"{where}: {role}.{key} {problem}")
+    return end[key]
 
 
 def _ranked_categories(objects: _Objects, candidates: _Candidates, min_count: int) -> list[str]:

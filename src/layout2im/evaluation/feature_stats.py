@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fsutil import atomic_write
+from ..readers import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ def load_stats(path: str | Path, meta: dict) -> GaussianStats | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            if json.loads(str(data["meta"])) != json.loads(json.dumps(meta, default=str)):
+            saved = parse_json(str(data["meta"]), "its settings record")  # InputError: ValueError
+            if saved != json.loads(json.dumps(meta, default=str)):
                 log.warning("ignoring %s: computed with other settings", path)
                 return None
             return GaussianStats(data["mu"], data["sigma"], int(data["n"]))

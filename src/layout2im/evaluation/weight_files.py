@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ..errors import Layout2ImError, short_path
+from ..readers import open_binary
 
 
 class MissingWeightsError(Layout2ImError, FileNotFoundError):
@@ -130,7 +131,7 @@ def sha256_of(path: str | Path) -> str:
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _DIGESTS:
         h = hashlib.sha256()
-        with open(path, "rb") as f:
+        with open_binary(path, "weights file") as f:  # never blocks on a FIFO
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         _DIGESTS[key] = h.hexdigest()

@@ -116,6 +116,11 @@ SEED_LIMIT = 2**63
 """Seeds (a call's, a layout's) and integer object ids are below this: they seed 63-bit
 generators (layout2im.seeding)."""
 
+MAX_SAMPLES = 256
+"""Images one generation call makes at most (``Layout2ImPipeline.__call__``'s ``num_samples``,
+``generate --samples``; the web API's per-request limit is at most this). One batch: its codes,
+images and masks are allocated at once, so the bound keeps a typo from asking for terabytes."""
+
 
 def id_problem(value: Any) -> str | None:
     """Why ``value`` is not an object id, or None."""

@@ -148,21 +148,30 @@ def load_latest_checkpoint(
     folder: Path, map_location="cpu", set_aside_unreadable: bool = False
 ) -> tuple[dict[str, Any], Path] | None:
     """The newest readable checkpoint in ``folder``; unreadable newer ones are reported and
-    skipped. ``None`` when the folder holds none.
+    skipped. ``None`` when the folder holds none; a :class:`CheckpointError` giving the newest
+    one's problem when none of them can be read.
 
     ``set_aside_unreadable`` (for a run that will continue writing checkpoints) renames each
     skipped file to ``<name>.unreadable``: it stays for inspection, but is no longer counted
     among the checkpoints that pruning keeps."""
     candidates = list_checkpoints(folder)
-    for path in reversed(candidates):
+    newest_problem = None
+    for tried, path in enumerate(reversed(candidates), 1):
         try:
             return load_checkpoint(path, map_location), path
         except CheckpointError as exc:
-            log.warning("%s; falling back to the previous checkpoint", exc)
+            newest_problem = newest_problem or str(exc)
+            if tried < len(candidates):
+                log.warning("%s; falling back to the previous checkpoint", exc)
+            elif tried > 1:
+                log.warning("%s", exc)
             if set_aside_unreadable:
                 aside = path.with_name(path.name + ".unreadable")
                 os.replace(path, aside)
                 log.warning("renamed the unreadable checkpoint to %s", aside.name)
     if candidates:
-        raise CheckpointError(f"no readable checkpoint in {short_path(folder)}")
+        tried = "" if len(candidates) == 1 else f" ({len(candidates)} tried); the newest"
+        raise CheckpointError(
+            f"no readable checkpoint in {short_path(folder)}{tried}: {newest_problem}"
+        )
     return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +22,13 @@ from tqdm import tqdm
 from ..config import Config, ConfigError, config_from_yaml, read_config_text
 from ..data import build_dataset, get_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
-from ..errors import Layout2ImError, quote, short_path
+from ..errors import Layout2ImError, join_problems, quote, short_path
 from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
 from ..hardware import cpu_summary, resolve_amp
 from ..layout import LayoutBatch
 from ..pipeline import Layout2ImPipeline
-from ..readers import check_path_text
+from ..readers import InputError, check_path_text, parse_json, read_json, read_lines
 from ..threads import describe as describe_threads
 from ..threads import use_threads
 from ..visualize import draw_layout, grid, to_pil
@@ -43,7 +42,7 @@ from .checkpoint import (
 )
 from .distributed import DistEnv, DistributedError
 from .init_from import initialise_from
-from .run_dir import latest_run_dir, new_run_dir
+from .run_dir import latest_run_dir, missing_folders, new_run_dir, remove_run
 from .trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -103,6 +102,7 @@ def _train_with_run_log(
     amp_note = resolve_training_amp(config, env.device)
     # rank 0 resolves the run folder; the others follow it, or fail with its message
     outcome: tuple[str, str | None, str | None] = ("", None, None)
+    created = [] if resume else missing_folders(out_root)  # what a failed start removes
     if env.is_main:
         try:
             run_dir, ckpt = _open_run(config, out_root, resume, desc)
@@ -156,7 +156,7 @@ def _train_with_run_log(
             package_log.removeHandler(handler)
             handler.close()
         if discard_run and env.is_main:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            remove_run(run_dir, created)
 
 
 def _record_failure(handler: logging.Handler, exc: Exception) -> None:
@@ -236,24 +236,56 @@ def _open_run(config: Config, out_root: Path, resume, desc) -> tuple[Path, Path 
         raise RunError(f"{short_path(run_dir)} has no checkpoint to resume from")
     state, path = found
     log.info("resuming %s from %s (step %d)", run_dir, path.name, state["step"])
+    _read_best(run_dir)  # a damaged best record stops here, before anything is rewritten
     _truncate_stats(run_dir / "stats.jsonl", int(state["step"]))
     return run_dir, path
 
 
+MAX_STATS_LINE_BYTES = 64 * 1024
+"""A ``stats.jsonl`` line longer than this is damaged: training writes a few hundred bytes (the
+step, each loss term and two speeds)."""
+
+MAX_BEST_BYTES = 64 * 1024
+"""``model-best/best.json`` larger than this is refused: training writes about 100 bytes."""
+
+
 def _truncate_stats(path: Path, step: int) -> None:
-    """Drop stats lines written after the checkpoint being resumed (a killed run's tail)."""
-    if not path.is_file():
+    """Keep the stats lines up to the checkpoint being resumed: lines of later steps (a killed
+    run's tail) are dropped, and so is a damaged line (torn by a crash, not UTF-8, over
+    :data:`MAX_STATS_LINE_BYTES`, not a JSON record with a numeric ``step``), with a warning
+    naming the file and the line. The file is read one bounded line at a time and rewritten
+    atomically."""
+    if not path.exists() and not path.is_symlink():
         return
-    keep = [line for line in path.read_text().splitlines() if line and _stats_step(line) <= step]
-    write_text(path, "".join(line + "\n" for line in keep))
+    damaged = []
+    with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        for number, line, problem in read_lines(path, MAX_STATS_LINE_BYTES, "stats file", RunError):
+            if line is not None and not line.strip():
+                continue
+            if line is not None:
+                found, problem = _stats_step(line)
+                if found is not None:
+                    if found <= step:
+                        out.write(line + "\n")
+                    continue
+            damaged.append(f"line {number} ({problem})")
+    if damaged:
+        log.warning(
+            "%s: dropped %d damaged line(s): %s",
+            short_path(path), len(damaged), join_problems(damaged),
+        )  # fmt: skip
 
 
-def _stats_step(line: str) -> float:
-    """The step of a stats.jsonl line; a torn or foreign line counts as after every step."""
+def _stats_step(line: str) -> tuple[float | None, str]:
+    """The step of a stats.jsonl line, or None and why the line is damaged."""
     try:
-        return float(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return float("inf")
+        record = parse_json(line, "the line", InputError)
+    except InputError as exc:
+        return None, str(exc).removeprefix("the line: ")
+    found = record.get("step") if isinstance(record, dict) else None
+    if not isinstance(found, int | float) or isinstance(found, bool) or found != found:
+        return None, "not a record with a numeric 'step'"
+    return float(found), ""
 
 
 def write_run_config(run_dir: Path, config: Config) -> None:
@@ -320,6 +352,8 @@ def _build_and_run(
         where = f"{short_path(run_dir)}: its newest checkpoint"
         try:
             trainer.load_state_dict(state, where)
+        except CheckpointError:
+            raise  # already one sentence naming the checkpoint and every problem
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
             raise CheckpointError(f"{where} does not fit this run: {first}") from None
@@ -352,6 +386,7 @@ def _build_and_run(
         t.batch_size, env.world_size, per_rank, env.device, t.effective_lr(), t.lr_rule,
         t.lr_base_batch, t.lr, t.amp, t.sync_batchnorm and env.distributed,
     )  # fmt: skip
+    best = _read_best(run_dir) if env.is_main else None
     samples = _fixed_samples(config, vocab) if env.is_main else None
     writer = _tensorboard(run_dir) if env.is_main and t.tensorboard else None
     stats_file = open(run_dir / "stats.jsonl", "a") if env.is_main else None  # noqa: SIM115
@@ -363,7 +398,6 @@ def _build_and_run(
         dynamic_ncols=True,
     )
     data_iter = iter(loader)
-    best = _read_best(run_dir)
     tick, tick_step = time.perf_counter(), trainer.step
     try:
         while trainer.step < t.steps:
@@ -424,8 +458,20 @@ def _build_and_run(
 
 
 def _read_best(run_dir: Path) -> dict | None:
+    """The run's best-model record (``model-best/best.json``: step, metric, value), or None
+    when there is none yet. A damaged one stops the run with a :class:`RunError` naming it:
+    continuing would compare new results with an unknown best."""
     path = run_dir / "model-best" / "best.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.exists() and not path.is_symlink():
+        return None
+    record = read_json(path, MAX_BEST_BYTES, "best-model record", RunError)
+    value = record.get("value") if isinstance(record, dict) else None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+        raise RunError(
+            f"best-model record {short_path(path)}: must be an object with a numeric "
+            f"'value', got {quote(record)}; delete model-best/ to start the best model afresh"
+        )
+    return record
 
 
 def evaluate_during_training(

@@ -7,6 +7,7 @@ Inside: ``config.yaml`` (resolved), ``log.txt``, ``stats.jsonl``, ``samples/``,
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 _RUN = re.compile(r"^(\d{5})-(.+)$")
@@ -21,6 +22,28 @@ def new_run_dir(root: Path, name: str, desc: str | None = None) -> Path:
     path = root / f"{(max(numbers) + 1) if numbers else 0:05d}-{label}"
     path.mkdir()
     return path
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first: what making
+    ``path`` would create, and so what :func:`remove_run` removes again."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists() or folder.is_symlink():
+            break
+        missing.append(folder)
+    return missing
+
+
+def remove_run(run_dir: Path, created: list[Path]) -> None:
+    """Remove ``run_dir`` and then each folder of ``created`` (deepest first) that is empty:
+    a run that failed to start leaves nothing it made."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something else wrote there) or already gone
+            break
 
 
 def latest_run_dir(root: Path, name: str) -> Path | None:

@@ -57,6 +57,7 @@ from ..images import DEFAULT_MAX_PIXELS, ImageError
 from ..layout import LayoutError
 from ..pipeline import Layout2ImPipeline
 from ..readers import InputError, parse_json
+from ..schema.layout import MAX_SAMPLES as PIPELINE_MAX_SAMPLES
 from ..schema.layout import SEED_LIMIT, layout_json_schema
 from ..visualize import mask_pictures
 from .limits import LOOPBACK_HOSTS, HostGuardMiddleware, RequestGuardMiddleware, RouteRule
@@ -66,6 +67,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MB = 1024 * 1024
 MAX_SAMPLES = 16
+"""Images per ``/api/generate`` request by default (``create_app(max_samples=...)``), at most
+the pipeline's own bound (:data:`layout2im.schema.layout.MAX_SAMPLES`)."""
 MAX_PENDING = 16
 RETRY_AFTER_S = 2
 T = TypeVar("T")
@@ -233,6 +236,10 @@ def create_app(
     style images of one layout ``max_style_pixels`` together, requests waiting for or using
     the model ``max_pending``. ``allowed_hosts``: the ``Host`` names answered (``None``:
     any)."""
+    if not 1 <= max_samples <= PIPELINE_MAX_SAMPLES:
+        raise ValueError(
+            f"max_samples must be between 1 and {PIPELINE_MAX_SAMPLES}, got {max_samples}"
+        )
     if max_image_pixels < (Image.MAX_IMAGE_PIXELS or max_image_pixels + 1):
         Image.MAX_IMAGE_PIXELS = max_image_pixels
     lock = threading.Lock()
