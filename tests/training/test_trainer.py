@@ -221,6 +221,27 @@ def test_periodic_evaluation_keeps_the_best_model(tmp_path):
     assert (run / "model-best" / "model.safetensors").is_file()
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_best_metric_that_is_not_finite_keeps_the_best_model_as_it_was(
+    tmp_path, monkeypatch, caplog, value
+):
+    from types import SimpleNamespace
+
+    from layout2im.training import loop
+
+    results = {
+        "protocol": {"name": "p"},
+        "metrics": {"m": {"status": "ok", "values": {"v": value}}},
+    }
+    monkeypatch.setattr(loop, "evaluate_generator", lambda *a, **k: results)
+    trainer = SimpleNamespace(generator=torch.nn.Identity(), device="cpu")
+    config = tiny_config(best_metric="m.v", best_mode="min")
+    before = {"step": 2, "metric": "m.v", "value": 1.5}
+    assert loop.evaluate_during_training(trainer, config, tmp_path, 4, before) is before
+    assert not (tmp_path / "model-best").exists()
+    assert "train.best_metric m.v is" in caplog.text and "not a best model" in caplog.text
+
+
 # ----------------------------------------------------------------------------- hostile input
 
 

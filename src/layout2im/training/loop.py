@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -510,6 +511,10 @@ def evaluate_during_training(
         )
         return best
     value = values[t.best_metric]
+    if not math.isfinite(value):  # NaN compares as neither better nor worse
+        log.warning("train.best_metric %s is %s at step %d: not a best model", t.best_metric,
+                    value, step)  # fmt: skip
+        return best
     better = best is None or (
         value < best["value"] if t.best_mode == "min" else value > best["value"]
     )
