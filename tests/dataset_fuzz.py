@@ -41,7 +41,10 @@ VG_OBJECTS = [
 VG_RELATIONSHIPS = [
     {
         "image_id": i,
-        "relationships": [fx.vg_rel(i, "Near", 10 * i, 10 * i + 1), fx.vg_rel(9 + i, "beside", 10 * i + 2, 10 * i)],
+        "relationships": [
+            fx.vg_rel(i, "Near", 10 * i, 10 * i + 1),
+            fx.vg_rel(9 + i, "beside", 10 * i + 2, 10 * i),
+        ],
     }
     for i in (1, 2, 3, 4)
 ]
@@ -63,10 +66,17 @@ COCO = {
         {"id": 2, "file_name": "sub/b.png", "width": 100, "height": 80},
     ],
     "annotations": [
-        {"id": 10 * i + k, "image_id": i, "category_id": cat, "bbox": [1 + k, 2, 30, 20],
-         "iscrowd": 0, "segmentation": [[1, 2, 3, 4]]}
-        for i in (1, 2) for k, cat in enumerate((1, 3, 7))
-    ],  # fmt: skip
+        {
+            "id": 10 * i + k,
+            "image_id": i,
+            "category_id": cat,
+            "bbox": [1 + k, 2, 30, 20],
+            "iscrowd": 0,
+            "segmentation": [[1, 2, 3, 4]],
+        }
+        for i in (1, 2)
+        for k, cat in enumerate((1, 3, 7))
+    ],
     "categories": [
         {"id": 1, "name": "cat", "supercategory": "animal"},
         {"id": 3, "name": "dog", "supercategory": "animal"},
@@ -127,7 +137,7 @@ def _config(kind: str, root: Path) -> DataConfig:
     return DataConfig(**values)
 
 
-def _base_bytes(kind: str, name: str) -> bytes:
+def base_bytes(kind: str, name: str) -> bytes:
     if kind == "coco":
         return json.dumps(COCO).encode()
     return VG_ALIASES[name] if name in VG_ALIASES else json.dumps(VG_JSON[name]).encode()
@@ -146,7 +156,7 @@ def check_dataset(roots: dict[str, Path], change: tuple[str, str, bytes]) -> str
         short_line(str(exc))
         return "refused"
     finally:
-        (root / name).write_bytes(_base_bytes(kind, name))
+        (root / name).write_bytes(base_bytes(kind, name))
     assert len(dataset) > 0
     for i in range(len(dataset)):
         labels, boxes = dataset.layout(i)
