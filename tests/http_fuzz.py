@@ -115,8 +115,8 @@ def read_answer(conn: socket.socket) -> bytes:
 
 def raw_requests(category: str):
     """Raw request bytes: ``GET /api/info`` or a valid ``POST /api/generate`` (``category``: one
-    of the model's), as they are, with bytes replaced, cut or spliced, a header added, the body
-    mutated (Content-Length kept right), or any bytes."""
+    of the model's), as they are (any seed), with bytes replaced, cut or spliced, a header
+    added, the body mutated (Content-Length kept right), or any bytes."""
     body = generate_body(category)
     generate = generate_request(category)
 
@@ -124,8 +124,12 @@ def raw_requests(category: str):
     def requests(draw) -> bytes:
         how = draw(st.sampled_from(["as is", "body", "body", "splice", "cut", "header", "bytes"]))
         base = draw(st.sampled_from([INFO, generate]))
-        if how == "as is":
-            return base
+        if how == "as is":  # or with another seed and sample count: still valid
+            if base is INFO:
+                return base
+            again = {**body, "seed": draw(st.integers(0, 2**63 - 1)),
+                     "num_samples": draw(st.integers(1, 2))}  # fmt: skip
+            return _request("POST", "/api/generate", json.dumps(again).encode())
         if how == "body":
             return _request("POST", "/api/generate", draw(mutated_json(body)))
         if how == "cut":
