@@ -1,7 +1,7 @@
 """Fuzzing every input family, with many more examples than ``make test`` runs.
 
     python benchmarks/fuzz.py --parser 5000 --cli 1500 --api 2000 \
-        --model-folder 3000 --checkpoint 3000 --dataset 8000 --http 4000
+        --model-folder 3000 --checkpoint 3000 --dataset 8000 --http 4000 --slow-clients 300
 
 Random and mutated layouts (``tests/layout_fuzz.py``: well-formed, wrong in one field, any JSON
 value, cut or spliced bytes, 50,000-deep nesting, non-finite and out-of-range numbers, style
@@ -12,12 +12,17 @@ generate finite images; a traceback, a 5xx, a non-finite value or a partial file
 Hypothesis draws fresh examples each run (``--seed`` repeats one). Writes ``<out>.json`` and
 ``<out>.md`` (default ``benchmarks/results/fuzz``) with the counts tried and the failures.
 
-The other families (``tests/input_fuzz.py``): model folders with one of config.json, vocab.json
-or the safetensors header mutated, loaded; training checkpoints with a key, a network or a tensor
-replaced, loaded; COCO-format and VG files mutated, streamed through the dataset readers; raw
-HTTP requests (cut, spliced, extra framing headers) sent to a running server. Each must load or
-be refused with one short error (a 4xx, or a connection closed unanswered), never a 5xx or
-another exception.
+The other families (``tests/input_fuzz.py``, ``tests/dataset_fuzz.py``, ``tests/http_fuzz.py``):
+model folders with one of config.json, vocab.json or the safetensors header mutated, loaded;
+training checkpoints with a key, a network or a tensor replaced, loaded; a small Visual Genome
+root (image_data, objects, relationships, alias or split file) or a COCO-format instances file
+(whole, or its categories) with one file mutated, built with ``build_dataset``; raw HTTP
+requests (a valid ``GET /api/info`` or ``POST /api/generate`` as is, cut, spliced, with extra
+framing headers or a mutated body) sent to a running server. Each must load or be refused with
+one short error (a 4xx, or a connection closed unanswered), never a 5xx or another exception.
+Slow clients (headers or body trickled, stopping part-way, idle, steady uploads) against a
+server with 0.3 s deadlines: one within the deadlines gets its answer, a slower one is
+disconnected within its deadline plus a second, and the server keeps answering.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ import json
 import platform
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections import Counter
@@ -39,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.lay
 import torch
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, seed, settings
+from tests import dataset_fuzz as fd
+from tests import http_fuzz as fh
 from tests import input_fuzz as fi
 from tests import layout_fuzz as fz
 
@@ -48,7 +54,6 @@ from layout2im.model_folder import resolve_model
 from layout2im.pipeline import Layout2ImPipeline, default_model
 from layout2im.training.trainer import Trainer
 from layout2im.web import create_app
-from layout2im.web.server import bind_socket, make_server
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -84,7 +89,7 @@ def run_target(name: str, strategy, check, examples: int, seed_value: int | None
 
 
 def other_families(args, pipe: Layout2ImPipeline, model: str) -> dict[str, dict]:
-    """Model folders, checkpoints, dataset files and raw HTTP requests."""
+    """Model folders, checkpoints, dataset files, raw HTTP requests and slow clients."""
     from layout2im.config import load_config
     from layout2im.data import build_dataset
 
@@ -103,35 +108,30 @@ def other_families(args, pipe: Layout2ImPipeline, model: str) -> dict[str, dict]
             "checkpoints", fi.checkpoint_states(state),
             lambda s: fi.check_checkpoint(s, work), args.checkpoint, args.seed,
         )  # fmt: skip
-        targets["COCO and VG files"] = run_target(
-            "dataset files", fi.dataset_files(),
-            lambda e: fi.check_dataset_file(e, work), args.dataset, args.seed,
+        roots = fd.write_roots(work)
+        targets["VG roots and COCO files (built)"] = run_target(
+            "dataset files", fd.dataset_changes(),
+            lambda c: fd.check_dataset(roots, c), args.dataset, args.seed,
         )  # fmt: skip
-    sock = bind_socket("127.0.0.1", 0)
-    server = make_server(
-        create_app(pipe, max_pending=64), log_level="error", header_timeout_s=2, body_timeout_s=2
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        port = sock.getsockname()[1]
+    app = create_app(pipe, max_pending=64)
+    category = pipe.vocab.categories[0]
+    with fh.serving(app, header_timeout_s=2, body_timeout_s=2) as port:
         targets["raw HTTP requests"] = run_target(
-            "http", fi.raw_requests(), lambda d: fi.check_raw_request(port, d), args.http,
-            args.seed,
+            "http", fh.raw_requests(category), lambda d: fh.check_raw_request(port, d),
+            args.http, args.seed,
         )  # fmt: skip
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with fh.serving(app, **fh.slow_server_deadlines()) as port:
+        targets["slow HTTP clients"] = run_target(
+            "slow clients", fh.slow_clients(fh.min_body_size(category)),
+            lambda p: fh.check_slow_client(port, category, p), args.slow_clients, args.seed,
+        )  # fmt: skip
     return targets
 
 
 def render(record: dict) -> str:
     lines = [
         "# Fuzzing layouts (parser, `layout2im generate`, `POST /api/generate`), model folders, "
-        "checkpoints, dataset files and raw HTTP",
+        "checkpoints, dataset files, raw HTTP and slow clients",
         "",
         f"Command: `{record['command']}`",
         f"Model: {record['model']}; layout2im {record['layout2im']}, torch {record['torch']}, "
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=int, default=3000, help="examples of checkpoints")
     p.add_argument("--dataset", type=int, default=8000, help="examples of dataset files")
     p.add_argument("--http", type=int, default=4000, help="examples of raw HTTP requests")
+    p.add_argument("--slow-clients", type=int, default=300, help="examples of slow clients")
     p.add_argument("--seed", type=int, help="Hypothesis seed (default: fresh examples)")
     p.add_argument("--out", type=Path, default=RESULTS / "fuzz", help="output path stem")
     args = p.parse_args(argv)

@@ -1,9 +1,8 @@
-"""Property tests over hostile model folders, checkpoints, dataset files and raw HTTP requests
-(tests/input_fuzz.py; benchmarks/fuzz.py runs the same families with many more examples)."""
+"""Property tests over hostile model folders, checkpoints, dataset files, raw HTTP requests
+and slow HTTP clients (tests/input_fuzz.py, tests/dataset_fuzz.py, tests/http_fuzz.py;
+benchmarks/fuzz.py runs the same families with many more examples)."""
 
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,18 @@ from hypothesis import HealthCheck, given, settings
 
 from layout2im.pipeline import Layout2ImPipeline
 from layout2im.web import create_app
-from layout2im.web.server import bind_socket, make_server
+from tests import dataset_fuzz as df
+from tests import http_fuzz as hf
 from tests import input_fuzz as fz
 
-FEW = settings(
-    max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-)
+
+def examples(n: int):
+    return settings(
+        max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+
+
+FEW = examples(25)
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +33,12 @@ def tiny_state():
     config = tiny_config()
     _, vocab = build_dataset(config.data, config.model.image_size)
     return Trainer(config, vocab).state_dict()
+
+
+@pytest.fixture(scope="module")
+def tiny_app(tiny_model_dir):
+    pipe = Layout2ImPipeline.from_pretrained(tiny_model_dir)
+    return create_app(pipe), pipe.vocab.categories[0]
 
 
 def test_hostile_model_folders_load_or_are_refused(tiny_model_dir):
@@ -52,34 +63,50 @@ def test_hostile_checkpoints_load_or_are_refused(tiny_state):
         run()
 
 
-def test_hostile_dataset_files_stream_or_are_refused():
+def test_hostile_dataset_files_build_or_are_refused():
     with tempfile.TemporaryDirectory() as work:
+        roots = df.write_roots(Path(work))
 
-        @FEW
-        @given(fz.dataset_files())
-        def run(example):
-            fz.check_dataset_file(example, Path(work))
+        @examples(40)
+        @given(df.dataset_changes())
+        def run(change):
+            df.check_dataset(roots, change)
 
         run()
+        for kind, name in (("vg", "objects.json"), ("coco", "instances.json")):  # restored
+            assert df.check_dataset(roots, (kind, name, df.base_bytes(kind, name))) == "accepted"
 
 
-def test_hostile_raw_requests_never_get_a_5xx(tiny_model_dir):
-    app = create_app(Layout2ImPipeline.from_pretrained(tiny_model_dir))
-    sock = bind_socket("127.0.0.1", 0)
-    server = make_server(app, log_level="warning", header_timeout_s=2.0, body_timeout_s=2.0)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
+def test_hostile_raw_requests_never_get_a_5xx(tiny_app):
+    app, category = tiny_app
+    outcomes = []
+    with hf.serving(app, header_timeout_s=2.0, body_timeout_s=2.0) as port:
 
         @FEW
-        @given(fz.raw_requests())
+        @given(hf.raw_requests(category))
         def run(data):
-            fz.check_raw_request(sock.getsockname()[1], data)
+            outcomes.append(hf.check_raw_request(port, data))
 
         run()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        for valid in (hf.INFO, hf.generate_request(category)):
+            assert hf.check_raw_request(port, valid) == "accepted"
+    assert "refused" in outcomes
+
+
+def test_slow_clients_are_disconnected_in_time_and_steady_ones_answered(tiny_app):
+    app, category = tiny_app
+    with hf.serving(app, **hf.slow_server_deadlines()) as port:
+
+        @examples(6)
+        @given(hf.slow_clients(hf.min_body_size(category)))
+        def run(plan):
+            hf.check_slow_client(port, category, plan)
+
+        run()
+        size = hf.min_body_size(category) + 3000
+        steady = hf.ClientPlan(size, head_chunk=50, head_pause=0.01, body_chunk=1000,
+                               body_pause=0.02, idle_after=True)  # fmt: skip
+        idle = hf.ClientPlan(size, 50, 0.0, 1000, 0.0, stop_after=0)
+        assert [hf.check_slow_client(port, category, p) for p in (steady, idle)] == [
+            "accepted", "refused"
+        ]  # fmt: skip

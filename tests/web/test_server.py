@@ -5,25 +5,21 @@ HEADER_TIMEOUT_S, BODY_TIMEOUT_S, BODY_MIN_RATE and BODY_MAX_S) and request fram
 bytes on the wire."""
 
 import asyncio
-import contextlib
 import re
 import socket
-import threading
 import time
 
 from fastapi import FastAPI, Request
 
-from layout2im.web.server import bind_socket, make_server
+from tests.http_fuzz import serving
 
 TIMEOUT_S = 0.3
 MIN_RATE = 16 * 1024  # bytes per second
 CHUNK = 4096  # a body sent CHUNK bytes every 0.1 s: 40 KiB/s, well above MIN_RATE
 
 
-@contextlib.contextmanager
 def _serving(app, body_max_s=30.0):
-    sock = bind_socket("127.0.0.1", 0)
-    server = make_server(
+    return serving(
         app,
         log_level="warning",
         header_timeout_s=TIMEOUT_S,
@@ -31,16 +27,6 @@ def _serving(app, body_max_s=30.0):
         body_min_rate=MIN_RATE,
         body_max_s=body_max_s,
     )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def _app():
