@@ -24,6 +24,25 @@ class MyError(Layout2ImError):
     pass
 
 
+def messages_without_blocking(calls, seconds: float = 5) -> list[str]:
+    """The messages of the errors each ``(call, error type)`` raises, run in a thread that must
+    finish within ``seconds`` (a read that blocks on a FIFO fails the test)."""
+    result = []
+
+    def run():
+        for call, error in calls:
+            try:
+                call()
+            except error as exc:
+                result.append(str(exc))
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "a read blocked"
+    return result
+
+
 def test_a_small_file_is_read_whole(tmp_path):
     p = tmp_path / "a.json"
     p.write_text('{"a": [1, 2.5, "x"]}')
@@ -48,18 +67,7 @@ def test_an_endless_device_is_refused_unread():
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.json"
     os.mkfifo(fifo)
-    result = []
-
-    def read():
-        try:
-            read_json(fifo, 100, "vocabulary")
-        except InputError as exc:
-            result.append(str(exc))
-
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    t.join(5)
-    assert not t.is_alive(), "reading a FIFO blocked"
+    result = messages_without_blocking([(lambda: read_json(fifo, 100, "vocabulary"), InputError)])
     assert result and "is a FIFO (named pipe), not a file" in result[0]
 
 
@@ -69,19 +77,8 @@ def test_the_file_hashing_helpers_refuse_a_fifo_without_blocking(tmp_path):
 
     fifo = tmp_path / "weights.pth"
     os.mkfifo(fifo)
-    result = []
-
-    def read():
-        for hash_of, error in ((sha256_of, InputError), (file_sha256, ConversionError)):
-            try:
-                hash_of(fifo)
-            except error as exc:
-                result.append(str(exc))
-
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    t.join(5)
-    assert not t.is_alive(), "hashing a FIFO blocked"
+    calls = [(lambda: sha256_of(fifo), InputError), (lambda: file_sha256(fifo), ConversionError)]
+    result = messages_without_blocking(calls)
     assert [m.split(" ", 2)[:2] for m in result] == [["weights", "file"], ["checkpoint", "file"]]
     assert all(m.endswith("is a FIFO (named pipe), not a file") for m in result)
 
