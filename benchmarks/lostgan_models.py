@@ -58,8 +58,9 @@ def random_original_state(config: LostGANConfig, seed: int) -> dict[str, torch.T
     g = torch.Generator().manual_seed(seed)
     state = {}
     for m in lostgan_generator_keys(config):
-        if m.optional and m.original.endswith(".weight"):
-            continue  # the pre-1.0 normalised weight of a spectral norm
+        if not m.ours:
+            continue  # read and not used: the pre-1.0 normalised weight of a spectral norm,
+            # the ICCV 2019 ISLA-Norm's own statistics; the LostGAN-v2 code saves neither
         if m.original.endswith("num_batches_tracked"):
             state[m.original] = torch.tensor(0)
         elif m.original.endswith("running_var"):

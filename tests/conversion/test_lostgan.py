@@ -62,6 +62,48 @@ def test_every_missing_unexpected_and_misshaped_key_is_named(tiny_files, tmp_pat
     assert "final.0.weight: (5,) in the file, (2,) expected" in message
 
 
+def _with_isla_statistics(state, resolution, seed=9):
+    """``state`` plus the ISLA-Norms' own statistics of the ICCV 2019 norm module."""
+    shapes = orig.generator_shapes(resolution, **TINY_ORIG, isla_buffers=True)
+    extra = {k: s for k, s in shapes.items() if k not in state}
+    assert len(extra) == 3 * 2 * (5 if resolution == 128 else 6)
+    assert all(k.split(".")[1] in ("b1", "b2") and k.count(".") == 2 for k in extra)
+    return {**state, **orig.random_state(extra, seed)}
+
+
+@pytest.mark.parametrize("resolution", [128, 256])
+def test_the_iccv2019_isla_norms_statistics_are_read_and_not_used(tiny_files, tmp_path, resolution):
+    """A generator saved with the ISLA-Norm that subclassed BatchNorm2d (its own running_mean,
+    running_var, num_batches_tracked besides batch_norm2d's) converts to the same weights,
+    with or without num_batches_tracked (PyTorch < 0.4.1)."""
+    state, path = tiny_files[resolution]
+    expected = read_lostgan_generator(path, "coco").state_dict()
+    full = _with_isla_statistics(state, resolution)
+    older = {k: v for k, v in full.items() if not k.endswith(".b1.num_batches_tracked")}
+    older = {k: v for k, v in older.items() if not k.endswith(".b2.num_batches_tracked")}
+    for name, variant in (("full", full), ("older", older)):
+        saved = tmp_path / f"{name}.pth"
+        torch.save({f"module.{k}": v for k, v in variant.items()}, saved)
+        ours = read_lostgan_generator(saved, "coco").state_dict()
+        assert ours.keys() == expected.keys()
+        assert all(torch.equal(ours[k], expected[k]) for k in expected), name
+
+
+def test_misshaped_or_foreign_isla_tensors_are_still_named(tiny_files, tmp_path):
+    state, _ = tiny_files[128]
+    bad = _with_isla_statistics(state, 128)
+    bad["res2.b1.running_var"] = torch.ones(3)  # res2.b1 has 32 channels at ch 2
+    bad["res2.b1.weight"] = torch.ones(32)  # an affine weight neither norm module has
+    path = tmp_path / "bad.pth"
+    torch.save(bad, path)
+    with pytest.raises(ConversionError) as info:
+        read_lostgan_generator(path, "coco")
+    message = str(info.value)
+    assert "1 unexpected key(s): res2.b1.weight." in message
+    assert "1 shape mismatch(es): res2.b1.running_var: (3,) in the file, (32,) expected" in message
+    assert "missing" not in message
+
+
 def test_a_coco_file_read_as_visual_genome_names_the_embedding(tiny_files):
     _, path = tiny_files[256]
     with pytest.raises(ConversionError) as info:

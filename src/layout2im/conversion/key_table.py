@@ -17,6 +17,9 @@ Kinds and the tensors they hold (original suffix -> ours, shape):
   ``running_var`` (C,), ``num_batches_tracked``.
 - ``bn-stats`` (BatchNorm without affine, C channels): ``running_mean``, ``running_var`` (C,),
   ``num_batches_tracked``.
+- ``bn-unused`` (statistics a BatchNorm subclass stores but its forward never reads, C
+  channels): ``running_mean``, ``running_var`` (C,), ``num_batches_tracked``, all optional and
+  read and not used (no name of ours); their shapes are still checked.
 - ``linear``: ``weight`` (out, in), ``bias`` (out,).
 - ``parameter``: a bare tensor (the layer name is the key), the given shape.
 - ``embedding``: ``weight`` (K, dim).
@@ -29,7 +32,7 @@ Kinds and the tensors they hold (original suffix -> ours, shape):
 training with a momentum never read it); a missing ``weight_v`` is filled in from ``weight_u``
 by the reader (PyTorch before 1.0 did not store it, but stored the normalised ``weight``,
 which is accepted and not used; the classic iteration recomputes v from u before using it, so
-training continues identically). Every other tensor is required.
+training continues identically). Every other tensor, but those of ``bn-unused``, is required.
 """
 
 from __future__ import annotations
@@ -175,6 +178,11 @@ def expand(layers: tuple[tuple[str, str, str, tuple], ...], num_classes: int) ->
             for name in (*affine, "running_mean", "running_var"):
                 add(name, name, (c,))
             add("num_batches_tracked", "num_batches_tracked", (), optional=True)
+        elif kind == "bn-unused":
+            (c,) = shape
+            add("running_mean", "", (c,), optional=True)
+            add("running_var", "", (c,), optional=True)
+            add("num_batches_tracked", "", (), optional=True)
         elif kind == "parameter":
             out.append(KeyMapping(original, ours, shape))
         elif kind in ("sn", "sn+bias"):

@@ -10,6 +10,15 @@ are the widths (the released generators have ``ch`` 64; any other is converted a
 dataset decides the vocabulary (184 rows for COCO-Stuff, 179 for Visual Genome, whose row
 order comes from ``--vocab``) and the layout rules of the authors' loader (see
 :class:`~layout2im.models.lostgan.LostGANConfig`).
+
+The folder records the data of the authors' test loaders (:func:`authors_data`), which
+``evaluate --model`` reads: their preprocessing is sg2im's, which the ``paper-coco64`` /
+``paper-vg64`` data sections are, and their Visual Genome test loader
+(``VgSceneGraphDataset(max_objects=30)``) takes up to 29 objects per layout, those in a
+relationship first, then the others (``data.vg.max_objects_used: 29``; ``paper-vg64`` keeps
+Layout2Im's 9). One case differs: an image whose 30 objects are all in relationships gets all
+30 from their loader (which samples ``max_objects`` = 30 of the related objects when more than
+29 are) and 29 here.
 """
 
 from __future__ import annotations
@@ -19,11 +28,12 @@ import time
 from pathlib import Path
 
 from ..architectures import get_architecture
-from ..config import load_config
+from ..config import apply_overrides, load_config
 from ..fsutil import atomic_folder
 from ..model_folder import check_replaceable_model_folder, trained_data
 from ..models.lostgan import LostGANConfig, LostGANGenerator
 from ..pipeline import Layout2ImPipeline
+from ..schema.model_folder import TrainedData
 from .convert import ConversionResult
 from .lostgan_keys import lostgan_generator_keys, resolution_of, widths_of
 from .state_files import ConversionError, file_sha256, map_state_dict, read_state_dict
@@ -34,6 +44,21 @@ log = logging.getLogger(__name__)
 ARCHITECTURE = "lostgan-v2"
 
 DATASET_NAMES = {"coco": "COCO-Stuff", "vg": "Visual Genome"}
+
+#: Objects per layout of the authors' Visual Genome test loader: their ``test.py`` builds
+#: ``VgSceneGraphDataset(max_objects=30)``, which fills ``max_objects - 1`` slots with objects,
+#: the next with ``__image__`` and pads to 31.
+AUTHORS_VG_OBJECTS = 29
+
+
+def authors_data(dataset: str) -> TrainedData:
+    """The data the authors' test loader of ``dataset`` (``coco`` or ``vg``) reads: the data
+    section of ``paper-<dataset>64``, with Visual Genome's objects per layout at
+    :data:`AUTHORS_VG_OBJECTS` (see the module docstring)."""
+    config = load_config(f"paper-{dataset}64")
+    if dataset == "vg":
+        config = apply_overrides(config, [f"data.vg.max_objects_used={AUTHORS_VG_OBJECTS}"])
+    return trained_data(config)
 
 
 def read_lostgan_generator(path: str | Path, dataset: str) -> LostGANGenerator:
@@ -78,9 +103,7 @@ def convert_lostgan(
             "generator": {"name": Path(generator_file).name, "sha256": file_sha256(generator_file)}
         },
     }
-    # the authors' loaders filter the data as sg2im does, which the paper presets' data
-    # sections are: evaluate --model reads them from the folder
-    data = trained_data(load_config(f"paper-{dataset}64"))
+    data = authors_data(dataset)  # evaluate --model reads it from the folder
     pipe = Layout2ImPipeline(
         generator, vocab, max_objects=config.max_real_objects, architecture=ARCHITECTURE, data=data
     )

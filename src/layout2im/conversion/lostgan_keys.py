@@ -12,7 +12,14 @@ the kinds and their tensors are those of :mod:`.key_table`), :func:`lostgan_gene
 Every spectral-normalised layer (``nn.utils.spectral_norm``: ``weight_orig``, ``weight_u``,
 ``weight_v``) has a bias. The synchronised BatchNorms of the original are ``_BatchNorm``
 subclasses, so their keys are BatchNorm's: the ISLA-Norms' ``batch_norm2d`` (affine-free) and
-the BatchNorms of the mask heads and the output (with ``weight`` and ``bias``). The mask heads
+the BatchNorms of the mask heads and the output (with ``weight`` and ``bias``). The LostGAN-v2
+code's ISLA-Norm (``SpatialAdaptiveSynBatchNorm2d``, an ``nn.Module`` taking
+``batchnorm_func``) holds nothing else. The repository's earlier one (the ICCV 2019 code)
+subclassed ``nn.BatchNorm2d`` besides holding ``batch_norm2d``, so a generator saved with it has
+``resN.b1.running_mean``, ``running_var`` and ``num_batches_tracked`` of the norm itself, which
+its forward never reads; the authors' ``test.py`` drops keys its model lacks, so such a file
+would have worked for them. Those are accepted when present (shapes checked) and not used. The
+mask heads
 and the blend weights ``alphaN`` have 184 rows for both datasets (the authors' constant); the
 label embedding has the vocabulary's rows (184 COCO-Stuff, 179 Visual Genome).
 """
@@ -32,6 +39,8 @@ def _isla_norm(original: str, ours: str, channels: int, latent_dim: int) -> list
         (f"{original}.weight_proj", f"{ours}.gamma", "sn+bias", (channels, latent_dim)),
         (f"{original}.bias_proj", f"{ours}.beta", "sn+bias", (channels, latent_dim)),
         (f"{original}.batch_norm2d", f"{ours}.batch_norm", "bn-stats", (channels,)),
+        # the ICCV 2019 code's ISLA-Norm subclassed BatchNorm2d: statistics of its own, unused
+        (original, "", "bn-unused", (channels,)),
     ]
 
 

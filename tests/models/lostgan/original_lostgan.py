@@ -1,7 +1,8 @@
 """The LostGAN-v2 authors' generator as tensors: every key of its state dict with its shape,
 written from their model code (WillSuen/LostGANs ``model/resnet_generator_v2.py``:
 ResnetGenerator128 / ResnetGenerator256 with ResBlock, PSPModule, ``conv2d``;
-``model/norm_module.py``: SpatialAdaptiveSynBatchNorm2d; ``model/mask_regression.py``:
+``model/norm_module.py`` of the same code: SpatialAdaptiveSynBatchNorm2d, an ``nn.Module``
+holding the projections and ``batch_norm2d``; ``model/mask_regression.py``:
 MaskRegressNetv2; ``utils/bilinear.py``: masks_to_layout), independently of the library's key
 table and modules, plus a functional forward on those original-named tensors in the original's
 order of operations (broadcast sums, not the library's einsum).
@@ -45,9 +46,13 @@ def generator_shapes(
     ch: int = 64,
     mask_ch: int = 256,
     head_ch: int = 100,
+    isla_buffers: bool = False,
 ) -> dict[str, tuple]:
     """ResnetGenerator128/256(ch, z_dim=128, num_classes).state_dict() shapes; ``mask_ch``
-    (MaskRegressNetv2's 256) and ``head_ch`` (the mask heads' 100) shrink them for tests."""
+    (MaskRegressNetv2's 256) and ``head_ch`` (the mask heads' 100) shrink them for tests.
+    ``isla_buffers``: with the ICCV 2019 ``SpatialAdaptiveSynBatchNorm2d`` (an
+    ``nn.BatchNorm2d`` subclass, affine-free) in place of the LostGAN-v2 one (an ``nn.Module``),
+    each ISLA-Norm also stores ``running_mean``, ``running_var`` and ``num_batches_tracked``."""
     num_w = 128 + 180
     s: dict[str, tuple] = {"label_embedding.weight": (num_classes, 180)}
     s.update(_sn("fc", (4 * 4 * 16 * ch, 128)))
@@ -63,6 +68,8 @@ def generator_shapes(
             s.update(_sn(f"res{i}.{norm}.weight_proj", (c, num_w)))
             s.update(_sn(f"res{i}.{norm}.bias_proj", (c, num_w)))
             s.update(_bn(f"res{i}.{norm}.batch_norm2d", c, affine=False))
+            if isla_buffers:
+                s.update(_bn(f"res{i}.{norm}", c, affine=False))
         s.update(_sn(f"res{i}.c_sc", (out_ch, in_ch, 1, 1)))
         if i == len(widths):
             continue  # predict_mask=False
