@@ -45,17 +45,22 @@ def test_resolution_and_widths_come_from_the_keys(tiny_files, resolution):
     assert torch.equal(ours["mask_blend.0"], state["alpha1"])
 
 
+def _refusal(state, tmp_path) -> str:
+    """The message of the ConversionError that reading ``state`` (saved to a file) raises."""
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(ConversionError) as info:
+        read_lostgan_generator(path, "coco")
+    return str(info.value)
+
+
 def test_every_missing_unexpected_and_misshaped_key_is_named(tiny_files, tmp_path):
     state, _ = tiny_files[128]
     bad = dict(state)
     del bad["alpha3"], bad["res2.b1.bias_proj.weight_u"]
     bad["res4.conv_mask.0.stages.0.3.weight"] = torch.zeros(1)
     bad["final.0.weight"] = torch.zeros(5)
-    path = tmp_path / "bad.pth"
-    torch.save(bad, path)
-    with pytest.raises(ConversionError) as info:
-        read_lostgan_generator(path, "coco")
-    message = str(info.value)
+    message = _refusal(bad, tmp_path)
     assert "is not a LostGAN-v2 128x128 generator for COCO-Stuff" in message
     assert "2 missing key(s): res2.b1.bias_proj.weight_u, alpha3" in message
     assert "1 unexpected key(s): res4.conv_mask.0.stages.0.3.weight" in message
@@ -94,11 +99,7 @@ def test_misshaped_or_foreign_isla_tensors_are_still_named(tiny_files, tmp_path)
     bad = _with_isla_statistics(state, 128)
     bad["res2.b1.running_var"] = torch.ones(3)  # res2.b1 has 32 channels at ch 2
     bad["res2.b1.weight"] = torch.ones(32)  # an affine weight neither norm module has
-    path = tmp_path / "bad.pth"
-    torch.save(bad, path)
-    with pytest.raises(ConversionError) as info:
-        read_lostgan_generator(path, "coco")
-    message = str(info.value)
+    message = _refusal(bad, tmp_path)
     assert "1 unexpected key(s): res2.b1.weight." in message
     assert "1 shape mismatch(es): res2.b1.running_var: (3,) in the file, (32,) expected" in message
     assert "missing" not in message
