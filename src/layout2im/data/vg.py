@@ -55,7 +55,14 @@ from ..schema.config import DatasetSettings, VgConfig
 from .errors import DatasetError
 from .jsonstream import iter_array
 from .layout_index import IMAGE_ROW_NAME, LayoutIndex
-from .values import MAX_IMAGE_SIDE, coordinate_problem, id_problem, is_id, is_side
+from .values import (
+    MAX_IMAGE_SIDE,
+    coordinate_problem,
+    id_problem,
+    is_coordinate,
+    is_id,
+    is_side,
+)
 
 log = logging.getLogger(__name__)
 
@@ -231,34 +238,48 @@ class _Objects:
                 self._add(path, image_id, j, obj, row, aliases)
 
     def _add(self, path, image_id, j, obj, row, aliases) -> None:
-        where = f"{short_path(path)}: image id {image_id}, objects[{j}]"
-        if not isinstance(obj, dict):
-            raise DatasetError(f"{where} must be an object, got {type(obj).__name__}")
-        for key in ("object_id", "x", "y", "w", "h"):
-            if key not in obj:
-                raise DatasetError(f"{where} has no {key!r} key")
-        if "names" not in obj and "name" not in obj:
-            raise DatasetError(f"{where} has no 'names' key")
-        object_id, x, y, w, h = obj["object_id"], obj["x"], obj["y"], obj["w"], obj["h"]
-        key, names = ("names", obj["names"]) if "names" in obj else ("name", [obj["name"]])
-        problems = [f"'object_id' {p}" for p in [id_problem(object_id)] if p]
-        problems += [
-            f"{name!r} {p}"
-            for name, value in zip("xywh", (x, y, w, h), strict=True)
-            if (p := coordinate_problem(value))
-        ]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            wanted = "a list of strings" if key == "names" else "a string"
-            problems.append(f"{key!r} must be {wanted}, got {quote(obj[key])}")
-        if problems:
-            shown = f" (object id {quote(object_id)})" if is_id(object_id) else ""
-            raise DatasetError(f"{where}{shown}: {join_problems(problems)}")
+        # the valid case is checked without building messages: this runs once per object
+        try:
+            object_id, x, y, w, h = obj["object_id"], obj["x"], obj["y"], obj["w"], obj["h"]
+            names = obj["names"] if "names" in obj else [obj["name"]]
+            valid = (
+                is_id(object_id)
+                and all(map(is_coordinate, (x, y, w, h)))
+                and isinstance(names, list)
+                and all(isinstance(n, str) for n in names)
+            )
+        except (KeyError, TypeError):
+            valid = False
+        if not valid:
+            raise DatasetError(
+                _object_problems(obj, f"{short_path(path)}: image id {image_id}, objects[{j}]")
+            )
         name_ids = [self.names.setdefault(aliases.get(n, n), len(self.names)) for n in names]
         self.row.append(row)
         self.ids.append(object_id)
         self.box.extend((x, y, w, h))
         self.name_counts.append(len(name_ids))
         self.name_ids.extend(name_ids)
+
+
+def _object_problems(obj: Any, where: str) -> str:
+    """Everything wrong with one Visual Genome object, each field named with its value."""
+    if not isinstance(obj, dict):
+        return f"{where} must be an object, got {type(obj).__name__}"
+    for key in ("object_id", "x", "y", "w", "h"):
+        if key not in obj:
+            return f"{where} has no {key!r} key"
+    if "names" not in obj and "name" not in obj:
+        return f"{where} has no 'names' key"
+    object_id = obj["object_id"]
+    key, names = ("names", obj["names"]) if "names" in obj else ("name", [obj["name"]])
+    problems = [f"'object_id' {p}" for p in [id_problem(object_id)] if p]
+    problems += [f"{name!r} {p}" for name in "xywh" if (p := coordinate_problem(obj[name]))]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        wanted = "a list of strings" if key == "names" else "a string"
+        problems.append(f"{key!r} must be {wanted}, got {quote(obj[key])}")
+    shown = f" (object id {quote(object_id)})" if is_id(object_id) else ""
+    return f"{where}{shown}: {join_problems(problems)}"
 
 
 class _Relationships:
@@ -270,8 +291,11 @@ class _Relationships:
         self.predicates: dict[str, int] = {}
         for row, image_id, rels in _candidate_lists(path, candidates, "relationships"):
             for j, rel in enumerate(rels):
-                where = f"{short_path(path)}: image id {image_id}, relationships[{j}]"
-                pred, subject, obj = _relationship(rel, where)
+                try:
+                    pred, subject, obj = _relationship(rel)
+                except _Invalid as exc:
+                    where = f"{short_path(path)}: image id {image_id}, relationships[{j}]"
+                    raise DatasetError(f"{where}{exc}") from None
                 pred = aliases.get(pred, pred)
                 self.row.append(row)
                 self.subject.append(subject)
@@ -279,31 +303,36 @@ class _Relationships:
                 self.predicate.append(self.predicates.setdefault(pred, len(self.predicates)))
 
 
-def _relationship(rel: Any, where: str) -> tuple[str, int, int]:
-    """(predicate lower-cased and stripped, subject id, object id) of one relationship; a
-    :class:`DatasetError` naming the field that is wrong and why otherwise."""
+class _Invalid(Exception):
+    """What is wrong with one relationship; the caller puts where it is in front (once per
+    relationship is too often to build that text for the valid ones)."""
+
+
+def _relationship(rel: Any) -> tuple[str, int, int]:
+    """(predicate lower-cased and stripped, subject id, object id) of one relationship;
+    :class:`_Invalid` naming the field that is wrong and why otherwise."""
     if not isinstance(rel, dict):
-        raise DatasetError(f"{where} must be an object, got {type(rel).__name__}")
+        raise _Invalid(f" must be an object, got {type(rel).__name__}")
     pred = rel.get("predicate")
     if not isinstance(pred, str):
         got = "it has none" if "predicate" not in rel else f"got {quote(pred)}"
-        raise DatasetError(f"{where}: 'predicate' must be a string, {got}")
-    return pred.lower().strip(), _object_id(rel, "subject", where), _object_id(rel, "object", where)
+        raise _Invalid(f": 'predicate' must be a string, {got}")
+    return pred.lower().strip(), _object_id(rel, "subject"), _object_id(rel, "object")
 
 
-def _object_id(rel: dict, role: str, where: str) -> int:
+def _object_id(rel: dict, role: str) -> int:
     """The ``object_id`` (or ``id``) of the relationship's ``role`` (subject or object)."""
     end = rel.get(role)
     if not isinstance(end, dict):
         got = "it has none" if role not in rel else f"got {quote(end)}"
-        raise DatasetError(f"{where}: {role!r} must be an object with an 'object_id', {got}")
+        raise _Invalid(f": {role!r} must be an object with an 'object_id', {got}")
     key = "object_id" if "object_id" in end else "id"
     if key not in end:
-        raise DatasetError(f"{where}: {role}.object_id is missing")
-    problem = id_problem(end[key])
-    if problem:
-        raise DatasetError(f"{where}: {role}.{key} {problem}")
-    return end[key]
+        raise _Invalid(f": {role}.object_id is missing")
+    value = end[key]
+    if not is_id(value):
+        raise _Invalid(f": {role}.{key} {id_problem(value)}")
+    return value
 
 
 def _ranked_categories(objects: _Objects, candidates: _Candidates, min_count: int) -> list[str]:
