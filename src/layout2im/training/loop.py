@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..config import Config, ConfigError, config_from_yaml, read_config_text
 from ..data import build_dataset, get_dataset
 from ..data.collate import ResumableSampler, batch_layout, collate_layouts
+from ..data.values import is_number
 from ..errors import Layout2ImError, join_problems, quote, short_path
 from ..evaluation import ScoringOptions, evaluate_generator
 from ..fsutil import atomic_folder, atomic_write, write_text
@@ -284,7 +285,7 @@ def _stats_step(line: str) -> tuple[float | None, str]:
     except InputError as exc:
         return None, str(exc).removeprefix("the line: ")
     found = record.get("step") if isinstance(record, dict) else None
-    if not isinstance(found, int | float) or isinstance(found, bool) or found != found:
+    if not is_number(found):  # parse_json has refused NaN already
         return None, "not a record with a numeric 'step'"
     return float(found), ""
 
@@ -467,7 +468,7 @@ def _read_best(run_dir: Path) -> dict | None:
         return None
     record = read_json(path, MAX_BEST_BYTES, "best-model record", RunError)
     value = record.get("value") if isinstance(record, dict) else None
-    if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+    if not is_number(value):  # read_json has refused NaN already
         raise RunError(
             f"best-model record {short_path(path)}: must be an object with a numeric "
             f"'value', got {quote(record)}; delete model-best/ to start the best model afresh"
