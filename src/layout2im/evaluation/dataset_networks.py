@@ -21,7 +21,7 @@ from ..errors import short_path
 from ..layout import LayoutBatch
 from ..visualize import normalize
 from . import weight_files
-from .classifier import NetworkLoadError, SmallResNet, load_network, object_crops
+from .classifier import NetworkLoadError, SmallResNet, load_network, network_files, object_crops
 from .features import extract
 from .registry import MetricSkipped
 
@@ -64,7 +64,7 @@ def _dataset_network(
             raise MetricSkipped(
                 f"{short_path(path)} was trained on another vocabulary than this data's"
             )
-        weights = path.with_suffix(".safetensors") if path.suffix != ".safetensors" else path
+        weights, _ = network_files(path)
         sha = weight_files.sha256_of(weights)
         ctx.networks[role] = {
             "path": str(weights),
